@@ -1,0 +1,121 @@
+"""glm-magic: Zhipu GLM and friends as first-class citizens of Jupyter.
+
+`%load_ext glm_magic`, then `%%glm` cells stream answers in place; `glm_magic.Client` speaks
+the official SDKs' call shape; every call lands in a usage ledger (`glm_magic.usage()`).
+Heavy modules (pandas, matplotlib, ipywidgets, llama_cpp, even httpx) load on first use."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .errors import (
+    APIConnectionError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    BudgetExceededError,
+    ConfigurationError,
+    ContentFilterError,
+    GLMError,
+    NotFoundError,
+    PermissionDeniedError,
+    ProtocolError,
+    QuotaExceededError,
+    RateLimitError,
+    ServerError,
+)
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+    from .client import AsyncClient, Client
+    from .sessions import Session
+
+_LAZY = {
+    "Client": ("client", "Client"),
+    "AsyncClient": ("client", "AsyncClient"),
+    "Session": ("sessions", "Session"),
+    "Conversation": ("conversation", "Conversation"),
+    "Completion": ("types", "Completion"),
+    "Chunk": ("types", "Chunk"),
+    "Usage": ("types", "Usage"),
+    "ChatPanel": ("widget", "ChatPanel"),
+    "batch": ("batch", "batch"),
+    "abatch": ("batch", "abatch"),
+    "register_provider": ("providers", "register_provider"),
+    "pricing": ("pricing", None),
+}
+
+
+def __getattr__(name: str) -> Any:
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'glm_magic' has no attribute {name!r}")
+    import importlib
+
+    module = importlib.import_module(f".{target[0]}", __name__)
+    value = module if target[1] is None else getattr(module, target[1])
+    globals()[name] = value
+    return value
+
+
+def session() -> Session:
+    """The kernel-wide session shared by the magic, the chat panel and the batch runner."""
+    from .sessions import session as _session
+
+    return _session()
+
+
+def usage(since: Any = None, model: str | None = None, source: str | None = None,
+          **filters: Any) -> pd.DataFrame:
+    """Every recorded call as a DataFrame, oldest first (see the README for the columns)."""
+    return session().usage(since=since, model=model, source=source, **filters)
+
+
+def cost_summary(by: str = "model", **filters: Any) -> pd.DataFrame:
+    """Calls, tokens, cost and mean latency by model, day, conversation or source."""
+    from .ledger import summarize
+
+    return summarize(usage(**filters), by)
+
+
+def plot_usage(kind: str = "cost", **filters: Any) -> Figure:
+    """A matplotlib Figure: kind='cost' (cumulative by model), 'tokens' or 'latency'."""
+    from .ledger import plot
+
+    return plot(usage(**filters), kind)
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """`%load_ext glm_magic`: register %%glm / %glm (reloading does not duplicate state)."""
+    from .magics import GLMMagics
+
+    magics = GLMMagics(shell=ipython)
+    ipython.register_magics(magics)
+    if ipython.configurables is not None and magics not in ipython.configurables:
+        ipython.configurables = [c for c in ipython.configurables
+                                 if not isinstance(c, GLMMagics)] + [magics]
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """Remove the magics and the configurable; conversations stay in `session()`."""
+    from .magics import GLMMagics
+
+    mm = ipython.magics_manager
+    for kind in ("line", "cell"):
+        mm.magics[kind].pop("glm", None)
+    mm.registry.pop("GLMMagics", None)
+    ipython.configurables = [c for c in ipython.configurables if not isinstance(c, GLMMagics)]
+
+
+__all__ = [
+    "APIConnectionError", "APITimeoutError", "AsyncClient", "AuthenticationError",
+    "BadRequestError", "BudgetExceededError", "ChatPanel", "Client", "ConfigurationError",
+    "ContentFilterError", "GLMError", "NotFoundError", "PermissionDeniedError", "ProtocolError",
+    "QuotaExceededError", "RateLimitError", "ServerError", "Session", "abatch", "batch",
+    "cost_summary", "load_ipython_extension", "plot_usage", "session",
+    "unload_ipython_extension", "usage",
+]

@@ -1,0 +1,408 @@
+"""What `%%glm` and `%glm SUBCOMMAND` do, once the magic has parsed them."""
+
+from __future__ import annotations
+
+import base64
+import json
+import mimetypes
+import os
+import shlex
+from typing import TYPE_CHECKING, Any
+
+from IPython.core.error import UsageError
+
+from . import errors
+from ._secrets import looks_like_key, mask, redact
+from .conversation import Conversation
+from .interpolate import interpolate
+from .render import NotebookView, TerminalView
+from .tokens import estimate_messages
+
+if TYPE_CHECKING:
+    from .magics import GLMMagics
+
+MAX_IMAGE_BYTES = 5 * 1024 * 1024
+
+
+# --- parsing helpers ---------------------------------------------------------------------------
+def parse_budget(text: str | float | None) -> tuple[float, str]:
+    parts = str(text).split()
+    try:
+        amount = float(parts[0])
+    except (IndexError, ValueError):
+        raise UsageError(f"budget must look like '5 CNY', not {text!r}") from None
+    if amount < 0:
+        raise UsageError("budget must not be negative")
+    return amount, (parts[1] if len(parts) > 1 else "CNY").upper()
+
+
+def parse_rate(text: str) -> tuple[str, float]:
+    parts = str(text).split()
+    try:
+        return parts[0].upper(), float(parts[1])
+    except (IndexError, ValueError):
+        raise UsageError(f"exchange_rate must look like 'USD 0.14', not {text!r}") from None
+
+
+def parse_param(item: str) -> tuple[str, Any]:
+    key, sep, raw = item.partition("=")
+    key = key.strip()
+    if not sep or not key.isidentifier():
+        raise UsageError(f"--param needs KEY=VALUE, got {item!r}")
+    try:
+        return key, json.loads(raw)
+    except ValueError:
+        return key, raw
+
+
+def image_part(ref: str) -> dict[str, Any]:
+    """An `image_url` content part: URLs pass as given, files become base64."""
+    if ref.startswith(("http://", "https://")):
+        return {"type": "image_url", "image_url": {"url": ref}}
+    if ref.startswith("data:"):
+        return {"type": "image_url", "image_url": {"url": ref.split(",", 1)[-1]}}
+    path = os.path.expanduser(ref)
+    if not os.path.isfile(path):
+        raise UsageError(f"--image: file not found: {ref} (give a path or an http(s) URL)")
+    size = os.path.getsize(path)
+    if size > MAX_IMAGE_BYTES:
+        raise UsageError(f"--image: {ref} is {size / 1e6:.1f} MB; the limit is 5 MB — "
+                         "resize or compress it")
+    mime = mimetypes.guess_type(path)[0] or "image/png"
+    if not mime.startswith("image/"):
+        raise UsageError(f"--image: {ref} does not look like an image ({mime})")
+    with open(path, "rb") as f:
+        # Zhipu wants the raw base64 without the data: prefix
+        return {"type": "image_url", "image_url": {"url": base64.b64encode(f.read()).decode()}}
+
+
+def check_params(provider: str, params: dict[str, Any]) -> None:
+    from .providers import provider_class
+
+    cls = provider_class(provider)
+    lo, hi = cls.temperature_range
+    t = params.get("temperature")
+    if t is not None and not lo <= t <= hi:
+        raise UsageError(f"temperature {t} is outside {provider}'s range [{lo}, {hi}]")
+    tp = params.get("top_p")
+    if tp is not None and not 0 <= tp <= 1:
+        raise UsageError(f"--top-p {tp} must be between 0 and 1")
+    mt = params.get("max_tokens")
+    if mt is not None and mt <= 0:
+        raise UsageError(f"--max-tokens must be a positive number, not {mt}")
+
+
+# --- the cell -------------------------------------------------------------------------------
+def make_view(magics: GLMMagics, fmt: str) -> NotebookView | TerminalView:
+    out = magics.output
+    if out == "auto":
+        out = "notebook" if getattr(magics.shell, "kernel", None) is not None else "terminal"
+    rate = magics.session.exchange_rate
+    if out == "notebook":
+        return NotebookView(fmt, footer=magics.show_footer, rate=rate)
+    return TerminalView(fmt, footer=magics.show_footer, rate=rate)
+
+
+def build_call(magics: GLMMagics, args: Any, cell: str) -> tuple[str, dict[str, Any]]:
+    """(prompt, keyword arguments for Session.prepare/complete) from parsed options."""
+    ns = magics.shell.user_ns if magics.shell is not None else {}
+    body = cell.strip("\n")
+    if not body.strip():
+        raise UsageError("%%glm: the cell is empty; write the prompt below the %%glm line")
+    if magics.interpolate and not args.no_interpolate:
+        body = interpolate(body, ns)
+    if looks_like_key(body):
+        print("glm-magic: this prompt contains something that looks like an API key; keys "
+              "belong in the environment or .env, never in cells.")
+    s = magics.session
+    try:
+        provider, model = s.resolve(args.provider, args.model)
+    except errors.ConfigurationError as err:
+        raise UsageError(str(err)) from None
+    params: dict[str, Any] = {}
+    temperature = args.temperature if args.temperature is not None else magics.temperature
+    for key, value in (("temperature", temperature), ("top_p", args.top_p),
+                       ("max_tokens", args.max_tokens), ("seed", args.seed)):
+        if value is not None:
+            params[key] = value
+    if args.stop:
+        params["stop"] = args.stop
+    for item in args.param or []:
+        k, v = parse_param(item)
+        params[k] = v
+    if args.json:
+        params["response_format"] = {"type": "json_object"}
+    check_params(provider, params)
+    prompt: Any = body
+    if args.image:
+        prompt = [{"type": "text", "text": body}] + [image_part(i) for i in args.image]
+    system = args.system
+    conv = s.chats.get(args.chat)
+    if system is None and magics.system and (args.new or conv is None or not conv.messages):
+        system = magics.system
+    cell_no = None
+    if magics.shell is not None:
+        cell_no = getattr(magics.shell, "execution_count", None)
+    return prompt, dict(provider=provider, model=model, chat=args.chat, system=system,
+                        once=args.once, new=args.new, source="magic", cell=cell_no, **params)
+
+
+def run_cell(magics: GLMMagics, args: Any, cell: str) -> Any:
+    s = magics.session
+    prompt, kwargs = build_call(magics, args, cell)
+    if args.dry_run:
+        return dry_run(magics, prompt, kwargs)
+    fmt = args.format or ("json" if args.json else magics.format)
+    view = make_view(magics, fmt)
+    ns = magics.shell.user_ns if magics.shell is not None else {}
+    stream = magics.stream and not args.no_stream
+    try:
+        comp = s.complete(prompt, stream=stream, view=view, **kwargs)
+    except KeyboardInterrupt:
+        comp = s.last
+        view.show_notice("interrupted: the partial answer is kept (marked interrupted in "
+                         "the conversation) and its usage recorded")
+    except errors.GLMError:
+        ns["_glm"] = s.last
+        for note in s.drain_notices():
+            view.show_notice(note)
+        raise
+    finally:
+        for note in s.drain_notices():
+            view.show_notice(note)
+    ns["_glm"] = comp
+    if comp is None:
+        return None
+    value: Any = comp.text
+    if args.json:
+        try:
+            value = json.loads(comp.text)
+        except ValueError:
+            view.show_notice("the answer is not valid JSON; -o got the raw text")
+    if args.out:
+        if not args.out.isidentifier():
+            raise UsageError(f"-o needs a variable name, not {args.out!r}")
+        ns[args.out] = value
+    if fmt == "code" and args.insert and magics.shell is not None:
+        from .render import code_block
+
+        magics.shell.set_next_input(code_block(comp.text)[1], replace=False)
+    return None
+
+
+def dry_run(magics: GLMMagics, prompt: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Show the exact request that would be sent (key masked) and its estimated cost."""
+    from . import pricing
+
+    s = magics.session
+    conv = s.chats.get(kwargs.get("chat") or "default")
+    saved = [dict(m) for m in conv.messages] if conv is not None else None
+    try:
+        call = s.prepare(prompt, **kwargs)
+    finally:  # nothing is sent: the conversation stays exactly as it was
+        if saved is None:
+            s.chats.pop(kwargs.get("chat") or "default", None)
+        else:
+            conv.messages[:] = saved
+            s.chats[conv.name] = conv
+    client = s.client(call.provider)
+    prov = client.provider
+    body = {"model": call.model, "messages": call.messages, **call.params}
+    tokens = estimate_messages(call.messages)
+    cost, currency, status = pricing.estimate_cost(call.provider, call.model, tokens)
+    info = {
+        "provider": call.provider, "base_url": prov.base_url, "model": call.model,
+        "api_key": mask(getattr(prov, "_api_key", None)), "request": body,
+        "estimated_prompt_tokens": tokens,
+        "estimated_prompt_cost": pricing.format_cost(cost, currency, status,
+                                                     s.exchange_rate),
+    }
+    print(redact(json.dumps(info, ensure_ascii=False, indent=2)))
+    return None
+
+
+# --- %glm SUBCOMMAND ----------------------------------------------------------------------------
+def run_subcommand(magics: GLMMagics, line: str) -> Any:
+    try:
+        words = shlex.split(line)
+    except ValueError as exc:
+        raise UsageError(f"%glm: cannot parse {line!r} ({exc})") from None
+    if not words:
+        raise UsageError(_subcommand_hint("a subcommand is missing"))
+    name, rest = words[0].lower(), words[1:]
+    fn = _SUBCOMMANDS.get(name)
+    if fn is None:
+        raise UsageError(_subcommand_hint(f"unknown subcommand {name!r}"))
+    try:
+        return fn(magics, rest)
+    except errors.GLMError as err:
+        raise UsageError(str(err)) from None
+    except (ValueError, OSError) as err:
+        raise UsageError(f"%glm {name}: {err}") from None
+
+
+def _subcommand_hint(problem: str) -> str:
+    from .magics import SUBCOMMANDS
+
+    return (f"%glm: {problem}; use one of: {', '.join(SUBCOMMANDS)} "
+            "(or %%glm with the prompt in the cell body)")
+
+
+def _usage(magics: GLMMagics, rest: list[str]) -> Any:
+    df = magics.session.usage()
+    if rest[:1] == ["--csv"]:
+        if len(rest) < 2:
+            raise UsageError("%glm usage --csv needs a file path")
+        df.to_csv(rest[1], index=False)
+        print(f"wrote {len(df)} rows to {rest[1]}")
+        return None
+    if rest:
+        raise UsageError("%glm usage takes no arguments besides --csv PATH")
+    return df
+
+
+def _cost(magics: GLMMagics, rest: list[str]) -> Any:
+    from .ledger import plot, summarize
+
+    by = rest[0] if rest else "model"
+    df = magics.session.usage()
+    summary = summarize(df, by)
+    if len(df):
+        from IPython.display import display
+
+        display(summary)
+        return plot(df, "cost")
+    return summary
+
+
+def _history(magics: GLMMagics, rest: list[str]) -> None:
+    name = rest[0] if rest else "default"
+    conv = magics.session.chats.get(name)
+    if conv is None:
+        raise UsageError(f"no conversation named {name!r}; %glm chats lists them")
+    print(conv.transcript())
+
+
+def _reset(magics: GLMMagics, rest: list[str]) -> None:
+    s = magics.session
+    if rest == ["--all"]:
+        n = len(s.chats)
+        s.chats.clear()
+        print(f"cleared {n} conversation(s)")
+        return
+    name = rest[0] if rest else "default"
+    conv = s.chats.get(name)
+    if conv is None:
+        raise UsageError(f"no conversation named {name!r}; %glm chats lists them")
+    conv.reset()
+    print(f"conversation {name!r} cleared" + (" (system prompt kept)" if conv.system else ""))
+
+
+def _chats(magics: GLMMagics, rest: list[str]) -> Any:
+    import pandas as pd
+
+    rows = [{"chat": c.name, "turns": c.turns, "messages": len(c.messages),
+             "estimated_tokens": estimate_messages(c.messages), "tokens_used": c.tokens_used,
+             "system": (c.system or "")[:40]} for c in magics.session.chats.values()]
+    return pd.DataFrame(rows, columns=["chat", "turns", "messages", "estimated_tokens",
+                                       "tokens_used", "system"])
+
+
+def _save(magics: GLMMagics, rest: list[str]) -> None:
+    if len(rest) != 2:
+        raise UsageError("usage: %glm save NAME PATH")
+    conv = magics.session.chats.get(rest[0])
+    if conv is None:
+        raise UsageError(f"no conversation named {rest[0]!r}; %glm chats lists them")
+    conv.save(rest[1])
+    print(f"saved {conv.name!r} ({len(conv.messages)} messages) to {rest[1]}")
+
+
+def _load(magics: GLMMagics, rest: list[str]) -> None:
+    if len(rest) not in (1, 2):
+        raise UsageError("usage: %glm load PATH [NAME]")
+    try:
+        conv = Conversation.load(rest[0], rest[1] if len(rest) > 1 else None)
+    except FileNotFoundError:
+        raise UsageError(f"%glm load: no such file: {rest[0]}") from None
+    except ValueError as exc:
+        raise UsageError(f"%glm load: {rest[0]}: {exc}") from None
+    magics.session.chats[conv.name] = conv
+    print(f"loaded conversation {conv.name!r} ({len(conv.messages)} messages)")
+
+
+def _config(magics: GLMMagics, rest: list[str]) -> None:
+    from .providers import names, provider_class
+
+    s = magics.session
+    lines = ["GLMMagics settings:"]
+    for name in sorted(magics.trait_names(config=True)):
+        lines.append(f"  {name} = {getattr(magics, name)!r}")
+    lines.append(f"ledger: {s.ledger.path}")
+    lines.append("credentials:")
+    for p in names():
+        cls = provider_class(p)
+        if cls.key_env:
+            lines.append(f"  {p}: {cls.key_env} = {mask(os.environ.get(cls.key_env))}")
+    print(redact("\n".join(lines)))
+
+
+def _models(magics: GLMMagics, rest: list[str]) -> Any:
+    import pandas as pd
+
+    from . import pricing
+    from .providers import names, provider_class
+
+    wanted = [rest[0]] if rest else names()
+    rows = []
+    for p in wanted:
+        cls = provider_class(p)
+        for m in cls.models:
+            price = pricing.lookup(p, m.name)
+            rows.append({
+                "provider": p, "model": m.name, "context": m.context,
+                "input_per_M": None if price is None or price.free else price.input,
+                "output_per_M": None if price is None or price.free else price.output,
+                "per_image": price.per_image if price else None,
+                "currency": price.currency if price else None,
+                "free": bool(price and price.free), "price_as_of": price.as_of if price else None,
+                "note": m.note,
+            })
+    return pd.DataFrame(rows)
+
+
+def _budget(magics: GLMMagics, rest: list[str]) -> None:
+    s = magics.session
+    if not rest:
+        if s.budget is None:
+            print("no budget set; %glm budget 5 CNY sets one")
+        else:
+            amount, cur = s.budget
+            print(f"budget {amount:g} {cur}; spent {s.spent.get(cur, 0.0):.4f} {cur}")
+        return
+    if rest[0].lower() in ("off", "none"):
+        magics.budget = None
+        print("budget removed")
+        return
+    amount, cur = parse_budget(" ".join(rest))
+    magics.budget = f"{amount} {cur}"
+    print(f"budget set: {amount:g} {cur} (warning at 80%)")
+
+
+def _chat(magics: GLMMagics, rest: list[str]) -> Any:
+    try:
+        from .widget import ChatPanel
+    except ImportError:
+        raise UsageError("the chat panel is not available in this version") from None
+    return ChatPanel(chat=rest[0] if rest else "default")
+
+
+def _help(magics: GLMMagics, rest: list[str]) -> None:
+    print(magics.glm.__doc__)
+
+
+_SUBCOMMANDS = {
+    "usage": _usage, "cost": _cost, "history": _history, "reset": _reset, "chats": _chats,
+    "save": _save, "load": _load, "config": _config, "models": _models, "budget": _budget,
+    "chat": _chat, "help": _help,
+}

@@ -1,0 +1,179 @@
+"""`%%glm` (the cell body is the prompt) and `%glm SUBCOMMAND`. This class only parses and
+dispatches: options are traitlets, bad input is a one-line UsageError, the work happens in
+`Session` (calls) and `commands` (subcommands)."""
+
+from __future__ import annotations
+
+import os
+import shlex
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from traitlets import Bool, Dict, Enum, Float, Int, Unicode, observe
+
+from . import errors
+from .config import pyproject_settings
+from .render import FORMATS
+
+SUBCOMMANDS = ("usage", "cost", "history", "reset", "chats", "save", "load", "config", "models",
+               "budget", "chat", "help")
+
+
+def _parser_error(self: Any, message: str) -> None:
+    raise UsageError(f"%%glm: {message} (see %%glm? for the options)")
+
+
+@magics_class
+class GLMMagics(Magics):
+    """Settings are traits: `%config GLMMagics.model = "glm-4-flash"`; also read from
+    `[tool.glm_magic]` in the nearest pyproject.toml and from ipython_config.py."""
+
+    provider = Unicode(None, allow_none=True,
+                       help="Default provider (zhipu, local, …); None: zhipu when "
+                            "ZHIPUAI_API_KEY is set, else local.").tag(config=True)
+    model = Unicode(None, allow_none=True, help="Default model; provider:model accepted."
+                    ).tag(config=True)
+    temperature = Float(None, allow_none=True, help="Default sampling temperature."
+                        ).tag(config=True)
+    system = Unicode(None, allow_none=True, help="System prompt for new conversations."
+                     ).tag(config=True)
+    stream = Bool(True, help="Stream answers into the cell as they arrive.").tag(config=True)
+    format = Enum(FORMATS, default_value="markdown", help="How answers are shown."
+                  ).tag(config=True)
+    max_history_tokens = Int(None, allow_none=True,
+                             help="Trim the oldest turns when a conversation exceeds this."
+                             ).tag(config=True)
+    show_footer = Bool(True, help="Show model, tokens, latency and cost under each answer."
+                       ).tag(config=True)
+    output = Enum(("auto", "notebook", "terminal"), default_value="auto",
+                  help="Where streams render; auto: notebook in a kernel, else terminal."
+                  ).tag(config=True)
+    ledger_path = Unicode(None, allow_none=True,
+                          help="SQLite usage ledger (GLM_MAGIC_LEDGER wins when set)."
+                          ).tag(config=True)
+    log_text = Bool(False, help="Also store prompts and answers in the ledger.").tag(config=True)
+    budget = Unicode(None, allow_none=True, help="Session budget, e.g. '5 CNY'.").tag(config=True)
+    exchange_rate = Unicode(None, allow_none=True,
+                            help="Show costs also in another currency, e.g. 'USD 0.14' "
+                                 "(1 CNY = 0.14 USD).").tag(config=True)
+    timeout = Float(None, allow_none=True, help="Request timeout in seconds.").tag(config=True)
+    max_retries = Int(3, help="Retries on rate limits, timeouts and server errors."
+                      ).tag(config=True)
+    interpolate = Bool(True, help="Substitute {name} references from the namespace."
+                       ).tag(config=True)
+    providers = Dict(help="Per-provider options, e.g. {'zhipu': {'base_url': ...}}."
+                     ).tag(config=True)
+
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)
+        from .sessions import session
+
+        self.session = session()
+        self._apply_pyproject()
+        for name in ("provider", "model", "max_history_tokens", "timeout", "max_retries",
+                     "log_text", "ledger_path", "budget", "exchange_rate", "providers"):
+            self._sync({"name": name, "new": getattr(self, name)})
+
+    def _apply_pyproject(self) -> None:
+        """Lowest-precedence settings: only traits not set by %config / ipython_config."""
+        configured = set(self.config.get("GLMMagics", {}))
+        for key, value in pyproject_settings().items():
+            if key in configured or not self.has_trait(key):
+                continue
+            try:
+                setattr(self, key, value)
+            except Exception as exc:  # a bad value in a file must not break loading
+                print(f"glm-magic: ignoring [tool.glm_magic] {key} = {value!r}: {exc}")
+
+    @observe("provider", "model", "max_history_tokens", "timeout", "max_retries", "log_text",
+             "ledger_path", "budget", "exchange_rate", "providers")
+    def _sync(self, change: Any) -> None:
+        """Push settings into the shared session so every front-end sees them."""
+        from .commands import parse_budget, parse_rate
+
+        name, new, s = change["name"], change["new"], self.session
+        if name == "provider":
+            if new is not None:
+                from .providers import provider_class
+
+                provider_class(new)  # unknown names fail at %config time, clearly
+            s.provider = new
+        elif name == "ledger_path":
+            path = os.environ.get("GLM_MAGIC_LEDGER") or new
+            if path != s.ledger_path:
+                s.set_ledger(path)
+        elif name == "budget":
+            s.set_budget(*parse_budget(new)) if new else s.set_budget(None)
+        elif name == "exchange_rate":
+            s.exchange_rate = parse_rate(new) if new else None
+        elif name == "providers":
+            s.provider_options = dict(new or {})
+            s._clients.clear()
+            s._aclients.clear()
+        else:
+            setattr(s, name, new)
+            if name in ("timeout", "max_retries"):
+                s._clients.clear()
+                s._aclients.clear()
+
+    @magic_arguments()
+    @argument("-m", "--model", help="model; provider:model also accepted (local:default)")
+    @argument("-p", "--provider", help="zhipu (default), zhipu_v3, openai, qianfan, dashscope, "
+                                       "local, or a registered preset")
+    @argument("-s", "--system", help="system prompt for this conversation (replaces it)")
+    @argument("-t", "--temperature", type=float, help="sampling temperature")
+    @argument("--top-p", type=float, dest="top_p", help="nucleus sampling")
+    @argument("--max-tokens", type=int, dest="max_tokens", help="answer length limit")
+    @argument("--stop", action="append", help="stop sequence (repeatable)")
+    @argument("--seed", type=int, help="sampling seed")
+    @argument("--param", action="append", metavar="KEY=VALUE",
+              help="any other request field; VALUE parsed as JSON when it parses (repeatable)")
+    @argument("-c", "--chat", default="default", help="named conversation (default: default)")
+    @argument("--new", action="store_true", help="start the named conversation afresh")
+    @argument("--once", action="store_true", help="single turn: neither reads nor writes memory")
+    @argument("-o", "--out", metavar="VAR", help="store the answer (or parsed --json) in VAR")
+    @argument("-f", "--format", choices=FORMATS, help="markdown, text, code, json, html")
+    @argument("--insert", action="store_true",
+              help="with -f code: put the code into the next cell")
+    @argument("--json", action="store_true", help="ask for a JSON object and parse it")
+    @argument("--no-stream", action="store_true", dest="no_stream",
+              help="wait for the whole answer")
+    @argument("--image", action="append", metavar="PATH_OR_URL",
+              help="image input for vision models (repeatable)")
+    @argument("--dry-run", action="store_true", dest="dry_run",
+              help="show the exact request and its estimated cost; send nothing")
+    @argument("--no-interpolate", action="store_true", dest="no_interpolate",
+              help="send the cell body verbatim")
+    @line_cell_magic
+    def glm(self, line: str = "", cell: str | None = None) -> Any:
+        """Ask a model. The cell body is the prompt; answers stream in place.
+
+        `%%glm [options]` with the prompt below. `%glm SUBCOMMAND` for:
+        usage [--csv PATH], cost, history [NAME], reset [NAME|--all], chats,
+        save NAME PATH, load PATH [NAME], config, models [PROVIDER], budget AMOUNT [CUR]|off,
+        chat, help.
+        """
+        from . import commands
+
+        if cell is None:
+            return commands.run_subcommand(self, line)
+        args = self._parse(line)
+        try:
+            return commands.run_cell(self, args, cell)
+        except errors.GLMError as err:
+            raise UsageError(str(err)) from None
+
+    def _parse(self, line: str) -> Any:
+        try:
+            shlex.split(line)
+        except ValueError as exc:
+            raise UsageError(f"%%glm: cannot parse the options ({exc}); check the quotes") \
+                from None
+        parser = self.glm.parser
+        parser.error = _parser_error.__get__(parser)
+        try:
+            return parse_argstring(self.glm, line)
+        except SystemExit:  # argparse's --help / exit paths
+            raise UsageError("%%glm: see %%glm? for the options") from None

@@ -1,0 +1,183 @@
+"""What every provider dialect implements. The client owns HTTP, retries and timeouts; a dialect
+only says how to build a request, parse a response or stream event, and map an error."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from .. import errors
+from .._secrets import mask, register
+from ..sse import Event
+from ..types import Chunk, Completion, chunk_from_openai, completion_from_openai
+
+STOP = object()  # returned by a stream parser for the terminator event
+
+
+@dataclass
+class HTTPRequest:
+    method: str
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    json: Any = None
+    params: dict[str, str] | None = None
+
+
+@dataclass
+class ModelInfo:
+    name: str
+    context: int | None = None
+    note: str = ""
+
+
+class Provider:
+    """Base dialect. Subclasses set the class attributes and override what differs."""
+
+    name: ClassVar[str] = ""
+    default_base_url: ClassVar[str] = ""
+    key_env: ClassVar[str | None] = None
+    base_url_env: ClassVar[str | None] = None
+    default_model: ClassVar[str] = ""
+    local: ClassVar[bool] = False
+    models: ClassVar[tuple[ModelInfo, ...]] = ()
+    # the stream ends on its own terminator event ([DONE]); False: the connection close ends it
+    needs_terminator: ClassVar[bool] = True
+    temperature_range: ClassVar[tuple[float, float]] = (0.0, 2.0)
+
+    def __init__(self, api_key: str | None = None, base_url: str | None = None,
+                 **options: Any) -> None:
+        self._api_key = api_key or (os.environ.get(self.key_env) if self.key_env else None)
+        register(self._api_key)
+        self.base_url = (base_url or (os.environ.get(self.base_url_env) if self.base_url_env
+                                      else None) or self.default_base_url).rstrip("/")
+        self.options = options
+
+    # --- credentials -------------------------------------------------------------------
+    @property
+    def has_credentials(self) -> bool:
+        return bool(self._api_key)
+
+    def require_key(self) -> str:
+        if not self._api_key:
+            env = f"set {self.key_env} (environment or .env)" if self.key_env else "pass api_key="
+            raise errors.ConfigurationError(
+                f"no API key for provider {self.name!r}", provider=self.name,
+                hint=f"{env}, or pass api_key= to Client(...)")
+        return self._api_key
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} base_url={self.base_url!r} key={mask(self._api_key)}>"
+
+    # --- request -------------------------------------------------------------------------
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.require_key()}"}
+
+    def prepare(self, params: dict[str, Any], stream: bool) -> HTTPRequest:
+        body = {k: v for k, v in params.items() if v is not None}
+        if stream:
+            body["stream"] = True
+        headers = {"Accept": "text/event-stream" if stream else "application/json"}
+        headers.update(self.auth_headers())
+        return HTTPRequest("POST", f"{self.base_url}/chat/completions", headers, body)
+
+    def validate(self, params: dict[str, Any]) -> None:
+        """Check the provider's documented limits before anything is sent."""
+
+    # --- responses -----------------------------------------------------------------------
+    def parse_completion(self, data: Any) -> Completion:
+        self.raise_for_body(data)
+        return completion_from_openai(data, self.name)
+
+    def raise_for_body(self, data: Any, status: int = 200) -> None:
+        """Some APIs put errors in a 200 body; raise them here."""
+        if isinstance(data, dict) and isinstance(data.get("error"), dict):
+            raise self.error_from(status or 400, data, {})
+
+    def parse_event(self, ev: Event) -> Chunk | object | None:
+        """One SSE event → a Chunk, STOP at the terminator, None to skip."""
+        data = ev.data
+        if data == "[DONE]":
+            return STOP
+        if not data:
+            return None
+        try:
+            obj = json.loads(data)
+        except ValueError as exc:
+            raise errors.ProtocolError(f"malformed JSON in stream event: {data[:80]!r}",
+                                       provider=self.name) from exc
+        if ev.event == "error" or (isinstance(obj, dict) and "error" in obj):
+            raise self.error_from(0, obj, {})
+        return chunk_from_openai(obj)
+
+    def stream_extras(self, params: dict[str, Any]) -> None:
+        """Adjust stream params (e.g. ask for usage)."""
+
+    # --- errors --------------------------------------------------------------------------
+    def error_from(self, status: int, body: Any, headers: Any) -> errors.GLMError:
+        """Map an HTTP status + parsed error body to our exception tree."""
+        code, message = None, ""
+        if isinstance(body, dict):
+            err = body.get("error", body)
+            if isinstance(err, dict):
+                code = err.get("code")
+                message = err.get("message") or err.get("msg") or ""
+            else:
+                message = str(err)
+        elif isinstance(body, str):
+            message = body_summary(body)
+        rid = header(headers, "x-request-id") or header(headers, "x-log-id")
+        if isinstance(body, dict) and isinstance(body.get("error"), dict):
+            rid = body["error"].get("request_id") or body.get("request_id") or rid
+        cls = self.error_class(status, None if code is None else str(code))
+        return cls(message or f"HTTP {status}", provider=self.name, code=code,
+                   status=status or None, request_id=rid)
+
+    def error_class(self, status: int, code: str | None) -> type[errors.GLMError]:
+        return class_for_status(status)
+
+    def is_retryable(self, err: errors.GLMError) -> bool:
+        if isinstance(err, errors.QuotaExceededError):
+            return False
+        return err.retryable or err.status in (408, 409, 429) or (err.status or 0) >= 500
+
+    def on_auth_failure(self, err: errors.GLMError) -> bool:
+        """Return True when credentials were refreshed and the request may be repeated once."""
+        return False
+
+
+def class_for_status(status: int) -> type[errors.GLMError]:
+    if status in (401,):
+        return errors.AuthenticationError
+    if status == 403:
+        return errors.PermissionDeniedError
+    if status == 404:
+        return errors.NotFoundError
+    if status == 429:
+        return errors.RateLimitError
+    if status in (408,):
+        return errors.APITimeoutError
+    if status >= 500:
+        return errors.ServerError
+    if status >= 400:
+        return errors.BadRequestError
+    return errors.GLMError
+
+
+def header(headers: Any, name: str) -> str | None:
+    try:
+        return headers.get(name)
+    except AttributeError:
+        return None
+
+
+def body_summary(text: str) -> str:
+    """A one-line description of a non-JSON error body (an HTML page from a proxy, say)."""
+    t = text.strip()
+    if t[:1] == "<":
+        import re
+        title = re.search(r"<title>(.*?)</title>", t, re.S | re.I)
+        return ("non-JSON response (an HTML page, likely from a proxy or gateway)"
+                + (f": {title.group(1).strip()[:80]}" if title else ""))
+    return t[:200]

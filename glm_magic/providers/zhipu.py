@@ -1,0 +1,130 @@
+"""Zhipu open platform v4 (open.bigmodel.cn): the default provider."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from .. import errors
+from .._secrets import register
+from .base import ModelInfo, Provider
+
+TOKEN_TTL_MS = 210_000  # what the official SDK signs into `exp`
+TOKEN_CACHE_S = 180.0  # how long the SDK reuses one token
+
+
+def make_jwt(api_key: str, *, ttl_ms: int = TOKEN_TTL_MS, now_ms: int | None = None) -> str:
+    """The HS256 token the official SDK builds from an `id.secret` key (times in milliseconds)."""
+    import warnings
+
+    import jwt  # PyJWT: imported only when JWT auth is used
+
+    parts = api_key.split(".")
+    if len(parts) != 2 or not all(parts):
+        raise errors.ConfigurationError(
+            "this API key cannot be used for JWT auth: it must look like 'id.secret' "
+            "(exactly one '.')", provider="zhipu", hint="use auth='key' or copy the whole key")
+    kid, secret = parts
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    with warnings.catch_warnings():  # Zhipu's secrets are 16 bytes; PyJWT would warn
+        warnings.simplefilter("ignore")
+        token = jwt.encode({"api_key": kid, "exp": now + ttl_ms, "timestamp": now}, secret,
+                           algorithm="HS256", headers={"alg": "HS256", "sign_type": "SIGN"})
+    register(token)
+    return token
+
+
+class JWTCache:
+    """One token reused until shortly before it expires, like the official SDK."""
+
+    def __init__(self, api_key: str, ttl_ms: int = TOKEN_TTL_MS, reuse_s: float = TOKEN_CACHE_S):
+        self._key = api_key
+        self._ttl = ttl_ms
+        self._reuse = reuse_s
+        self._token: str | None = None
+        self._made = 0.0
+        self._lock = threading.Lock()
+
+    def get(self) -> str:
+        with self._lock:
+            now = time.monotonic()
+            if self._token is None or now - self._made >= self._reuse:
+                self._token = make_jwt(self._key, ttl_ms=self._ttl)
+                self._made = now
+            return self._token
+
+    def __repr__(self) -> str:
+        return "<JWTCache>"
+
+
+ZHIPU_MODELS = tuple(ModelInfo(n, c) for n, c in [
+    ("glm-4.7", 200_000), ("glm-4.6", 200_000), ("glm-4.5", 128_000), ("glm-4.5-air", 128_000),
+    ("glm-4-plus", 128_000), ("glm-4-air", 128_000), ("glm-4-airx", 8_000),
+    ("glm-4-flash", 128_000), ("glm-4-flashx", 128_000), ("glm-4-long", 1_000_000),
+    ("glm-4", 128_000), ("glm-3-turbo", 128_000), ("glm-4v", 2_000), ("glm-4v-plus", 8_000),
+    ("glm-4v-flash", 8_000), ("cogview-3", None), ("cogview-3-plus", None), ("cogview-4", None),
+    ("embedding-3", 8_000),
+])
+
+
+class ZhipuProvider(Provider):
+    name = "zhipu"
+    default_base_url = "https://open.bigmodel.cn/api/paas/v4"
+    key_env = "ZHIPUAI_API_KEY"
+    base_url_env = "ZHIPUAI_BASE_URL"
+    default_model = "glm-4-flash"
+    models = ZHIPU_MODELS
+    temperature_range = (0.0, 1.0)
+
+    def __init__(self, api_key: str | None = None, base_url: str | None = None,
+                 auth: str | None = None, **options: Any) -> None:
+        super().__init__(api_key, base_url, **options)
+        self.auth = auth or "key"
+        if self.auth not in ("key", "jwt"):
+            raise errors.ConfigurationError(f"auth must be 'key' or 'jwt', not {auth!r}",
+                                            provider=self.name)
+        self._jwt: JWTCache | None = None
+
+    def auth_headers(self) -> dict[str, str]:
+        key = self.require_key()
+        if self.auth == "jwt":
+            if self._jwt is None:
+                make_jwt(key)  # fail early and clearly on a key that is not id.secret
+                self._jwt = JWTCache(key)
+            return {"Authorization": f"Bearer {self._jwt.get()}"}
+        return {"Authorization": f"Bearer {key}"}
+
+    def prepare(self, params, stream):
+        p = dict(params)
+        t = p.get("temperature")
+        # the official SDK's clamps: the API rejects the open interval's ends
+        if t is not None:
+            if t <= 0:
+                p["temperature"], p["do_sample"] = 0.01, False
+            elif t >= 1:
+                p["temperature"] = 0.99
+        tp = p.get("top_p")
+        if tp is not None:
+            p["top_p"] = min(max(tp, 0.01), 0.99)
+        return super().prepare(p, stream)
+
+    def error_class(self, status: int, code: str | None) -> type[errors.GLMError]:
+        c = int(code) if code and code.isdigit() else None
+        if c in (1113, 1304):
+            return errors.QuotaExceededError
+        if c == 1301:
+            return errors.ContentFilterError
+        if c in (1302, 1303, 1305):
+            return errors.RateLimitError
+        if c in (1000, 1001, 1002, 1003, 1004, 1005):
+            return errors.AuthenticationError
+        if c == 1220:
+            return errors.PermissionDeniedError
+        if c in (1211, 1221, 1222):
+            return errors.NotFoundError
+        if c in (1200, 1230, 1234):
+            return errors.ServerError
+        if c is not None and 1210 <= c <= 1261:
+            return errors.BadRequestError
+        return super().error_class(status, code)

@@ -1,0 +1,411 @@
+"""The one object every front-end uses: settings, cached clients, named conversations, the
+ledger and the budget. `Session.complete` is the single code path from a prompt to a recorded,
+remembered answer; the magic, the chat panel and the batch runner only wrap it."""
+
+from __future__ import annotations
+
+import contextvars
+import math
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from . import errors, pricing
+from .client import AsyncClient, AttemptReport, Client
+from .conversation import Conversation
+from .ledger import Ledger
+from .providers import default_provider_name, known, make_provider, provider_class
+from .tokens import estimate_messages, estimate_tokens
+from .types import Choice, Chunk, Completion, Message, Usage
+
+_CALL: contextvars.ContextVar[Call | None] = contextvars.ContextVar("glm_magic_call",
+                                                                    default=None)
+FREE_STATUSES = ("free",)
+
+
+class View(Protocol):
+    """Where a streamed answer goes while it arrives (notebook, terminal, widget)."""
+
+    def update(self, chunk: Chunk) -> None: ...
+
+    def finish(self, completion: Completion) -> None: ...
+
+
+@dataclass
+class Call:
+    """Everything known about one call while it runs; becomes ledger rows."""
+
+    call_id: str
+    provider: str
+    model: str
+    source: str
+    conversation: str | None
+    messages: list[dict[str, Any]]
+    params: dict[str, Any]
+    cell: int | None = None
+    tags: str | None = None
+    started: float = field(default_factory=time.time)
+    dropped_turns: int = 0
+
+
+def split_target(provider: str | None, model: str | None) -> tuple[str | None, str | None]:
+    """`qianfan:ChatGLM3-6B` → ('qianfan', 'ChatGLM3-6B'); a plain model keeps the provider."""
+    if model and ":" in model and not model.endswith(".gguf"):
+        head, _, tail = model.partition(":")
+        if known(head):
+            return head, tail or None
+    return provider, model
+
+
+class Session:
+    """Conversations, clients and the ledger for one kernel (see `glm_magic.session()`)."""
+
+    def __init__(self, ledger_path: str | None = None, *, log_text: bool = False) -> None:
+        self.chats: dict[str, Conversation] = {}
+        self.provider: str | None = None
+        self.model: str | None = None
+        self.provider_options: dict[str, dict[str, Any]] = {}
+        self.max_history_tokens: int | None = None
+        self.timeout: float | None = None
+        self.max_retries = 3
+        self.log_text = log_text
+        self.ledger_path = ledger_path
+        self.budget: tuple[float, str] | None = None
+        self.exchange_rate: tuple[str, float] | None = None
+        self.spent: dict[str, float] = {}
+        self.last: Completion | None = None
+        self.notices: list[str] = []
+        self._budget_warned = False
+        self._ledger: Ledger | None = None
+        self._clients: dict[tuple, Client] = {}
+        self._aclients: dict[tuple, AsyncClient] = {}
+
+    def __repr__(self) -> str:
+        return (f"<Session provider={self.provider!r} model={self.model!r} "
+                f"chats={list(self.chats)} ledger={self.ledger_path or 'default'!r}>")
+
+    # --- parts ---------------------------------------------------------------------------
+    @property
+    def ledger(self) -> Ledger:
+        if self._ledger is None:
+            self._ledger = Ledger(self.ledger_path)
+        return self._ledger
+
+    def set_ledger(self, path: str | None) -> None:
+        if self._ledger is not None:
+            self._ledger.close()
+        self._ledger, self.ledger_path = None, path
+
+    def chat(self, name: str = "default") -> Conversation:
+        conv = self.chats.get(name)
+        if conv is None:
+            conv = self.chats[name] = Conversation(name)
+        return conv
+
+    def resolve(self, provider: str | None = None, model: str | None = None) -> tuple[str, str]:
+        """(provider, model) for a call: explicit values, then the session's, then defaults.
+        The session's default model applies only when no other provider was named."""
+        provider, model = split_target(provider, model)
+        dprov, dmodel = split_target(self.provider, self.model)
+        name = provider or dprov or default_provider_name()
+        if model is None and dmodel and provider in (None, dprov):
+            model = dmodel
+        return name, model or provider_class(name).default_model
+
+    def client(self, provider: str | None = None) -> Client:
+        name, _ = self.resolve(provider)
+        key = (name, self.timeout, self.max_retries)
+        cl = self._clients.get(key)
+        if cl is None:
+            cl = self._clients[key] = Client(self._provider(name), timeout=self.timeout,
+                                             max_retries=self.max_retries,
+                                             on_retry=self._on_retry)
+        return cl
+
+    def aclient(self, provider: str | None = None) -> AsyncClient:
+        name, _ = self.resolve(provider)
+        key = (name, self.timeout, self.max_retries)
+        cl = self._aclients.get(key)
+        if cl is None:
+            cl = self._aclients[key] = AsyncClient(self._provider(name), timeout=self.timeout,
+                                                   max_retries=self.max_retries,
+                                                   on_retry=self._on_retry)
+        return cl
+
+    def _provider(self, name: str):
+        return make_provider(name, **self.provider_options.get(name, {}))
+
+    def close(self) -> None:
+        for cl in self._clients.values():
+            cl.close()
+        self._clients.clear()
+        self._aclients.clear()
+        if self._ledger is not None:
+            self._ledger.close()
+            self._ledger = None
+
+    # --- one call --------------------------------------------------------------------------
+    def prepare(self, prompt: Any = None, *, messages: list[dict] | None = None,
+                provider: str | None = None, model: str | None = None, chat: str = "default",
+                system: str | None = None, once: bool = False, new: bool = False,
+                source: str = "api", cell: int | None = None, tags: Any = None,
+                **params: Any) -> Call:
+        """Resolve provider/model, build the exact messages to send, check the budget."""
+        name, model_name = self.resolve(provider, model)
+        conv_name: str | None = None
+        if messages is not None:
+            msgs = [dict(m) for m in messages]
+        elif once:
+            msgs = ([{"role": "system", "content": system}] if system else []) + \
+                [{"role": "user", "content": prompt}]
+        else:
+            conv = self.chat(chat)
+            conv_name = conv.name
+            if new:
+                conv.reset(keep_system=system is None)
+            if system is not None:
+                conv.system = system or None
+            conv.add("user", prompt)
+            msgs, dropped = conv.request_messages(self.max_history_tokens)
+            if dropped:
+                self.notice(f"{dropped} oldest turn(s) of conversation {conv.name!r} were left "
+                            f"out to fit max_history_tokens={self.max_history_tokens}")
+        call = Call(uuid.uuid4().hex, name, model_name, source, conv_name, msgs,
+                    {k: v for k, v in params.items() if v is not None}, cell,
+                    ",".join(tags) if isinstance(tags, (list, tuple)) else tags)
+        try:
+            self._check_budget(call)
+        except errors.BudgetExceededError:
+            self._forget_user_turn(call)
+            raise
+        return call
+
+    def complete(self, prompt: Any = None, *, stream: bool = True, view: View | None = None,
+                 **kwargs: Any) -> Completion:
+        """Send a prompt (continuing conversation `chat`), stream it into `view`, record it.
+
+        Errors are raised after their partial answer and ledger row are kept; a
+        KeyboardInterrupt ends the stream at once and is re-raised after the same."""
+        call = self.prepare(prompt, **kwargs)
+        client = self.client(call.provider)
+        token = _CALL.set(call)
+        stream_obj = None
+        try:
+            if stream:
+                stream_obj = client.chat.completions.create(
+                    model=call.model, messages=call.messages, stream=True, **call.params)
+                for chunk in stream_obj:
+                    if view is not None:
+                        view.update(chunk)
+                comp = stream_obj.completion()
+            else:
+                comp = client.chat.completions.create(model=call.model, messages=call.messages,
+                                                      **call.params)
+        except KeyboardInterrupt:
+            if stream_obj is not None:
+                stream_obj.close()
+                comp = stream_obj.completion()
+            else:
+                comp = Completion(provider=call.provider, model=call.model)
+            comp.status = "interrupted"
+            self.finish(call, comp, view)
+            raise
+        except errors.GLMError as err:
+            self.finish(call, self._failed(call, err), view)
+            raise
+        finally:
+            _CALL.reset(token)
+        return self.finish(call, comp, view)
+
+    async def acomplete(self, prompt: Any = None, *, stream: bool = True,
+                        view: View | None = None, on_stream: Callable[[Any], None] | None = None,
+                        **kwargs: Any) -> Completion:
+        """`complete` for async front-ends (chat panel, batch); cancellation = interrupt."""
+        import asyncio
+
+        call = self.prepare(prompt, **kwargs)
+        client = self.aclient(call.provider)
+        token = _CALL.set(call)
+        stream_obj = None
+        try:
+            if stream:
+                stream_obj = await client.chat.completions.create(
+                    model=call.model, messages=call.messages, stream=True, **call.params)
+                if on_stream is not None:
+                    on_stream(stream_obj)
+                async for chunk in stream_obj:
+                    if view is not None:
+                        view.update(chunk)
+                comp = stream_obj.completion()
+            else:
+                comp = await client.chat.completions.create(
+                    model=call.model, messages=call.messages, **call.params)
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            if stream_obj is not None:
+                await stream_obj.aclose()
+                comp = stream_obj.completion()
+            else:
+                comp = Completion(provider=call.provider, model=call.model)
+            comp.status = "interrupted"
+            self.finish(call, comp, view)
+            raise
+        except errors.GLMError as err:
+            self.finish(call, self._failed(call, err), view)
+            raise
+        finally:
+            _CALL.reset(token)
+        return self.finish(call, comp, view)
+
+    def _failed(self, call: Call, err: errors.GLMError) -> Completion:
+        comp = err.partial if isinstance(err.partial, Completion) else Completion(
+            provider=call.provider, model=call.model, request_id=err.request_id,
+            choices=[Choice(0, Message("assistant", ""), None)])
+        comp.status = "filtered" if isinstance(err, errors.ContentFilterError) else "error"
+        comp.error = str(err)
+        comp.attempt = getattr(err, "attempt", comp.attempt) or 1
+        comp.request_id = comp.request_id or err.request_id
+        return comp
+
+    def finish(self, call: Call, comp: Completion, view: View | None = None) -> Completion:
+        """Fill in usage (estimated when missing), cost; write the ledger row; update memory."""
+        comp.provider = comp.provider or call.provider
+        if comp.latency_s is None:
+            comp.latency_s = time.time() - call.started
+        if comp.usage is None and (comp.status != "error" or comp.text):
+            comp.usage = Usage(estimate_messages(call.messages), estimate_tokens(comp.text),
+                               0, estimated=True)
+            comp.usage.total_tokens = comp.usage.prompt_tokens + comp.usage.completion_tokens
+        model = self._ledger_model(call, comp)
+        comp.cost, comp.currency, comp.cost_status = pricing.cost(
+            call.provider, model, comp.usage, estimated=bool(comp.usage and comp.usage.estimated))
+        self._record(call, comp, model)
+        self._remember(call, comp)
+        self.last = comp
+        if view is not None:
+            view.finish(comp)
+        return comp
+
+    def _ledger_model(self, call: Call, comp: Completion) -> str:
+        if call.model in ("default", "", None) and comp.model:
+            return comp.model
+        return call.model
+
+    def _record(self, call: Call, comp: Completion, model: str) -> None:
+        u = comp.usage
+        row = {
+            "time": call.started, "call_id": call.call_id, "request_id": comp.request_id,
+            "attempt": comp.attempt, "provider": call.provider, "model": model,
+            "source": call.source, "conversation": call.conversation, "status": comp.status,
+            "finish_reason": comp.finish_reason, "error": comp.error,
+            "prompt_tokens": u.prompt_tokens if u else 0,
+            "completion_tokens": u.completion_tokens if u else 0,
+            "total_tokens": u.total_tokens if u else 0,
+            "cached_tokens": u.cached_tokens if u else None,
+            "usage_estimated": int(bool(u and u.estimated)),
+            "latency_s": comp.latency_s, "ttft_s": comp.ttft_s, "cost": comp.cost,
+            "currency": comp.currency, "cost_status": comp.cost_status, "cell": call.cell,
+            "tags": call.tags,
+        }
+        if self.log_text:
+            last_user = next((m for m in reversed(call.messages) if m.get("role") == "user"), {})
+            row["prompt"] = str(last_user.get("content", ""))
+            row["answer"] = comp.text
+        self.ledger.append(row)
+        if comp.cost_status in ("priced", "estimated") and comp.cost and not math.isnan(comp.cost):
+            self.spent[comp.currency or ""] = self.spent.get(comp.currency or "", 0.0) + comp.cost
+
+    def _on_retry(self, report: AttemptReport) -> None:
+        call = _CALL.get()
+        if call is None:
+            return
+        err = report.error
+        self.ledger.append({
+            "time": time.time() - report.elapsed_s, "call_id": call.call_id,
+            "request_id": err.request_id, "attempt": report.attempt, "provider": call.provider,
+            "model": call.model, "source": call.source, "conversation": call.conversation,
+            "status": "error", "error": str(err), "latency_s": report.elapsed_s, "cost": 0.0,
+            "cost_status": "free", "cell": call.cell, "tags": call.tags,
+            "prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0,
+        })
+
+    def _remember(self, call: Call, comp: Completion) -> None:
+        if call.conversation is None:
+            return
+        conv = self.chat(call.conversation)
+        if comp.status == "ok":
+            msg = comp.choices[0].message.to_dict() if comp.choices else {
+                "role": "assistant", "content": ""}
+            conv.messages.append(msg)
+        elif comp.status == "interrupted":
+            conv.add("assistant", comp.text, status="interrupted")
+        elif comp.status == "filtered":
+            self._forget_user_turn(call)
+            self.notice(f"the provider's moderation stopped this answer; the exchange was removed "
+                        f"from conversation {conv.name!r} — rephrase to continue")
+        else:
+            self._forget_user_turn(call)
+        if comp.usage:
+            conv.tokens_used += comp.usage.total_tokens
+
+    def _forget_user_turn(self, call: Call) -> None:
+        if call.conversation is not None:
+            self.chat(call.conversation).pop_last_exchange()
+
+    # --- budget ------------------------------------------------------------------------------
+    def set_budget(self, amount: float | None, currency: str = "CNY") -> None:
+        self.budget = None if amount is None else (float(amount), currency.upper())
+        self._budget_warned = False
+
+    def _check_budget(self, call: Call) -> None:
+        if self.budget is None:
+            return
+        limit, currency = self.budget
+        price = pricing.lookup(call.provider, call.model)
+        if price is not None and price.free:
+            return
+        spent = self.spent.get(currency, 0.0)
+        if spent >= limit:
+            raise errors.BudgetExceededError(
+                f"budget of {limit:g} {currency} reached ({spent:.4f} spent this session); "
+                "paid calls are refused", provider=call.provider)
+        if spent >= 0.8 * limit and not self._budget_warned:
+            self._budget_warned = True
+            self.notice(f"80% of the budget used: {spent:.4f} of {limit:g} {currency}")
+
+    # --- notices -------------------------------------------------------------------------------
+    def notice(self, text: str) -> None:
+        """A one-line message for the user; front-ends show and drain `notices`."""
+        self.notices.append(text)
+
+    def drain_notices(self) -> list[str]:
+        out, self.notices = self.notices, []
+        return out
+
+    # --- analysis --------------------------------------------------------------------------------
+    def usage(self, **filters: Any):
+        return self.ledger.frame(**filters)
+
+
+_session: Session | None = None
+
+
+def session() -> Session:
+    """The kernel-wide session the magic, the chat panel and the batch runner share."""
+    global _session
+    if _session is None:
+        _session = Session()
+    return _session
+
+
+def _reset_session() -> None:
+    global _session
+    if _session is not None:
+        _session.close()
+    _session = None
+
+
+def warn(text: str) -> None:
+    print(f"glm-magic: {text}", file=sys.stderr)

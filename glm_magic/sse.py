@@ -1,0 +1,110 @@
+"""A small incremental Server-Sent-Events decoder.
+
+Why not httpx-sse: the legacy Zhipu v3 stream carries a non-standard `meta:` field that
+standard decoders drop, DashScope sends `:HTTP_STATUS/200` comments, llama.cpp's server uses
+CRLF framing — one decoder that keeps unknown fields and splits only on the three SSE line
+endings (never on U+2028 inside JSON) serves every dialect, and it is the hot path of every
+stream, so it works on whole network reads rather than line by line."""
+
+from __future__ import annotations
+
+import codecs
+import re
+from collections.abc import AsyncIterable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+_LINES = re.compile(r"\r\n|\r|\n")
+
+
+@dataclass(slots=True)
+class Event:
+    event: str = "message"
+    data: str = ""
+    id: str | None = None
+    retry: int | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class SSEDecoder:
+    """Feed raw bytes in any split; get complete events out (identical to an unsplit parse)."""
+
+    __slots__ = ("_utf8", "_buf", "_event", "_data", "_id", "_retry", "_extra", "_has")
+
+    def __init__(self) -> None:
+        self._utf8 = codecs.getincrementaldecoder("utf-8")("replace")
+        self._buf = ""
+        self._reset()
+
+    def _reset(self) -> None:
+        self._event = ""
+        self._data: list[str] = []
+        self._id: str | None = None
+        self._retry: int | None = None
+        self._extra: dict[str, str] = {}
+        self._has = False
+
+    def feed(self, raw: bytes) -> list[Event]:
+        text = self._buf + self._utf8.decode(raw)
+        if not text:
+            return []
+        # hold back the unterminated last line; a trailing '\r' may be half of a '\r\n'
+        held_cr = text.endswith("\r")
+        lines = _LINES.split(text[:-1] if held_cr else text)
+        self._buf = lines.pop() + ("\r" if held_cr else "")
+        return self._lines(lines)
+
+    def flush(self) -> list[Event]:
+        """End of stream: a final event without its blank line still counts (many servers)."""
+        rest = self._buf + self._utf8.decode(b"", final=True)
+        self._buf = ""
+        out = self._lines(_LINES.split(rest.rstrip("\r"))) if rest.strip("\r") else []
+        if self._has:
+            out.append(self._emit())
+        return out
+
+    def _emit(self) -> Event:
+        ev = Event(self._event or "message", "\n".join(self._data), self._id, self._retry,
+                   self._extra)
+        self._reset()
+        return ev
+
+    def _lines(self, lines: list[str]) -> list[Event]:
+        out: list[Event] = []
+        for line in lines:
+            if not line:
+                if self._has:
+                    out.append(self._emit())
+                continue
+            if line[0] == ":":
+                continue  # comment: keep-alive pings, DashScope's :HTTP_STATUS/200
+            name, sep, value = line.partition(":")
+            if sep and value[:1] == " ":
+                value = value[1:]
+            if name == "data":
+                self._data.append(value)
+            elif name == "event":
+                self._event = value
+            elif name == "id":
+                self._id = value
+            elif name == "retry":
+                self._retry = int(value) if value.isdigit() else None
+            else:
+                self._extra[name] = value
+            self._has = True
+        return out
+
+
+def iter_events(chunks: Iterable[bytes]) -> Iterator[Event]:
+    dec = SSEDecoder()
+    for raw in chunks:
+        yield from dec.feed(raw)
+    yield from dec.flush()
+
+
+async def aiter_events(chunks: AsyncIterable[bytes]):
+    dec = SSEDecoder()
+    async for raw in chunks:
+        for ev in dec.feed(raw):
+            yield ev
+    for ev in dec.flush():
+        yield ev

@@ -1,0 +1,31 @@
+"""Token estimates for when a provider reports no usage (and for --dry-run).
+
+The rule, documented in the README: one token per CJK character, one per four other
+characters (rounded up), plus four per message for the chat framing. It is within ~20% of
+GLM's and Qwen's tokenizers on mixed Chinese/English text and is always marked estimated."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+_CJK = re.compile(r"[\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uff00-\uffef]")
+PER_MESSAGE = 4
+
+
+def estimate_tokens(text: str) -> int:
+    if not text:
+        return 0
+    cjk = len(_CJK.findall(text))
+    return cjk + -(-(len(text) - cjk) // 4)
+
+
+def message_text(message: dict[str, Any]) -> str:
+    content = message.get("content")
+    if isinstance(content, list):
+        return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return content or ""
+
+
+def estimate_messages(messages: list[dict[str, Any]]) -> int:
+    return sum(estimate_tokens(message_text(m)) + PER_MESSAGE for m in messages)

@@ -1,0 +1,276 @@
+"""OpenAI-shaped response objects, so code from the seeds (`resp.choices[0].message.content`)
+works unchanged whichever provider answered."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    cached_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    estimated: bool = False  # True when we counted because the provider sent nothing
+
+    @classmethod
+    def from_openai(cls, data: dict | None) -> Usage | None:
+        if not data:
+            return None
+        prompt = int(data.get("prompt_tokens") or 0)
+        completion = int(data.get("completion_tokens") or 0)
+        details = data.get("prompt_tokens_details") or {}
+        cdetails = data.get("completion_tokens_details") or {}
+        return cls(
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            total_tokens=int(data.get("total_tokens") or prompt + completion),
+            cached_tokens=details.get("cached_tokens"),
+            reasoning_tokens=cdetails.get("reasoning_tokens"),
+        )
+
+
+@dataclass(slots=True)
+class FunctionCall:
+    name: str = ""
+    arguments: str = ""
+
+
+@dataclass(slots=True)
+class ToolCall:
+    id: str = ""
+    type: str = "function"
+    function: FunctionCall = field(default_factory=FunctionCall)
+    index: int = 0
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ToolCall:
+        fn = data.get("function") or {}
+        return cls(
+            id=data.get("id") or "",
+            type=data.get("type") or "function",
+            function=FunctionCall(fn.get("name") or "", fn.get("arguments") or ""),
+            index=data.get("index") or 0,
+        )
+
+
+@dataclass(slots=True)
+class Message:
+    role: str = "assistant"
+    content: str | None = None
+    reasoning_content: str | None = None
+    tool_calls: list[ToolCall] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The message as the API expects it back in a conversation (no reasoning)."""
+        out: dict[str, Any] = {"role": self.role, "content": self.content or ""}
+        if self.tool_calls:
+            out["tool_calls"] = [
+                {"id": t.id, "type": t.type,
+                 "function": {"name": t.function.name, "arguments": t.function.arguments}}
+                for t in self.tool_calls
+            ]
+        return out
+
+
+@dataclass(slots=True)
+class Choice:
+    index: int = 0
+    message: Message = field(default_factory=Message)
+    finish_reason: str | None = None
+
+
+@dataclass(slots=True)
+class Completion:
+    """A finished answer. `raw` keeps the provider's own response for fields we don't model."""
+
+    id: str = ""
+    model: str = ""
+    created: int = 0
+    choices: list[Choice] = field(default_factory=list)
+    usage: Usage | None = None
+    request_id: str | None = None
+    provider: str = ""
+    web_search: list[dict] | None = None
+    raw: Any = None
+    status: str = "ok"  # ok | error | filtered | interrupted
+    latency_s: float | None = None
+    ttft_s: float | None = None
+    cost: float | None = None
+    currency: str | None = None
+    cost_status: str | None = None
+    error: str | None = None
+    attempt: int = 1
+
+    @property
+    def text(self) -> str:
+        """The answer text of the first choice ('' when there is none)."""
+        if not self.choices:
+            return ""
+        return self.choices[0].message.content or ""
+
+    @property
+    def finish_reason(self) -> str | None:
+        return self.choices[0].finish_reason if self.choices else None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out.pop("raw", None)
+        return out
+
+    def __repr__(self) -> str:
+        u = self.usage
+        tokens = f"{u.prompt_tokens}+{u.completion_tokens} tokens" if u else "no usage"
+        preview = self.text[:60].replace("\n", " ")
+        return (f"Completion(provider={self.provider!r}, model={self.model!r}, status={self.status!r}, "
+                f"finish_reason={self.finish_reason!r}, {tokens}, text={preview!r})")
+
+
+@dataclass(slots=True)
+class Delta:
+    role: str | None = None
+    content: str | None = None
+    reasoning_content: str | None = None
+    tool_calls: list[ToolCall] | None = None
+
+
+@dataclass(slots=True)
+class ChunkChoice:
+    index: int = 0
+    delta: Delta = field(default_factory=Delta)
+    finish_reason: str | None = None
+
+
+@dataclass(slots=True)
+class Chunk:
+    """One streamed piece of an answer, shaped like OpenAI's `ChatCompletionChunk`."""
+
+    id: str = ""
+    model: str = ""
+    created: int = 0
+    choices: list[ChunkChoice] = field(default_factory=list)
+    usage: Usage | None = None
+    request_id: str | None = None
+    web_search: list[dict] | None = None
+    raw: Any = None
+
+    @property
+    def text(self) -> str:
+        if not self.choices:
+            return ""
+        return self.choices[0].delta.content or ""
+
+
+def text_chunk(text: str, *, model: str = "", finish_reason: str | None = None,
+               usage: Usage | None = None, id: str = "", raw: Any = None,
+               reasoning: str | None = None) -> Chunk:
+    """Build a single-choice chunk; used by dialects whose streams carry plain text."""
+    return Chunk(id=id, model=model, usage=usage, raw=raw,
+                 choices=[ChunkChoice(0, Delta(content=text, reasoning_content=reasoning),
+                                      finish_reason)])
+
+
+def chunk_from_openai(data: dict) -> Chunk:
+    """Parse an OpenAI/Zhipu-v4 shaped stream chunk."""
+    choices = []
+    for c in data.get("choices") or ():
+        d = c.get("delta") or {}
+        tcs = d.get("tool_calls")
+        choices.append(ChunkChoice(
+            c.get("index") or 0,
+            Delta(d.get("role"), d.get("content"), d.get("reasoning_content"),
+                  [ToolCall.from_dict(t) for t in tcs] if tcs else None),
+            c.get("finish_reason"),
+        ))
+    return Chunk(data.get("id") or "", data.get("model") or "", data.get("created") or 0,
+                 choices, Usage.from_openai(data.get("usage")), data.get("request_id"),
+                 data.get("web_search"), data)
+
+
+def completion_from_openai(data: dict, provider: str = "") -> Completion:
+    """Parse an OpenAI/Zhipu-v4 shaped completion body."""
+    choices = []
+    for c in data.get("choices") or ():
+        m = c.get("message") or {}
+        tcs = m.get("tool_calls")
+        choices.append(Choice(
+            c.get("index") or 0,
+            Message(m.get("role") or "assistant", m.get("content"), m.get("reasoning_content"),
+                    [ToolCall.from_dict(t) for t in tcs] if tcs else None),
+            c.get("finish_reason"),
+        ))
+    return Completion(
+        id=data.get("id") or "", model=data.get("model") or "", created=data.get("created") or 0,
+        choices=choices, usage=Usage.from_openai(data.get("usage")),
+        request_id=data.get("request_id") or data.get("id"), provider=provider,
+        web_search=data.get("web_search"), raw=data,
+    )
+
+
+class Accumulator:
+    """Folds a stream of chunks into one Completion (text, reasoning, tool calls, usage)."""
+
+    __slots__ = ("id", "model", "created", "request_id", "parts", "reasoning", "tools",
+                 "finish_reason", "usage", "web_search", "role")
+
+    def __init__(self) -> None:
+        self.id = ""
+        self.model = ""
+        self.created = 0
+        self.request_id: str | None = None
+        self.parts: list[str] = []
+        self.reasoning: list[str] = []
+        self.tools: dict[int, ToolCall] = {}
+        self.finish_reason: str | None = None
+        self.usage: Usage | None = None
+        self.web_search: list[dict] | None = None
+        self.role = "assistant"
+
+    def add(self, chunk: Chunk) -> None:
+        if chunk.id and not self.id:
+            self.id = chunk.id
+        if chunk.model:
+            self.model = chunk.model
+        if chunk.created and not self.created:
+            self.created = chunk.created
+        if chunk.request_id:
+            self.request_id = chunk.request_id
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+        if chunk.web_search:
+            self.web_search = chunk.web_search
+        for c in chunk.choices:
+            if c.index:
+                continue  # we assemble the first choice; n>1 streams keep raw chunks
+            d = c.delta
+            if d.content:
+                self.parts.append(d.content)
+            if d.reasoning_content:
+                self.reasoning.append(d.reasoning_content)
+            if d.tool_calls:
+                for t in d.tool_calls:
+                    cur = self.tools.get(t.index)
+                    if cur is None:
+                        self.tools[t.index] = ToolCall(t.id, t.type, FunctionCall(
+                            t.function.name, t.function.arguments), t.index)
+                    else:
+                        cur.id = cur.id or t.id
+                        cur.function.name = cur.function.name or t.function.name
+                        cur.function.arguments += t.function.arguments
+            if c.finish_reason:
+                self.finish_reason = c.finish_reason
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def completion(self, provider: str = "") -> Completion:
+        msg = Message(self.role, self.text, "".join(self.reasoning) or None,
+                      [self.tools[k] for k in sorted(self.tools)] or None)
+        return Completion(id=self.id, model=self.model, created=self.created,
+                          choices=[Choice(0, msg, self.finish_reason)], usage=self.usage,
+                          request_id=self.request_id or self.id or None, provider=provider,
+                          web_search=self.web_search)

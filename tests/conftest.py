@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.servers.zhipu import API_KEY, ZhipuServer
+
+ENV_VARS = ("ZHIPUAI_API_KEY", "ZHIPUAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL",
+            "QIANFAN_AK", "QIANFAN_SK", "QIANFAN_BASE_URL", "DASHSCOPE_API_KEY",
+            "DASHSCOPE_BASE_URL", "GLM_MAGIC_LEDGER", "GLM_MAGIC_PRICES")
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch, tmp_path):
+    """Every test starts with no keys, a private ledger file and a fresh session."""
+    for var in ENV_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("GLM_MAGIC_LEDGER", str(tmp_path / "ledger.sqlite"))
+    monkeypatch.chdir(tmp_path)
+    from glm_magic import sessions as session_mod
+
+    session_mod._reset_session()
+    yield
+    session_mod._reset_session()
+
+
+@pytest.fixture(scope="session")
+def _zhipu_server():
+    server = ZhipuServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def zhipu(_zhipu_server, monkeypatch):
+    """The loopback Zhipu server, with ZHIPUAI_API_KEY/BASE_URL pointing at it."""
+    _zhipu_server.reset()
+    monkeypatch.setenv("ZHIPUAI_API_KEY", API_KEY)
+    monkeypatch.setenv("ZHIPUAI_BASE_URL", _zhipu_server.base_url)
+    yield _zhipu_server
+    _zhipu_server.reset()
+
+
+@pytest.fixture
+def shell():
+    """A bare InteractiveShell with the extension loaded, output in terminal mode."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    ip = InteractiveShell.instance()
+    ip.user_ns.pop("_glm", None)
+    ip.extension_manager.load_extension("glm_magic")
+    ip.run_line_magic("reload_ext", "glm_magic")
+    yield ip
+    ip.extension_manager.unload_extension("glm_magic")
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("GLM_MAGIC_SKIP_BROWSER") and not os.environ.get("CI"):
+        skip = pytest.mark.skip(reason="GLM_MAGIC_SKIP_BROWSER is set (CI always runs it)")
+        for item in items:
+            if "browser" in item.keywords:
+                item.add_marker(skip)

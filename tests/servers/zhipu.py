@@ -1,0 +1,96 @@
+"""A loopback server that speaks Zhipu v4 (protocols.md §1): completions, SSE streams with
+usage on the last chunk, JWT checking, and the error body `{"error": {"code", "message"}}`."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import jwt
+
+from .loopback import LoopbackServer, Received, Reply, sse
+
+API_KEY = "0123456789abcdef0123456789abcdef.TESTSECRETvalue12"
+
+
+def zhipu_error(code: str, message: str, status: int, **headers: str) -> Reply:
+    return Reply(status, {"error": {"code": code, "message": message}}, headers=dict(headers))
+
+
+def completion_body(text: str, model: str, *, prompt_tokens: int = 11,
+                    finish_reason: str = "stop", **extra: Any) -> dict[str, Any]:
+    rid = f"req-{uuid.uuid4().hex[:10]}"
+    return {"id": rid, "request_id": rid, "created": int(time.time()), "model": model,
+            "choices": [{"index": 0, "finish_reason": finish_reason,
+                         "message": {"role": "assistant", "content": text, **extra}}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(text.split()),
+                      "total_tokens": prompt_tokens + len(text.split())}}
+
+
+def stream_frames(text: str, model: str, *, pieces: int | None = None, done: bool = True,
+                  finish_reason: str = "stop", usage: bool = True, crlf: bool = False):
+    words = text.split(" ")
+    parts = [w + (" " if i < len(words) - 1 else "") for i, w in enumerate(words)]
+    if pieces:
+        parts = parts[:pieces]
+    rid = f"req-{uuid.uuid4().hex[:10]}"
+    chunks: list[Any] = [{"id": rid, "created": 1, "model": model,
+                          "choices": [{"index": 0, "delta": {"role": "assistant",
+                                                             "content": p}}]} for p in parts]
+    if finish_reason is not None and pieces is None:
+        last: dict[str, Any] = {"id": rid, "created": 1, "model": model,
+                                "choices": [{"index": 0, "finish_reason": finish_reason,
+                                             "delta": {"role": "assistant", "content": ""}}]}
+        if usage:
+            last["usage"] = {"prompt_tokens": 11, "completion_tokens": len(parts),
+                             "total_tokens": 11 + len(parts)}
+        chunks.append(last)
+    return sse(*chunks, done=done, crlf=crlf)
+
+
+class ZhipuServer(LoopbackServer):
+    """Default behaviour: answer 'echo: <last user text>'; check the key (or JWT)."""
+
+    def __init__(self, api_key: str = API_KEY) -> None:
+        self.api_key = api_key
+        super().__init__(self.answer)
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.url}/api/paas/v4"
+
+    def check_auth(self, rec: Received) -> Reply | None:
+        auth = rec.headers.get("authorization", "")
+        if not auth.startswith("Bearer "):
+            return zhipu_error("1001", "Authorization header missing", 401)
+        token = auth[7:]
+        if token == self.api_key:
+            return None
+        kid, _, secret = self.api_key.partition(".")
+        try:
+            head = jwt.get_unverified_header(token)
+            claims = jwt.decode(token, secret, algorithms=["HS256"])
+        except jwt.PyJWTError:
+            return zhipu_error("1002", "invalid token", 401)
+        now_ms = time.time() * 1000
+        if (head.get("sign_type") != "SIGN" or claims.get("api_key") != kid
+                or not claims["timestamp"] <= now_ms + 5000 < claims["exp"] + 5000
+                or claims["exp"] - claims["timestamp"] != 210_000):
+            return zhipu_error("1004", "token check failed", 401)
+        return None
+
+    def answer(self, rec: Received) -> Reply:
+        denied = self.check_auth(rec)
+        if denied is not None:
+            return denied
+        body = rec.json or {}
+        msgs = body.get("messages") or [{}]
+        last = msgs[-1].get("content")
+        if isinstance(last, list):
+            last = " ".join(p.get("text", "") for p in last if isinstance(p, dict))
+        text = f"echo: {last}"
+        model = body.get("model", "glm-4-flash")
+        if body.get("stream"):
+            return Reply(events=stream_frames(text, model))
+        return Reply(body=completion_body(text, model))
