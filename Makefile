@@ -25,7 +25,10 @@ demo: setup
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
-	$(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax notebooks
+	mkdir -p build && rm -f build/nb-ledger.sqlite*
+	env -u ZHIPUAI_API_KEY -u OPENAI_API_KEY -u QIANFAN_AK -u DASHSCOPE_API_KEY \
+	  GLM_MAGIC_LEDGER=$(CURDIR)/build/nb-ledger.sqlite \
+	  $(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax notebooks
 
 lab: setup
 	$(BIN)/jupyter lab notebooks/

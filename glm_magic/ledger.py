@@ -110,7 +110,7 @@ class Ledger:
     def rows(self, where: str = "", args: tuple = ()) -> list[dict[str, Any]]:
         with self._lock:
             cur = self._conn.execute(f"SELECT {', '.join(COLUMNS)} FROM calls {where} "
-                                     "ORDER BY time, id", args)
+                                     "ORDER BY id", args)
             names = [d[0] for d in cur.description]
             return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 

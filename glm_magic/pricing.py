@@ -147,9 +147,9 @@ def lookup(provider: str, model: str) -> Price | None:
         return wildcard
     best = None
     for (prov, name), p in table.items():
-        if prov in (provider, "*") and name != "*" and m.startswith(name + "-"):
-            if best is None or len(name) > len(best.model):
-                best = p
+        if (prov in (provider, "*") and name != "*" and m.startswith(name + "-")
+                and (best is None or len(name) > len(best.model))):
+            best = p
     return best
 
 
@@ -174,10 +174,9 @@ def cost(provider: str, model: str, usage: Usage | None, *, images: int = 0,
         total += images * price.per_image
     if usage is not None and (usage.prompt_tokens or usage.completion_tokens):
         rin, rout, rcache = price.rates(usage.prompt_tokens, usage.completion_tokens)
-        if rin is None and rout is None:
-            if not images:
-                return math.nan, price.currency, "unpriced"
-        else:
+        if rin is None and rout is None and not images:
+            return math.nan, price.currency, "unpriced"
+        if rin is not None or rout is not None:
             cached = usage.cached_tokens or 0
             fresh = usage.prompt_tokens - cached
             total += (fresh * (rin or 0) + cached * (rcache if rcache is not None else rin or 0)

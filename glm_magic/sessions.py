@@ -296,7 +296,8 @@ class Session:
     def _record(self, call: Call, comp: Completion, model: str) -> None:
         u = comp.usage
         row = {
-            "time": call.started, "call_id": call.call_id, "request_id": comp.request_id,
+            "time": max(call.started, time.time() - (comp.latency_s or 0.0)),
+            "call_id": call.call_id, "request_id": comp.request_id,
             "attempt": comp.attempt, "provider": call.provider, "model": model,
             "source": call.source, "conversation": call.conversation, "status": comp.status,
             "finish_reason": comp.finish_reason, "error": comp.error,

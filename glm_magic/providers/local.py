@@ -8,6 +8,7 @@ its metadata is prompted through it; a base model without one gets a plain trans
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import threading
 import time
@@ -108,7 +109,17 @@ def load_model(path: str, n_ctx: int = DEFAULT_CTX) -> LoadedModel:
                     f"local model file not found: {path}", provider="local",
                     hint="set GLM_MAGIC_LOCAL_MODEL to an existing .gguf file")
             model = _models[key] = LoadedModel(path, n_ctx)
+            if len(_models) == 1:
+                atexit.register(_close_all)
         return model
+
+
+def _close_all() -> None:
+    """Free models before interpreter teardown (llama's __del__ fails once modules are gone)."""
+    with _models_lock:
+        for model in _models.values():
+            model.llm.close()
+        _models.clear()
 
 
 def transcript(messages: list[dict[str, Any]]) -> str:
