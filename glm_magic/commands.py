@@ -92,6 +92,21 @@ def check_params(provider: str, params: dict[str, Any]) -> None:
         raise UsageError(f"--max-tokens must be a positive number, not {mt}")
 
 
+def typo_hint(provider: str, model: str) -> None:
+    """Unknown models are sent as given (new ones appear monthly); a likely typo gets a hint."""
+    import difflib
+
+    from .providers import provider_class
+
+    known = [m.name for m in provider_class(provider).models]
+    if not known or model in known or model.endswith(".gguf"):
+        return
+    close = difflib.get_close_matches(model, known, n=1, cutoff=0.8)
+    if close:
+        print(f"glm-magic: model {model!r} is not in the list for {provider}; "
+              f"did you mean {close[0]!r}? (sent as given)")
+
+
 # --- the cell -------------------------------------------------------------------------------
 def make_view(magics: GLMMagics, fmt: str) -> NotebookView | TerminalView:
     out = magics.output
@@ -133,6 +148,7 @@ def build_call(magics: GLMMagics, args: Any, cell: str) -> tuple[str, dict[str, 
     if args.json:
         params["response_format"] = {"type": "json_object"}
     check_params(provider, params)
+    typo_hint(provider, model)
     prompt: Any = body
     if args.image:
         prompt = [{"type": "text", "text": body}] + [image_part(i) for i in args.image]
@@ -198,7 +214,7 @@ def dry_run(magics: GLMMagics, prompt: Any, kwargs: dict[str, Any]) -> dict[str,
     conv = s.chats.get(kwargs.get("chat") or "default")
     saved = [dict(m) for m in conv.messages] if conv is not None else None
     try:
-        call = s.prepare(prompt, **kwargs)
+        call = s.prepare(prompt, check_credentials=False, **kwargs)
     finally:  # nothing is sent: the conversation stays exactly as it was
         if saved is None:
             s.chats.pop(kwargs.get("chat") or "default", None)

@@ -10,8 +10,8 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
-from traitlets import Bool, Dict, Enum, Float, Int, Unicode, observe
+from IPython.core.magic_arguments import argument, magic_arguments
+from traitlets import Bool, Dict, Enum, Float, Int, TraitError, Unicode, observe, validate
 
 from . import errors
 from .config import pyproject_settings
@@ -87,6 +87,17 @@ class GLMMagics(Magics):
             except Exception as exc:  # a bad value in a file must not break loading
                 print(f"glm-magic: ignoring [tool.glm_magic] {key} = {value!r}: {exc}")
 
+    @validate("provider")
+    def _check_provider(self, proposal: Any) -> Any:
+        from .providers import provider_class
+
+        if proposal["value"] is not None:
+            try:
+                provider_class(proposal["value"])
+            except errors.ConfigurationError as err:
+                raise TraitError(str(err)) from None
+        return proposal["value"]
+
     @observe("provider", "model", "max_history_tokens", "timeout", "max_retries", "log_text",
              "ledger_path", "budget", "exchange_rate", "providers")
     def _sync(self, change: Any) -> None:
@@ -95,10 +106,6 @@ class GLMMagics(Magics):
 
         name, new, s = change["name"], change["new"], self.session
         if name == "provider":
-            if new is not None:
-                from .providers import provider_class
-
-                provider_class(new)  # unknown names fail at %config time, clearly
             s.provider = new
         elif name == "ledger_path":
             path = os.environ.get("GLM_MAGIC_LEDGER") or new
@@ -166,14 +173,15 @@ class GLMMagics(Magics):
             raise UsageError(str(err)) from None
 
     def _parse(self, line: str) -> Any:
+        """Shell-like splitting (quotes group words and are removed), then argparse."""
         try:
-            shlex.split(line)
+            argv = shlex.split(line)
         except ValueError as exc:
             raise UsageError(f"%%glm: cannot parse the options ({exc}); check the quotes") \
                 from None
         parser = self.glm.parser
         parser.error = _parser_error.__get__(parser)
         try:
-            return parse_argstring(self.glm, line)
-        except SystemExit:  # argparse's --help / exit paths
+            return parser.parse_args(argv)
+        except SystemExit:  # argparse's exit paths (e.g. -h)
             raise UsageError("%%glm: see %%glm? for the options") from None

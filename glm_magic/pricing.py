@@ -201,7 +201,12 @@ def format_cost(value: float, currency: str | None, status: str = "priced",
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "cost unknown"
     sign = CURRENCY_SIGN.get(currency or "", f"{currency} " if currency else "")
-    text = f"{sign}{value:.4f}" if value < 100 else f"{sign}{value:,.2f}"
+    if value >= 100:
+        text = f"{sign}{value:,.2f}"
+    elif 0 < value < 0.01:  # small calls: keep the significant digits, not ¥0.0000
+        text = f"{sign}{value:.8f}".rstrip("0")
+    else:
+        text = f"{sign}{value:.4f}"
     if status == "estimated":
         text = "~" + text
     if rate and currency and rate[0] != currency:

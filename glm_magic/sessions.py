@@ -152,9 +152,11 @@ class Session:
                 provider: str | None = None, model: str | None = None, chat: str = "default",
                 system: str | None = None, once: bool = False, new: bool = False,
                 source: str = "api", cell: int | None = None, tags: Any = None,
-                **params: Any) -> Call:
+                check_credentials: bool = True, **params: Any) -> Call:
         """Resolve provider/model, build the exact messages to send, check the budget."""
         name, model_name = self.resolve(provider, model)
+        if check_credentials:  # fail before anything changes
+            self.client(name).provider.require_credentials()
         conv_name: str | None = None
         if messages is not None:
             msgs = [dict(m) for m in messages]

@@ -56,13 +56,64 @@ print(resp.choices[0].message.content)
 print(resp.usage.prompt_tokens, resp.usage.completion_tokens)
 """),
     md("Every call is a row in the usage ledger:"),
-    code("import glm_magic\nglm_magic.usage()[['provider', 'model', 'source', 'status', "
+    code("import glm_magic\n\nglm_magic.usage()[['provider', 'model', 'source', 'status', "
          "'prompt_tokens', 'completion_tokens', 'cost', 'cost_status']]"),
     code("assert (glm_magic.usage()['status'] == 'ok').all()\n"
          "print(len(glm_magic.usage()), 'calls recorded')", check=False),
 ]
 
-NOTEBOOKS = {"01-quickstart.ipynb": QUICKSTART}
+MAGICS = [
+    md("""
+# Every `%%glm` option
+
+This notebook runs offline on the bundled local model (`%config GLMMagics.provider = "local"`).
+Remove that line and set `ZHIPUAI_API_KEY` to run the same cells on GLM. Options that only
+make sense on GLM (vision, JSON mode) are shown with `--dry-run`, which prints the exact request
+and its estimated cost and sends nothing.
+"""),
+    code('%load_ext glm_magic\n%config GLMMagics.provider = "local"'),
+    md("## Sampling: `-t`, `--top-p`, `--max-tokens`, `--stop`, `--seed`, `--param`"),
+    code("%%glm -t 0 --max-tokens 40\nWhat color is the sky on a clear day?"),
+    code("%%glm -t 0.7 --top-p 0.9 --seed 7 --max-tokens 30 --stop . --param repeat_penalty=1.1\n"
+         "What is the capital of Germany?"),
+    md("## Conversations: `-s`, `-c`, `--new`, `--once`"),
+    code('%%glm -s "You are a geography teacher." --new -t 0 --max-tokens 30\n'
+         "What is the capital of Italy?"),
+    code("%%glm -t 0 --max-tokens 30\nWhich river flows through it?"),
+    code("%%glm -c scratch -t 0 --max-tokens 20\nMy name is Ada."),
+    code("%%glm --once -t 0 --max-tokens 20\nThis question is not remembered."),
+    code("%glm chats"),
+    code("%glm history"),
+    md("## Results: `-o`, `_glm`, `-f`, `--no-stream`"),
+    code("%%glm -o answer -t 0 --max-tokens 20 --once\nWhat is the capital of Spain?"),
+    code("print(repr(answer))\nprint(_glm.usage, _glm.finish_reason)"),
+    code("%%glm -f code --once -t 0 --max-tokens 60\nHow do I print hello in Python? "
+         "Answer with code."),
+    code("%%glm -f text --no-stream --once -t 0 --max-tokens 20\nSay hello."),
+    md("## Interpolation: `{name}` and `{expr}` from your namespace; other braces stay"),
+    code('city = "Paris"\nnumbers = [3, 4]'),
+    code('%%glm --dry-run\nWhat country is {city} in? The sum is {sum(numbers)}. '
+         'This JSON stays: {"a": 1}. Escaped: {{city}}.'),
+    code('%%glm --dry-run --no-interpolate\nSent verbatim: {city}'),
+    md("## GLM-only features, shown as dry runs"),
+    code("%%glm --dry-run -p zhipu -m glm-4v --image "
+         "https://img1.baidu.com/it/u=1369931113,3388870256&fm=253 --once\n图里有什么"),
+    code("%%glm --dry-run -p zhipu -m glm-4-plus --json --once\n"
+         "List two fruits as a JSON object."),
+    md("## Bad input is a one-line error, and nothing is sent"),
+    code("# NBVAL_RAISES_EXCEPTION\n%%glm -t hot\nhello"),
+    code("# NBVAL_RAISES_EXCEPTION\n%glm frobnicate"),
+    md("## Subcommands"),
+    code("%glm models zhipu"),
+    code("%glm config"),
+    code("import os\nimport tempfile\n\npath = os.path.join(tempfile.mkdtemp(), 'chat.json')\n"
+         "%glm save default {path}\n%glm reset default\n%glm load {path}"),
+    code("%glm budget 1 CNY"),
+    code("%glm usage"),
+    code("%glm reset --all"),
+]
+
+NOTEBOOKS = {"01-quickstart.ipynb": QUICKSTART, "02-magics.ipynb": MAGICS}
 
 
 def build(name: str, cells: list) -> None:

@@ -59,6 +59,10 @@ class Provider:
     def has_credentials(self) -> bool:
         return bool(self._api_key)
 
+    def require_credentials(self) -> None:
+        """Raise ConfigurationError (with how to fix it) when a call could not authenticate."""
+        self.require_key()
+
     def require_key(self) -> str:
         if not self._api_key:
             env = f"set {self.key_env} (environment or .env)" if self.key_env else "pass api_key="

@@ -23,7 +23,7 @@ from .base import ModelInfo, Provider
 
 DEFAULT_MAX_TOKENS = 256
 DEFAULT_CTX = 4096
-_TRANSCRIPT_STOP = ["\nUser:", "\nSystem:", "\n\nUser", "<end_of_turn>", "<eos>"]
+_TRANSCRIPT_STOP = ["\nUser:", "\nAssistant:", "\nSystem:", "\n\nUser", "<end_of_turn>", "<eos>"]
 _ROLES = {"system": "System", "user": "User", "assistant": "Assistant", "tool": "Tool"}
 
 _models: dict[tuple[str, int], Any] = {}
@@ -149,6 +149,9 @@ class LocalProvider(Provider):
     @property
     def has_credentials(self) -> bool:
         return True
+
+    def require_credentials(self) -> None:
+        return None
 
     def _model(self, name: str | None) -> LoadedModel:
         path = self.model_path
