@@ -209,10 +209,14 @@ def plot(df: pd.DataFrame, kind: str = "cost") -> Figure:
             part = part.sort_values("time")
             ax.step(part["time"], part["cost"].fillna(0).cumsum(), where="post",
                     label=f"{prov}:{model}")
+        import matplotlib.dates as mdates
+
+        locator = mdates.AutoDateLocator()
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
         ax.set_title("Cumulative cost by model")
         ax.set_xlabel("time (UTC)")
         ax.set_ylabel(f"cost ({cur})")
-        fig.autofmt_xdate()
     elif kind == "tokens":
         x = range(len(df))
         ax.bar(x, df["prompt_tokens"], label="prompt")

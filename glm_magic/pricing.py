@@ -137,6 +137,7 @@ def prices() -> list[Price]:
 def lookup(provider: str, model: str) -> Price | None:
     """Exact name first, then a dated variant of a known model (glm-4-plus-0111 → glm-4-plus)."""
     table = _get_table()
+    provider = _price_provider(provider)
     m = (model or "").lower().split(":")[-1]
     for prov in (provider, "*"):
         p = table.get((prov, m))
@@ -151,6 +152,17 @@ def lookup(provider: str, model: str) -> Price | None:
                 and (best is None or len(name) > len(best.model))):
             best = p
     return best
+
+
+def _price_provider(name: str) -> str:
+    """Presets bill like their vendor (dashscope_compat prices are DashScope's)."""
+    from . import errors
+    from .providers import provider_class
+
+    try:
+        return getattr(provider_class(name), "pricing_name", None) or name
+    except errors.ConfigurationError:
+        return name
 
 
 def cost(provider: str, model: str, usage: Usage | None, *, images: int = 0,

@@ -352,6 +352,10 @@ class Session:
             self._forget_user_turn(call)
         if comp.usage:
             conv.tokens_used += comp.usage.total_tokens
+        if comp.extra and comp.extra.get("need_clear_history"):
+            conv.reset()
+            self.notice(f"{call.provider} judged this conversation unsafe (need_clear_history): "
+                        f"conversation {conv.name!r} was cleared")
 
     def _forget_user_turn(self, call: Call) -> None:
         if call.conversation is not None:

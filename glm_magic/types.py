@@ -96,6 +96,7 @@ class Completion:
     provider: str = ""
     web_search: list[dict] | None = None
     raw: Any = None
+    extra: dict[str, Any] | None = None  # provider-specific flags (need_clear_history, …)
     status: str = "ok"  # ok | error | filtered | interrupted
     latency_s: float | None = None
     ttft_s: float | None = None
@@ -156,6 +157,7 @@ class Chunk:
     request_id: str | None = None
     web_search: list[dict] | None = None
     raw: Any = None
+    extra: dict[str, Any] | None = None
 
     @property
     def text(self) -> str:
@@ -166,9 +168,9 @@ class Chunk:
 
 def text_chunk(text: str, *, model: str = "", finish_reason: str | None = None,
                usage: Usage | None = None, id: str = "", raw: Any = None,
-               reasoning: str | None = None) -> Chunk:
+               reasoning: str | None = None, extra: dict[str, Any] | None = None) -> Chunk:
     """Build a single-choice chunk; used by dialects whose streams carry plain text."""
-    return Chunk(id=id, model=model, usage=usage, raw=raw,
+    return Chunk(id=id, model=model, usage=usage, raw=raw, request_id=id or None, extra=extra,
                  choices=[ChunkChoice(0, Delta(content=text, reasoning_content=reasoning),
                                       finish_reason)])
 
@@ -214,7 +216,7 @@ class Accumulator:
     """Folds a stream of chunks into one Completion (text, reasoning, tool calls, usage)."""
 
     __slots__ = ("id", "model", "created", "request_id", "parts", "reasoning", "tools",
-                 "finish_reason", "usage", "web_search", "role")
+                 "finish_reason", "usage", "web_search", "role", "extra")
 
     def __init__(self) -> None:
         self.id = ""
@@ -228,6 +230,7 @@ class Accumulator:
         self.usage: Usage | None = None
         self.web_search: list[dict] | None = None
         self.role = "assistant"
+        self.extra: dict[str, Any] | None = None
 
     def add(self, chunk: Chunk) -> None:
         if chunk.id and not self.id:
@@ -242,6 +245,8 @@ class Accumulator:
             self.usage = chunk.usage
         if chunk.web_search:
             self.web_search = chunk.web_search
+        if chunk.extra:
+            self.extra = {**(self.extra or {}), **chunk.extra}
         for c in chunk.choices:
             if c.index:
                 continue  # we assemble the first choice; n>1 streams keep raw chunks
@@ -273,4 +278,4 @@ class Accumulator:
         return Completion(id=self.id, model=self.model, created=self.created,
                           choices=[Choice(0, msg, self.finish_reason)], usage=self.usage,
                           request_id=self.request_id or self.id or None, provider=provider,
-                          web_search=self.web_search)
+                          web_search=self.web_search, extra=self.extra)

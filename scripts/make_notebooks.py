@@ -113,7 +113,169 @@ and its estimated cost and sends nothing.
     code("%glm reset --all"),
 ]
 
-NOTEBOOKS = {"01-quickstart.ipynb": QUICKSTART, "02-magics.ipynb": MAGICS}
+COST = [
+    md("""
+# Usage and cost analysis
+
+Every call — from `%%glm`, the chat panel, `batch()` or `Session.complete` — is a row in a
+SQLite ledger (`GLM_MAGIC_LEDGER`, default `~/.local/share/glm-magic/ledger.sqlite`), so nothing
+is lost when the kernel dies. Costs are in the provider's own currency (CNY for Zhipu, Qianfan,
+DashScope); an unknown price is NaN with `cost_status == "unpriced"`, never a silent 0.
+
+This notebook runs on the local model. The local model is free, so we give it a price to show
+the cost tools (prices are yours to override: `glm_magic.pricing.set_price`).
+"""),
+    code("""
+import glm_magic
+from glm_magic import pricing
+
+%load_ext glm_magic
+%config GLMMagics.provider = "local"
+pricing.set_price("gemma-3-270m-q4_k_m", provider="local", input=2.0, output=8.0,
+                  currency="CNY", source="demo price")
+"""),
+    code("%%glm -t 0 --max-tokens 20\nWhat is the capital of France?"),
+    code("%%glm -t 0 --max-tokens 20\nWhich river flows through it?"),
+    code("%%glm -c other -t 0 --max-tokens 20\nWhat is the capital of Japan?"),
+    md("## The ledger as a DataFrame"),
+    code("""
+df = glm_magic.usage()
+df[["time", "provider", "model", "conversation", "status", "prompt_tokens",
+    "completion_tokens", "latency_s", "ttft_s", "cost", "currency", "cost_status"]]
+"""),
+    code("df.dtypes"),
+    md("## Summaries and plots"),
+    code('glm_magic.cost_summary(by="conversation")'),
+    code('glm_magic.cost_summary(by="day")'),
+    code('glm_magic.plot_usage(kind="cost")'),
+    code('glm_magic.plot_usage(kind="tokens")'),
+    code('glm_magic.plot_usage(kind="latency")'),
+    md("## Prices: as-of dates, tiers, unknown models"),
+    code("%glm models zhipu"),
+    code("""
+from glm_magic.types import Usage
+
+# GLM-4.5+ charge by the length of input and output
+for p, c in [(1_000, 100), (1_000, 1_000), (100_000, 1_000)]:
+    print(p, c, pricing.cost("zhipu", "glm-4.6", Usage(p, c, p + c)))
+print(pricing.cost("zhipu", "some-future-model", Usage(10, 10, 20)))
+"""),
+    md("Show costs in another currency only with a rate you choose, printed beside the figure:"),
+    code('%config GLMMagics.exchange_rate = "USD 0.14"'),
+    code("%%glm -t 0 --max-tokens 10 --once\nSay hello."),
+    md("## Budgets and dry runs"),
+    code("%glm budget 0.01 CNY"),
+    code("%%glm --dry-run -t 0\nHow much would this prompt cost?"),
+    code("%glm budget"),
+    code("%glm budget off"),
+    md("## Export"),
+    code("""
+import os
+import tempfile
+
+path = os.path.join(tempfile.mkdtemp(), "usage.csv")
+%glm usage --csv {path}
+with open(path) as f:
+    print(f.readline()[:120])
+"""),
+]
+
+PROVIDERS = [
+    md("""
+# Every API from the seeds
+
+glm-magic speaks five dialects with one call shape (`client.chat.completions.create`), one
+exception tree and one usage ledger. Keys come from the environment or `.env`:
+
+| provider | env vars | notes |
+|---|---|---|
+| `zhipu` | `ZHIPUAI_API_KEY`, `ZHIPUAI_BASE_URL` | GLM v4; `auth="jwt"` signs tokens like the SDK |
+| `openai` | `OPENAI_API_KEY`, `OPENAI_BASE_URL` | any OpenAI-compatible server; presets `deepseek`, `qianfan_v2`, `dashscope_compat`, `ollama` |
+| `qianfan` | `QIANFAN_AK`, `QIANFAN_SK`, `QIANFAN_BASE_URL` | Baidu wenxinworkshop; the model name is the endpoint |
+| `dashscope` | `DASHSCOPE_API_KEY`, `DASHSCOPE_BASE_URL` | Alibaba Qwen, native API |
+| `zhipu_v3` | `ZHIPUAI_API_KEY`, `ZHIPUAI_V3_BASE_URL` | legacy (retired for new keys) |
+| `local` | `GLM_MAGIC_LOCAL_MODEL` | a GGUF in-process, no key |
+
+Without keys this notebook shows each seed's request with `--dry-run` (exactly what would be
+sent, key masked) and runs the OpenAI-compatible path for real against llama-cpp-python's own
+server on this machine.
+"""),
+    code("%load_ext glm_magic"),
+    md("## Seed 000 — GLM-4 multi-turn (zhipu)"),
+    code('%%glm --dry-run -p zhipu -m glm-4 --new -s "你是一个乐于解答各种问题的助手"\n'
+         "作为一名营销专家,请为我的产品创作一个吸引人的slogan"),
+    md("""
+With `ZHIPUAI_API_KEY` set:
+
+```python
+from glm_magic import Client
+client = Client()   # provider zhipu
+response = client.chat.completions.create(model="glm-4", messages=[...])
+print(response.choices[0].message)
+```
+"""),
+    md("## Seed 003 — an OpenAI-compatible gateway (glm-4.7), for real on loopback"),
+    code("""
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+
+from glm_magic.providers.local import bundled_model_path
+
+with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+server = subprocess.Popen(
+    [sys.executable, "-m", "llama_cpp.server", "--model", bundled_model_path(), "--host",
+     "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--chat_format", "vicuna"],
+    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+base_url = f"http://127.0.0.1:{port}/v1"
+for _ in range(200):
+    try:
+        httpx.get(base_url + "/models", timeout=1)
+        break
+    except httpx.HTTPError:
+        time.sleep(0.3)
+"""),
+    code("""
+import glm_magic
+from glm_magic import Client
+
+glm_magic.register_provider("gateway", base_url=base_url, key_env="GATEWAY_KEY",
+                            default_model="glm-4.7")
+client = Client(provider="gateway")
+resp = client.chat.completions.create(
+    model="glm-4.7",
+    messages=[{"role": "user", "content": "What is the capital of France?"}],
+    temperature=0, max_tokens=20, n=1, presence_penalty=0, frequency_penalty=0,
+    stop=["USER:"],
+)
+print(resp.choices[0].message.content, resp.usage)
+"""),
+    code("%%glm -p gateway -t 0 --max-tokens 20 --stop USER: --once\n"
+         "What is the capital of Italy?"),
+    code('glm_magic.usage()[["provider", "model", "status", "prompt_tokens", '
+         '"completion_tokens", "usage_estimated", "cost_status"]]'),
+    code("server.terminate()\nserver.wait()"),
+    md("## Seed 004 — ChatGLM3-6B on Baidu Qianfan"),
+    code("%%glm --dry-run -p qianfan -m ChatGLM3-6B -t 0.8 --param top_k=3 --param "
+         "penalty_score=1.1 --once\n你好"),
+    code("%glm models qianfan"),
+    md("## Seed 001 — Qwen on DashScope"),
+    code("%%glm --dry-run -p dashscope -m qwen-turbo --seed 1234 --param top_p=0.8 --once\n"
+         "用萝卜、土豆、茄子做饭,给我个菜谱"),
+    md("## Seed 002 — the legacy ChatGLM v3 API"),
+    code("%%glm --dry-run -p zhipu_v3 -m chatglm_pro --once\n你都可以做些什么事"),
+    code("%glm models zhipu_v3"),
+    md("## Bad input per provider is caught before sending"),
+    code("# NBVAL_RAISES_EXCEPTION\n%%glm -p qianfan -t 0 --once\nhello"),
+]
+
+NOTEBOOKS = {"01-quickstart.ipynb": QUICKSTART, "02-magics.ipynb": MAGICS,
+             "04-cost-analysis.ipynb": COST, "05-providers.ipynb": PROVIDERS}
 
 
 def build(name: str, cells: list) -> None:

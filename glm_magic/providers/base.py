@@ -45,6 +45,7 @@ class Provider:
     # the stream ends on its own terminator event ([DONE]); False: the connection close ends it
     needs_terminator: ClassVar[bool] = True
     temperature_range: ClassVar[tuple[float, float]] = (0.0, 2.0)
+    pricing_name: ClassVar[str | None] = None  # price rows to use, when not `name`
 
     def __init__(self, api_key: str | None = None, base_url: str | None = None,
                  **options: Any) -> None:

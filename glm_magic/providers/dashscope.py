@@ -1,0 +1,132 @@
+"""Alibaba DashScope native text generation (protocols.md §4; seed 001's Qwen examples)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .. import errors
+from ..sse import Event
+from ..types import Choice, Completion, Message, ToolCall, Usage, text_chunk
+from .base import HTTPRequest, ModelInfo, Provider
+
+PARAMETERS = ("temperature", "top_p", "top_k", "seed", "max_tokens", "stop",
+              "repetition_penalty", "presence_penalty", "enable_search", "tools",
+              "tool_choice", "result_format", "incremental_output", "n", "response_format")
+
+
+def _usage(data: dict | None) -> Usage | None:
+    if not data:
+        return None
+    i, o = int(data.get("input_tokens") or 0), int(data.get("output_tokens") or 0)
+    cached = (data.get("prompt_tokens_details") or {}).get("cached_tokens")
+    return Usage(i, o, int(data.get("total_tokens") or i + o), cached_tokens=cached)
+
+
+def _finish(value: Any) -> str | None:
+    return None if value in (None, "null", "") else str(value)
+
+
+class DashScopeProvider(Provider):
+    name = "dashscope"
+    default_base_url = "https://dashscope.aliyuncs.com/api/v1"
+    key_env = "DASHSCOPE_API_KEY"
+    base_url_env = "DASHSCOPE_BASE_URL"
+    default_model = "qwen-turbo"
+    temperature_range = (0.0, 1.99)
+    models = (ModelInfo("qwen-turbo", 1_000_000), ModelInfo("qwen-plus", 131_072),
+              ModelInfo("qwen-max", 32_768))
+
+    def prepare(self, params: dict[str, Any], stream: bool) -> HTTPRequest:
+        p = {k: v for k, v in params.items() if v is not None}
+        model = p.pop("model")
+        messages = p.pop("messages")
+        parameters = {"result_format": "message"}
+        parameters.update(p.pop("parameters", {}) or {})
+        for k in list(p):
+            if k in PARAMETERS:
+                parameters[k] = p.pop(k)
+        if stream:
+            parameters.setdefault("incremental_output", True)
+        body = {"model": model, "input": {"messages": messages}, "parameters": parameters, **p}
+        headers = {"Accept": "text/event-stream" if stream else "application/json",
+                   **self.auth_headers()}
+        if stream:
+            headers["X-DashScope-SSE"] = "enable"
+        return HTTPRequest("POST", f"{self.base_url}/services/aigc/text-generation/generation",
+                           headers, body)
+
+    def raise_for_body(self, data: Any, status: int = 200) -> None:
+        if isinstance(data, dict) and data.get("code") and not data.get("output"):
+            raise self.error_from(status if status >= 400 else 400, data, {})
+
+    def parse_completion(self, data: Any) -> Completion:
+        self.raise_for_body(data)
+        out = data.get("output") or {}
+        choices = []
+        for i, c in enumerate(out.get("choices") or []):
+            m = c.get("message") or {}
+            tcs = m.get("tool_calls")
+            choices.append(Choice(i, Message(m.get("role") or "assistant", m.get("content"),
+                                             m.get("reasoning_content"),
+                                             [ToolCall.from_dict(t) for t in tcs] if tcs
+                                             else None), _finish(c.get("finish_reason"))))
+        if not choices and "text" in out:
+            choices.append(Choice(0, Message("assistant", out.get("text")),
+                                  _finish(out.get("finish_reason"))))
+        rid = data.get("request_id")
+        return Completion(id=rid or "", model=data.get("model") or "", choices=choices,
+                          usage=_usage(data.get("usage")), request_id=rid, provider=self.name,
+                          raw=data)
+
+    def parse_event(self, ev: Event):
+        if not ev.data:
+            return None
+        try:
+            data = json.loads(ev.data)
+        except ValueError as exc:
+            raise errors.ProtocolError(f"malformed JSON in stream event: {ev.data[:80]!r}",
+                                       provider=self.name) from exc
+        if ev.event == "error" or (isinstance(data, dict) and data.get("code")
+                                   and not data.get("output")):
+            raise self.error_from(_status(ev, data), data, {})
+        out = data.get("output") or {}
+        choice = (out.get("choices") or [{}])[0]
+        msg = choice.get("message") or {}
+        text = msg.get("content") if msg else out.get("text")
+        finish = _finish(choice.get("finish_reason") if msg else out.get("finish_reason"))
+        chunk = text_chunk(text or "", model=data.get("model") or "", id=data.get("request_id")
+                           or "", finish_reason=finish, usage=_usage(data.get("usage")),
+                           raw=data, reasoning=msg.get("reasoning_content"))
+        return chunk
+
+    def error_from(self, status: int, body: Any, headers: Any) -> errors.GLMError:
+        if isinstance(body, dict) and "code" in body and "error" not in body:
+            code = str(body.get("code"))
+            cls = self.error_class(status, code)
+            return cls(body.get("message") or code, provider=self.name, code=code,
+                       status=status or None, request_id=body.get("request_id"))
+        return super().error_from(status, body, headers)
+
+    def error_class(self, status: int, code: str | None) -> type[errors.GLMError]:
+        c = code or ""
+        if c in ("InvalidApiKey", "Unauthorized"):
+            return errors.AuthenticationError
+        if c.startswith("Throttling"):
+            return errors.RateLimitError
+        if c in ("Arrearage",):
+            return errors.QuotaExceededError
+        if c == "DataInspectionFailed":
+            return errors.ContentFilterError
+        if c in ("InternalError", "ServiceUnavailable") or c.startswith("InternalError"):
+            return errors.ServerError
+        if c in ("ModelNotFound",):
+            return errors.NotFoundError
+        if c.startswith("Invalid") or c == "BadRequest":
+            return errors.BadRequestError
+        return super().error_class(status, code)
+
+
+def _status(ev: Event, data: dict) -> int:
+    code = str(data.get("code") or "")
+    return 429 if code.startswith("Throttling") else 401 if code == "InvalidApiKey" else 400

@@ -1,0 +1,227 @@
+"""Baidu Qianfan v1 "wenxinworkshop" (protocols.md §3; seed 004's ChatGLM3-6B): an OAuth access
+token from the AK/SK pair, the model name as the endpoint, `result` bodies, `error_code` errors
+whatever the HTTP status, and local validation of the API's documented limits."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from typing import Any
+
+from .. import errors
+from .._secrets import register
+from ..sse import Event
+from ..types import Choice, Completion, Message, Usage, text_chunk
+from .base import HTTPRequest, ModelInfo, Provider
+
+ENDPOINTS = {  # model name → preset endpoint; anything else is the user's own service name
+    "ernie-3.5-8k": "completions", "ernie-4.0-8k": "completions_pro",
+    "ernie-speed-8k": "ernie_speed", "ernie-speed": "ernie_speed",
+    "ernie-lite-8k": "ernie-lite-8k", "ernie-lite": "ernie-lite-8k",
+    "chatglm2-6b-32k": "chatglm2_6b_32k",
+}
+SYSTEM_OK = ("completions", "completions_pro", "ernie_speed", "ernie-lite-8k")
+RETRY_CODES = {2: errors.ServerError, 18: errors.RateLimitError, 336100: errors.ServerError,
+               336501: errors.RateLimitError, 336502: errors.RateLimitError}
+TOKEN_CODES = {110, 111}
+MAX_CHARS = 4800
+TOKEN_MARGIN_S = 300.0
+
+
+class QianfanProvider(Provider):
+    name = "qianfan"
+    default_base_url = "https://aip.baidubce.com"
+    key_env = "QIANFAN_AK"
+    base_url_env = "QIANFAN_BASE_URL"
+    default_model = "ERNIE-Speed-8K"
+    temperature_range = (0.0001, 1.0)
+    blocking_auth = True  # the token fetch is a blocking call: AsyncClient runs it in a thread
+    models = (ModelInfo("ERNIE-Speed-8K", 8_000, "free"), ModelInfo("ERNIE-Lite-8K", 8_000, "free"),
+              ModelInfo("ERNIE-3.5-8K", 8_000), ModelInfo("ERNIE-4.0-8K", 8_000),
+              ModelInfo("ChatGLM2-6B-32K", 32_000),
+              ModelInfo("ChatGLM3-6B", 8_000, "your deployed endpoint (seed 004)"))
+
+    def __init__(self, api_key: str | None = None, base_url: str | None = None,
+                 secret_key: str | None = None, max_chars: int = MAX_CHARS, **options: Any):
+        super().__init__(api_key, base_url, **options)
+        self._secret = secret_key or os.environ.get("QIANFAN_SK")
+        register(self._secret)
+        self.max_chars = max_chars
+        self._token: str | None = None
+        self._expires = 0.0
+        self._lock = threading.Lock()
+
+    def require_key(self) -> str:
+        if not self._api_key or not self._secret:
+            raise errors.ConfigurationError(
+                "Qianfan needs an API Key and a Secret Key", provider=self.name,
+                hint="set QIANFAN_AK and QIANFAN_SK (environment or .env), or pass "
+                     "api_key= and secret_key=")
+        return self._api_key
+
+    # --- token -----------------------------------------------------------------------------
+    def access_token(self, refresh: bool = False) -> str:
+        with self._lock:
+            if refresh or self._token is None or time.time() >= self._expires:
+                self._token, ttl = self._fetch_token()
+                self._expires = time.time() + max(60.0, ttl - TOKEN_MARGIN_S)
+            return self._token
+
+    def _fetch_token(self) -> tuple[str, float]:
+        import httpx
+
+        ak = self.require_key()
+        try:
+            r = httpx.post(f"{self.base_url}/oauth/2.0/token",
+                           params={"grant_type": "client_credentials", "client_id": ak,
+                                   "client_secret": self._secret}, timeout=30.0)
+            data = r.json()
+        except httpx.HTTPError as exc:
+            raise errors.APIConnectionError(f"token request failed: {type(exc).__name__}",
+                                            provider=self.name) from None
+        except ValueError:
+            raise errors.ProtocolError("token response is not JSON", provider=self.name,
+                                       status=r.status_code) from None
+        token = data.get("access_token") if isinstance(data, dict) else None
+        if not token:
+            desc = data.get("error_description") or data.get("error") or "no access_token"
+            raise errors.AuthenticationError(f"token request refused: {desc}",
+                                             provider=self.name, code=data.get("error"),
+                                             status=r.status_code)
+        register(token)
+        return token, float(data.get("expires_in") or 2_592_000)
+
+    def on_auth_failure(self, err: errors.GLMError) -> bool:
+        if err.code and err.code.isdigit() and int(err.code) in TOKEN_CODES:
+            self.access_token(refresh=True)
+            return True
+        return False
+
+    # --- request ---------------------------------------------------------------------------
+    def endpoint(self, model: str, params: dict[str, Any]) -> str:
+        return params.get("endpoint") or ENDPOINTS.get(model.lower(), model)
+
+    def validate(self, params: dict[str, Any]) -> None:
+        msgs = [m for m in params.get("messages") or [] if m.get("role") != "system"]
+        fail = lambda text, hint="": errors.BadRequestError(  # noqa: E731
+            text, provider=self.name, hint=hint or "see Qianfan's message rules")
+        if not msgs:
+            raise fail("messages must not be empty")
+        if len(msgs) % 2 != 1:
+            raise fail(f"Qianfan needs an odd number of messages, got {len(msgs)}",
+                       "the conversation must end with a user message")
+        for i, m in enumerate(msgs):
+            want = "user" if i % 2 == 0 else "assistant"
+            if m.get("role") != want:
+                raise fail(f"message {i} must be {want!r} (strictly alternating, user first), "
+                           f"not {m.get('role')!r}", "start a fresh conversation (--new)")
+            if not m.get("content"):
+                raise fail(f"message {i} has empty content")
+        total = sum(len(str(m.get("content"))) for m in msgs)
+        if total > self.max_chars:
+            raise fail(f"the conversation has {total} characters; the limit is {self.max_chars}",
+                       "start a fresh conversation (--new) or set max_history_tokens")
+        t = params.get("temperature")
+        if t is not None and not 0 < t <= 1:
+            raise fail(f"temperature must be in (0, 1], not {t}")
+        ps = params.get("penalty_score")
+        if ps is not None and not 1.0 <= ps <= 2.0:
+            raise fail(f"penalty_score must be in [1.0, 2.0], not {ps}")
+        tk = params.get("top_k")
+        if tk is not None and (not isinstance(tk, int) or tk <= 0):
+            raise fail(f"top_k must be a positive integer, not {tk!r}")
+        stop = params.get("stop")
+        if stop is not None:
+            stop = [stop] if isinstance(stop, str) else stop
+            if len(stop) > 4 or any(len(s) > 20 for s in stop):
+                raise fail("stop takes at most 4 strings of at most 20 characters each")
+        system = [m for m in params.get("messages") or [] if m.get("role") == "system"]
+        if system and self.endpoint(params.get("model", ""), params) not in SYSTEM_OK:
+            raise fail("this Qianfan endpoint takes no system prompt",
+                       "drop -s / the system message, or use an ERNIE model")
+
+    def prepare(self, params: dict[str, Any], stream: bool) -> HTTPRequest:
+        p = {k: v for k, v in params.items() if v is not None}
+        model = p.pop("model")
+        endpoint = self.endpoint(model, p)
+        p.pop("endpoint", None)
+        messages = p.pop("messages")
+        system = [m["content"] for m in messages if m.get("role") == "system"]
+        body: dict[str, Any] = {"messages": [m for m in messages if m.get("role") != "system"]}
+        if system:
+            body["system"] = "\n".join(system)
+        if "max_tokens" in p:
+            body["max_output_tokens"] = p.pop("max_tokens")
+        if isinstance(p.get("stop"), str):
+            p["stop"] = [p["stop"]]
+        body.update(p)
+        if stream:
+            body["stream"] = True
+        url = f"{self.base_url}/rpc/2.0/ai_custom/v1/wenxinworkshop/chat/{endpoint}"
+        return HTTPRequest("POST", url, {"Accept": "text/event-stream" if stream else
+                                         "application/json"}, body,
+                           params={"access_token": self.access_token()})
+
+    # --- responses -------------------------------------------------------------------------
+    def raise_for_body(self, data: Any, status: int = 200) -> None:
+        if isinstance(data, dict) and data.get("error_code"):
+            raise self.error_from(status, data, {})
+
+    @staticmethod
+    def _extra(data: dict) -> dict[str, Any]:
+        return {k: data[k] for k in ("is_truncated", "need_clear_history", "ban_round",
+                                     "flag") if k in data}
+
+    def parse_completion(self, data: Any) -> Completion:
+        self.raise_for_body(data)
+        u = data.get("usage") or {}
+        usage = Usage(int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0),
+                      int(u.get("total_tokens") or 0)) if u else None
+        return Completion(id=data.get("id") or "", created=data.get("created") or 0,
+                          choices=[Choice(0, Message("assistant", data.get("result") or ""),
+                                          data.get("finish_reason") or "stop")],
+                          usage=usage, request_id=data.get("id"), provider=self.name, raw=data,
+                          extra=self._extra(data))
+
+    def parse_event(self, ev: Event):
+        if not ev.data:
+            return None
+        try:
+            data = json.loads(ev.data)
+        except ValueError as exc:
+            raise errors.ProtocolError(f"malformed JSON in stream event: {ev.data[:80]!r}",
+                                       provider=self.name) from exc
+        self.raise_for_body(data)
+        u = data.get("usage") or {}
+        usage = Usage(int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0),
+                      int(u.get("total_tokens") or 0)) if u else None
+        finish = (data.get("finish_reason") or "stop") if data.get("is_end") else None
+        return text_chunk(data.get("result") or "", id=data.get("id") or "",
+                          finish_reason=finish, usage=usage, raw=data, extra=self._extra(data))
+
+    def error_from(self, status: int, body: Any, headers: Any) -> errors.GLMError:
+        if isinstance(body, dict) and "error_code" in body:
+            code = int(body.get("error_code") or 0)
+            cls = self.error_class(status, str(code))
+            return cls(body.get("error_msg") or f"error {code}", provider=self.name,
+                       code=str(code), status=status if status >= 400 else None,
+                       request_id=body.get("id") or body.get("log_id"))
+        return super().error_from(status, body, headers)
+
+    def error_class(self, status: int, code: str | None) -> type[errors.GLMError]:
+        c = int(code) if code and code.lstrip("-").isdigit() else None
+        if c in RETRY_CODES:
+            return RETRY_CODES[c]
+        if c in TOKEN_CODES or c in (13, 14, 15):
+            return errors.AuthenticationError
+        if c in (4, 17, 19):
+            return errors.QuotaExceededError
+        if c == 6:
+            return errors.PermissionDeniedError
+        if c == 336003 or c == 336001 or c == 336103:
+            return errors.BadRequestError
+        if c is not None and c >= 336000:
+            return errors.BadRequestError
+        return super().error_class(status or 400, code)
