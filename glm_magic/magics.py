@@ -117,13 +117,11 @@ class GLMMagics(Magics):
             s.exchange_rate = parse_rate(new) if new else None
         elif name == "providers":
             s.provider_options = dict(new or {})
-            s._clients.clear()
-            s._aclients.clear()
+            s.reset_clients()
         else:
             setattr(s, name, new)
             if name in ("timeout", "max_retries"):
-                s._clients.clear()
-                s._aclients.clear()
+                s.reset_clients()
 
     @magic_arguments()
     @argument("-m", "--model", help="model; provider:model also accepted (local:default)")

@@ -9,6 +9,7 @@ import math
 import sys
 import time
 import uuid
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -81,7 +82,9 @@ class Session:
         self._budget_warned = False
         self._ledger: Ledger | None = None
         self._clients: dict[tuple, Client] = {}
-        self._aclients: dict[tuple, AsyncClient] = {}
+        # httpx async pools belong to one event loop: one set of clients per loop, dropped
+        # with the loop
+        self._aclients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def __repr__(self) -> str:
         return (f"<Session provider={self.provider!r} model={self.model!r} "
@@ -126,11 +129,16 @@ class Session:
         return cl
 
     def aclient(self, provider: str | None = None) -> AsyncClient:
+        """An AsyncClient for the running event loop (httpx pools are bound to one loop);
+        call it from async code."""
+        import asyncio
+
         name, _ = self.resolve(provider)
+        per_loop = self._aclients.setdefault(asyncio.get_running_loop(), {})
         key = (name, self.timeout, self.max_retries)
-        cl = self._aclients.get(key)
+        cl = per_loop.get(key)
         if cl is None:
-            cl = self._aclients[key] = AsyncClient(self._provider(name), timeout=self.timeout,
+            cl = per_loop[key] = AsyncClient(self._provider(name), timeout=self.timeout,
                                                    max_retries=self.max_retries,
                                                    on_retry=self._on_retry)
         return cl
@@ -138,11 +146,15 @@ class Session:
     def _provider(self, name: str):
         return make_provider(name, **self.provider_options.get(name, {}))
 
-    def close(self) -> None:
+    def reset_clients(self) -> None:
+        """Drop cached clients so new settings (timeouts, provider options) take effect."""
         for cl in self._clients.values():
             cl.close()
         self._clients.clear()
         self._aclients.clear()
+
+    def close(self) -> None:
+        self.reset_clients()
         if self._ledger is not None:
             self._ledger.close()
             self._ledger = None

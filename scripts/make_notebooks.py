@@ -274,7 +274,42 @@ print(resp.choices[0].message.content, resp.usage)
     code("# NBVAL_RAISES_EXCEPTION\n%%glm -p qianfan -t 0 --once\nhello"),
 ]
 
+PANEL = [
+    md("""
+# The chat panel
+
+`ChatPanel` (or `%glm chat`) is a chat in the notebook with nothing but ipywidgets: answers
+stream in, **Stop** ends one at once (the partial text stays, marked stopped), **Retry**
+regenerates, **Undo** drops the last exchange, **Clear** empties the conversation. The status
+line shows tokens, latency and cost of the last turn and of the session. Model output is
+rendered as Markdown and sanitized (no scripts, no event handlers, no `javascript:` links).
+
+The panel shares conversations with `%%glm`: `ChatPanel(chat="default")` continues the
+conversation of your `%%glm` cells and vice versa.
+"""),
+    code('%load_ext glm_magic\n%config GLMMagics.provider = "local"'),
+    code("%%glm -t 0 --max-tokens 30\nWhat is the capital of France?"),
+    code("""
+from glm_magic import ChatPanel
+
+panel = ChatPanel(chat="default")   # shows the exchange from the cell above
+panel.temperature_w.value = 0.0
+panel
+"""),
+    md("Type in the box and press Enter — or drive it from code. In a notebook `send()` "
+       "returns a task: `await` it for the finished `Completion`."),
+    code('comp = await panel.send("Which river flows through it?")\nprint(comp.text, comp.usage)'),
+    code("panel.messages"),
+    code("retried = await panel.retry()\nprint(retried.text)"),
+    code("panel.undo()\nlen(panel.messages)"),
+    md("Every panel turn is in the ledger with `source == 'widget'`:"),
+    code('import glm_magic\n\nglm_magic.usage(source="widget")[["model", "status", '
+         '"prompt_tokens", "completion_tokens", "latency_s", "cost_status"]]'),
+    code("panel.clear()\npanel.messages"),
+]
+
 NOTEBOOKS = {"01-quickstart.ipynb": QUICKSTART, "02-magics.ipynb": MAGICS,
+             "03-chat-panel.ipynb": PANEL,
              "04-cost-analysis.ipynb": COST, "05-providers.ipynb": PROVIDERS}
 
 
