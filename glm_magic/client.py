@@ -298,9 +298,90 @@ class _Completions:
                                     else self._client.timeout, extra_headers or {})
 
 
+class _AsyncCompletions:
+    """Zhipu's asynchronous tasks: submit now, fetch the answer later (the SDK's names)."""
+
+    def __init__(self, client: _BaseClient) -> None:
+        self._client = client
+
+    def create(self, *, messages: list[dict[str, Any]], model: str | None = None,
+               **params: Any) -> Any:
+        """Submit a task → a Completion with `id` and `task_status` (PROCESSING)."""
+        c = self._client
+        body = {"model": model or c.provider.default_model, "messages": messages, **params}
+        return c._json(lambda: c.provider.async_submit(body), c.provider.parse_task, body)
+
+    def retrieve_completion_result(self, id: str) -> Any:
+        """The task's state: `task_status` PROCESSING | SUCCESS | FAIL, choices on success."""
+        c = self._client
+        return c._json(lambda: c.provider.async_result(id), c.provider.parse_task,
+                       {"model": "", "task_id": id})
+
+    def wait(self, id: str, *, timeout: float = 300.0, poll: float = 1.0) -> Any:
+        """Poll with backoff until SUCCESS (→ Completion) or FAIL / timeout (→ GLMError)."""
+        if isinstance(self._client, AsyncClient):
+            return self._await(id, timeout, poll)
+        deadline = time.monotonic() + timeout
+        delay = poll
+        while True:
+            result = self.retrieve_completion_result(id)
+            done = _task_done(result, id)
+            if done is not None:
+                return done
+            if time.monotonic() + delay > deadline:
+                raise _task_timeout(id, timeout, self._client.provider.name)
+            time.sleep(delay)
+            delay = min(delay * 1.5, 10.0)
+
+    async def _await(self, id: str, timeout: float, poll: float) -> Any:
+        deadline = time.monotonic() + timeout
+        delay = poll
+        while True:
+            result = await self.retrieve_completion_result(id)
+            done = _task_done(result, id)
+            if done is not None:
+                return done
+            if time.monotonic() + delay > deadline:
+                raise _task_timeout(id, timeout, self._client.provider.name)
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, 10.0)
+
+
+def _task_done(result: Completion, task_id: str) -> Completion | None:
+    status = (result.task_status or "").upper()
+    if status == "SUCCESS":
+        return result
+    if status == "FAIL":
+        raise errors.ServerError(f"async task {task_id} failed", provider=result.provider,
+                                 request_id=result.request_id,
+                                 hint="the provider gave up on this task; submit it again")
+    return None
+
+
+def _task_timeout(task_id: str, timeout: float, provider: str) -> errors.APITimeoutError:
+    return errors.APITimeoutError(
+        f"async task {task_id} still processing after {timeout:g} s", provider=provider,
+        hint=f"fetch it later: %glm result {task_id} (or retrieve_completion_result)")
+
+
 class _Chat:
     def __init__(self, client: _BaseClient) -> None:
         self.completions = _Completions(client)
+        self.asyncCompletions = _AsyncCompletions(client)
+        self.async_completions = self.asyncCompletions
+
+
+class _Images:
+    def __init__(self, client: _BaseClient) -> None:
+        self._client = client
+
+    def generations(self, *, prompt: str, model: str = "cogview-3", size: str | None = None,
+                    n: int | None = None, **params: Any) -> Any:
+        """Generate images (CogView): an ImagesResponse with `data[i].url` (or `b64_json`)."""
+        c = self._client
+        body = {"model": model, "prompt": prompt, "size": size, "n": n, **params}
+        body = {k: v for k, v in body.items() if v is not None}
+        return c._json(lambda: c.provider.image_request(body), c.provider.parse_images, body)
 
 
 class _BaseClient:
@@ -320,6 +401,7 @@ class _BaseClient:
         self.max_retries = max(0, int(max_retries))
         self.on_retry = on_retry
         self.chat = _Chat(self)
+        self.images = _Images(self)
 
     def __repr__(self) -> str:
         p = self.provider
@@ -367,12 +449,17 @@ class Client(_BaseClient):
                 headers: dict[str, str]) -> Completion | Stream:
         if self.provider.local:
             return self.provider.create(body, stream)  # type: ignore[attr-defined]
+        return self._retrying(
+            lambda t0, attempt: self._once(body, stream, timeout, headers, t0, attempt), body)
+
+    def _retrying(self, once: Callable[[float, int], Any], body: dict) -> Any:
+        """Run `once(t0, attempt)` until it succeeds or the error is final (see retry rules)."""
         attempt, refreshed = 0, False
         while True:
             attempt += 1
             t0 = time.perf_counter()
             try:
-                return self._once(body, stream, timeout, headers, t0, attempt)
+                return once(t0, attempt)
             except errors.GLMError as err:
                 if not refreshed and self.provider.on_auth_failure(err):
                     refreshed = True
@@ -383,6 +470,22 @@ class Client(_BaseClient):
                     raise
                 self._report(attempt, err, t0, body)
                 time.sleep(delay)
+
+    def _json(self, build: Callable[[], HTTPRequest], parse: Callable[[Any], Any],
+              body: dict) -> Any:
+        """One JSON request/response exchange (tasks, images) with the same retries."""
+        def once(t0: float, attempt: int) -> Any:
+            req = build()
+            try:
+                r = self._http.request(req.method, req.url, headers=req.headers, json=req.json,
+                                       params=req.params, timeout=self.timeout)
+            except httpx.HTTPError as exc:
+                raise _transport_error(exc, self.provider.name) from exc
+            if r.status_code >= 400:
+                raise _error_from_response(self.provider, r)
+            return parse(_json_body(self.provider, r))
+
+        return self._retrying(once, body)
 
     def _once(self, body: dict, stream: bool, timeout: httpx.Timeout, headers: dict[str, str],
               t0: float, attempt: int) -> Completion | Stream:
@@ -438,12 +541,16 @@ class AsyncClient(_BaseClient):
                       headers: dict[str, str]) -> Completion | AsyncStream:
         if self.provider.local:
             return await self.provider.acreate(body, stream)  # type: ignore[attr-defined]
+        return await self._retrying(
+            lambda t0, attempt: self._once(body, stream, timeout, headers, t0, attempt), body)
+
+    async def _retrying(self, once: Callable[[float, int], Any], body: dict) -> Any:
         attempt, refreshed = 0, False
         while True:
             attempt += 1
             t0 = time.perf_counter()
             try:
-                return await self._once(body, stream, timeout, headers, t0, attempt)
+                return await once(t0, attempt)
             except errors.GLMError as err:
                 if not refreshed and await asyncio.to_thread(self.provider.on_auth_failure, err):
                     refreshed = True
@@ -454,6 +561,23 @@ class AsyncClient(_BaseClient):
                     raise
                 self._report(attempt, err, t0, body)
                 await asyncio.sleep(delay)
+
+    async def _json(self, build: Callable[[], HTTPRequest], parse: Callable[[Any], Any],
+                    body: dict) -> Any:
+        async def once(t0: float, attempt: int) -> Any:
+            req = await asyncio.to_thread(build) if getattr(self.provider, "blocking_auth",
+                                                            False) else build()
+            try:
+                r = await self._http.request(req.method, req.url, headers=req.headers,
+                                             json=req.json, params=req.params,
+                                             timeout=self.timeout)
+            except httpx.HTTPError as exc:
+                raise _transport_error(exc, self.provider.name) from exc
+            if r.status_code >= 400:
+                raise _error_from_response(self.provider, r)
+            return parse(_json_body(self.provider, r))
+
+        return await self._retrying(once, body)
 
     async def _once(self, body: dict, stream: bool, timeout: httpx.Timeout,
                     headers: dict[str, str], t0: float, attempt: int) -> Completion | AsyncStream:

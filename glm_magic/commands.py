@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import mimetypes
 import os
 import shlex
 from typing import TYPE_CHECKING, Any
@@ -21,7 +20,6 @@ from .tokens import estimate_messages
 if TYPE_CHECKING:
     from .magics import GLMMagics
 
-MAX_IMAGE_BYTES = 5 * 1024 * 1024
 
 
 # --- parsing helpers ---------------------------------------------------------------------------
@@ -56,24 +54,12 @@ def parse_param(item: str) -> tuple[str, Any]:
 
 
 def image_part(ref: str) -> dict[str, Any]:
-    """An `image_url` content part: URLs pass as given, files become base64."""
-    if ref.startswith(("http://", "https://")):
-        return {"type": "image_url", "image_url": {"url": ref}}
-    if ref.startswith("data:"):
-        return {"type": "image_url", "image_url": {"url": ref.split(",", 1)[-1]}}
-    path = os.path.expanduser(ref)
-    if not os.path.isfile(path):
-        raise UsageError(f"--image: file not found: {ref} (give a path or an http(s) URL)")
-    size = os.path.getsize(path)
-    if size > MAX_IMAGE_BYTES:
-        raise UsageError(f"--image: {ref} is {size / 1e6:.1f} MB; the limit is 5 MB — "
-                         "resize or compress it")
-    mime = mimetypes.guess_type(path)[0] or "image/png"
-    if not mime.startswith("image/"):
-        raise UsageError(f"--image: {ref} does not look like an image ({mime})")
-    with open(path, "rb") as f:
-        # Zhipu wants the raw base64 without the data: prefix
-        return {"type": "image_url", "image_url": {"url": base64.b64encode(f.read()).decode()}}
+    from .media import image_part as part
+
+    try:
+        return part(ref)
+    except ValueError as exc:
+        raise UsageError(f"--image: {exc}") from None
 
 
 def check_params(provider: str, params: dict[str, Any]) -> None:
@@ -147,6 +133,16 @@ def build_call(magics: GLMMagics, args: Any, cell: str) -> tuple[str, dict[str, 
         params[k] = v
     if args.json:
         params["response_format"] = {"type": "json_object"}
+    tools = list(params.pop("tools", []) or [])
+    if args.web_search:
+        tools.append({"type": "web_search", "web_search": {"enable": True,
+                                                           "search_result": True}})
+    if args.retrieval:
+        tools.append({"type": "retrieval", "retrieval": {"knowledge_id": args.retrieval}})
+    if tools:
+        params["tools"] = tools
+    if args.thinking is not None:
+        params["thinking"] = {"type": "enabled" if args.thinking else "disabled"}
     check_params(provider, params)
     typo_hint(provider, model)
     prompt: Any = body
@@ -163,17 +159,46 @@ def build_call(magics: GLMMagics, args: Any, cell: str) -> tuple[str, dict[str, 
                         once=args.once, new=args.new, source="magic", cell=cell_no, **params)
 
 
+def tool_functions(magics: GLMMagics, spec: str) -> dict[str, Any]:
+    ns = magics.shell.user_ns if magics.shell is not None else {}
+    functions = {}
+    for name in (n.strip() for n in spec.split(",") if n.strip()):
+        fn = ns.get(name)
+        if not callable(fn):
+            raise UsageError(f"--tools: {name!r} is not a function in your namespace")
+        functions[name] = fn
+    if not functions:
+        raise UsageError("--tools needs function names, e.g. --tools get_weather,add")
+    return functions
+
+
 def run_cell(magics: GLMMagics, args: Any, cell: str) -> Any:
     s = magics.session
+    if args.image_gen:
+        return run_image(magics, cell.strip(), model=args.model, size=args.size, n=args.n,
+                         out=args.out, save=args.save, provider=args.provider)
     prompt, kwargs = build_call(magics, args, cell)
     if args.dry_run:
         return dry_run(magics, prompt, kwargs)
+    ns = magics.shell.user_ns if magics.shell is not None else {}
+    if args.async_:
+        task = s.submit_task(prompt, **kwargs)
+        print(f"submitted task {task.id} ({task.task_status}); fetch it with "
+              f"%glm result {task.id} --wait")
+        if args.out:
+            ns[args.out] = task.id
+        return None
+    functions = tool_functions(magics, args.tools) if args.tools else None
     fmt = args.format or ("json" if args.json else magics.format)
     view = make_view(magics, fmt)
-    ns = magics.shell.user_ns if magics.shell is not None else {}
     stream = magics.stream and not args.no_stream
     try:
-        comp = s.complete(prompt, stream=stream, view=view, **kwargs)
+        if functions:
+            comp = s.complete_with_tools(prompt, functions, max_rounds=args.max_rounds,
+                                         on_tool=view.show_tool, stream=stream, view=view,
+                                         **kwargs)
+        else:
+            comp = s.complete(prompt, stream=stream, view=view, **kwargs)
     except KeyboardInterrupt:
         comp = s.last
         view.show_notice("interrupted: the partial answer is kept (marked interrupted in "
@@ -406,10 +431,8 @@ def _budget(magics: GLMMagics, rest: list[str]) -> None:
 
 
 def _chat(magics: GLMMagics, rest: list[str]) -> Any:
-    try:
-        from .widget import ChatPanel
-    except ImportError:
-        raise UsageError("the chat panel is not available in this version") from None
+    from .widget import ChatPanel
+
     return ChatPanel(chat=rest[0] if rest else "default")
 
 
@@ -417,8 +440,116 @@ def _help(magics: GLMMagics, rest: list[str]) -> None:
     print(magics.glm.__doc__)
 
 
+def _result(magics: GLMMagics, rest: list[str]) -> Any:
+    import argparse
+
+    p = argparse.ArgumentParser(prog="%glm result", add_help=False, exit_on_error=False)
+    p.add_argument("task_id")
+    p.add_argument("--wait", action="store_true")
+    p.add_argument("--timeout", type=float, default=300.0)
+    p.add_argument("-o", "--out")
+    try:
+        a = p.parse_args(rest)
+    except (argparse.ArgumentError, SystemExit):
+        raise UsageError("usage: %glm result TASK_ID [--wait] [--timeout S] [-o VAR]") from None
+    s = magics.session
+    comp = s.task_result(a.task_id, wait=a.wait, timeout=a.timeout)
+    status = (comp.task_status or "").upper()
+    if status != "SUCCESS":
+        print(f"task {a.task_id}: {status or 'unknown'} — try again later, or add --wait")
+        return None
+    view = make_view(magics, magics.format)
+    view.finish(comp)
+    ns = magics.shell.user_ns if magics.shell is not None else {}
+    ns["_glm"] = comp
+    if a.out:
+        ns[a.out] = comp.text
+    return None
+
+
+def _tasks(magics: GLMMagics, rest: list[str]) -> Any:
+    import pandas as pd
+
+    rows = [{"task_id": tid, "provider": t["call"].provider, "model": t["call"].model,
+             "submitted": pd.Timestamp(t["submitted"], unit="s", tz="UTC"),
+             "status": t["status"]} for tid, t in magics.session.tasks.items()]
+    return pd.DataFrame(rows, columns=["task_id", "provider", "model", "submitted", "status"])
+
+
+def _image(magics: GLMMagics, rest: list[str]) -> Any:
+    import argparse
+
+    p = argparse.ArgumentParser(prog="%glm image", add_help=False, exit_on_error=False)
+    p.add_argument("-m", "--model")
+    p.add_argument("-p", "--provider")
+    p.add_argument("--size")
+    p.add_argument("-n", type=int)
+    p.add_argument("-o", "--out")
+    p.add_argument("--save")
+    p.add_argument("prompt", nargs="+")
+    try:
+        a = p.parse_args(rest)
+    except (argparse.ArgumentError, SystemExit):
+        raise UsageError("usage: %glm image [-m cogview-4] [--size 1024x1024] [-n N] [-o VAR] "
+                         "[--save PATH] PROMPT") from None
+    return run_image(magics, " ".join(a.prompt), model=a.model, size=a.size, n=a.n, out=a.out,
+                     save=a.save, provider=a.provider)
+
+
+def run_image(magics: GLMMagics, prompt: str, *, model: str | None, size: str | None,
+              n: int | None, out: str | None, save: str | None, provider: str | None) -> None:
+    """Generate, show inline (from the URL or b64_json), optionally save; priced per image."""
+    from IPython.display import Image, Markdown, display
+
+    if not prompt:
+        raise UsageError("the image prompt is empty")
+    s = magics.session
+    try:
+        resp = s.generate_image(prompt, model=model or "cogview-3", size=size, n=n,
+                                provider=provider, source="magic",
+                                cell=getattr(magics.shell, "execution_count", None))
+    except errors.GLMError as err:
+        raise UsageError(str(err)) from None
+    for i, item in enumerate(resp.data):
+        data = image_bytes(item)
+        if save and data is not None:
+            path = save if len(resp.data) == 1 else _numbered(save, i + 1)
+            with open(path, "wb") as f:
+                f.write(data)
+            print(f"saved {path}")
+        if data is not None:
+            display(Image(data=data))
+        elif item.url:
+            display(Markdown(f"[image {i + 1}]({item.url})"))
+    ns = magics.shell.user_ns if magics.shell is not None else {}
+    if out:
+        ns[out] = resp
+    ns["_glm_image"] = resp
+    return None
+
+
+def image_bytes(item: Any) -> bytes | None:
+    if item.b64_json:
+        return base64.b64decode(item.b64_json)
+    if item.url:
+        import httpx
+
+        try:
+            r = httpx.get(item.url, timeout=30.0, follow_redirects=True)
+            r.raise_for_status()
+            return r.content
+        except httpx.HTTPError:
+            return None
+    return None
+
+
+def _numbered(path: str, i: int) -> str:
+    root, ext = os.path.splitext(path)
+    return f"{root}-{i}{ext}"
+
+
 _SUBCOMMANDS = {
     "usage": _usage, "cost": _cost, "history": _history, "reset": _reset, "chats": _chats,
     "save": _save, "load": _load, "config": _config, "models": _models, "budget": _budget,
-    "chat": _chat, "help": _help,
+    "chat": _chat, "help": _help, "result": _result, "tasks": _tasks, "image": _image,
 }

@@ -18,7 +18,7 @@ from .config import pyproject_settings
 from .render import FORMATS
 
 SUBCOMMANDS = ("usage", "cost", "history", "reset", "chats", "save", "load", "config", "models",
-               "budget", "chat", "help")
+               "budget", "chat", "result", "tasks", "image", "help")
 
 
 def _parser_error(self: Any, message: str) -> None:
@@ -151,14 +151,32 @@ class GLMMagics(Magics):
               help="show the exact request and its estimated cost; send nothing")
     @argument("--no-interpolate", action="store_true", dest="no_interpolate",
               help="send the cell body verbatim")
+    @argument("--async", action="store_true", dest="async_",
+              help="submit as an asynchronous task; fetch it with %%glm result TASK_ID")
+    @argument("--tools", metavar="F,G", help="functions from your namespace the model may call")
+    @argument("--max-rounds", type=int, default=5, dest="max_rounds",
+              help="at most this many tool-call rounds (default 5)")
+    @argument("--web-search", action="store_true", dest="web_search",
+              help="let GLM search the web; results are listed under the answer")
+    @argument("--retrieval", metavar="KNOWLEDGE_ID", help="answer from a Zhipu knowledge base")
+    @argument("--thinking", action="store_true", default=None,
+              help="ask a GLM-4.5+ model to think (shown collapsed above the answer)")
+    @argument("--no-thinking", action="store_false", dest="thinking",
+              help="ask a GLM-4.5+ model not to think")
+    @argument("--image-gen", action="store_true", dest="image_gen",
+              help="generate images from the cell body (CogView)")
+    @argument("--size", help="with --image-gen: image size, e.g. 1024x1024")
+    @argument("-n", type=int, help="with --image-gen: number of images")
+    @argument("--save", metavar="PATH", help="with --image-gen: save the image(s) here")
     @line_cell_magic
     def glm(self, line: str = "", cell: str | None = None) -> Any:
         """Ask a model. The cell body is the prompt; answers stream in place.
 
         `%%glm [options]` with the prompt below. `%glm SUBCOMMAND` for:
-        usage [--csv PATH], cost, history [NAME], reset [NAME|--all], chats,
+        usage [--csv PATH], cost [BY], history [NAME], reset [NAME|--all], chats,
         save NAME PATH, load PATH [NAME], config, models [PROVIDER], budget AMOUNT [CUR]|off,
-        chat, help.
+        chat [NAME], result TASK_ID [--wait], tasks, image [-m M] [--size S] [-n N] [-o VAR]
+        [--save PATH] PROMPT, help.
         """
         from . import commands
 

@@ -80,6 +80,21 @@ def render_object(text: str, fmt: str = "markdown", final: bool = True) -> Any:
     return Markdown(text)
 
 
+def references_html(refs: list[dict[str, Any]]) -> str:
+    """Web-search results as a small, safe reference list."""
+    items = []
+    for r in refs:
+        link = str(r.get("link") or "")
+        title = html.escape(str(r.get("title") or link))
+        if link.startswith(("http://", "https://")):
+            items.append(f'<li><a href="{html.escape(link)}" rel="noopener noreferrer" '
+                         f'target="_blank">{title}</a></li>')
+        else:
+            items.append(f"<li>{title}</li>")
+    return ('<div class="glm-refs" style="font-size:0.85em"><b>References</b><ol>'
+            + "".join(items) + "</ol></div>")
+
+
 class _Text:
     """Plain text that renders as text/plain only (no HTML interpretation)."""
 
@@ -131,10 +146,11 @@ class NotebookView:
         from IPython.display import display
 
         body = self.text if text is None else text
-        if self.reasoning and self.fmt in ("markdown",):
-            thinking = "".join(self.reasoning)
-            body = "> **thinking**\n>\n" + "\n".join("> " + ln for ln in thinking.splitlines()) \
-                + "\n\n" + body
+        if self.reasoning and self.fmt == "markdown":
+            # the model's reasoning, collapsed above the answer (never sent back to it)
+            thinking = html.escape("".join(self.reasoning))
+            body = (f"<details><summary>thinking</summary>\n\n<pre>{thinking}</pre>\n\n"
+                    f"</details>\n\n{body}")
         obj = render_object(body, self.fmt, final=final)
         self._dirty = False
         if self.handle is None:
@@ -148,6 +164,8 @@ class NotebookView:
         text = comp.text or self.text
         if text or self.handle is not None:
             self._show(final=True, text=text)
+        if comp.web_search:
+            display(HTML(references_html(comp.web_search)))
         if self.footer:
             display(HTML('<div class="glm-footer" style="color:#888;font-size:0.8em;'
                          f'margin-top:2px">{html.escape(footer_text(comp, self.rate))}</div>'))
@@ -157,6 +175,13 @@ class NotebookView:
 
         display(HTML(f'<div class="glm-notice" style="color:#b36b00;font-size:0.85em">'
                      f'ⓘ {html.escape(text)}</div>'))
+
+    def show_tool(self, name: str, arguments: str, result: str) -> None:
+        from IPython.display import HTML, display
+
+        display(HTML(f'<details class="glm-tool" style="font-size:0.85em;color:#555"><summary>'
+                     f'🔧 {html.escape(name)}({html.escape(arguments)})</summary>'
+                     f'<pre>{html.escape(result)}</pre></details>'))
 
 
 class TerminalView:
@@ -169,6 +194,7 @@ class TerminalView:
         self.out = stream
         self.rate = rate
         self.parts: list[str] = []
+        self._thinking = False
 
     @property
     def _out(self) -> TextIO:
@@ -179,8 +205,16 @@ class TerminalView:
         return "".join(self.parts)
 
     def update(self, chunk: Chunk) -> None:
+        for c in chunk.choices[:1]:
+            if c.delta.reasoning_content:
+                if not self._thinking:
+                    self._out.write("[thinking] ")
+                    self._thinking = True
+                self._out.write(c.delta.reasoning_content)
         t = chunk.text
         if t:
+            if self._thinking and not self.parts:
+                self._out.write("\n[answer] ")
             self.parts.append(t)
             self._out.write(t)
             self._out.flush()
@@ -190,9 +224,14 @@ class TerminalView:
         if not self.parts and comp.text:  # not streamed: print it whole
             out.write(comp.text)
         out.write("\n")
+        for ref in comp.web_search or []:
+            out.write(f"  ↳ {ref.get('title') or ''} {ref.get('link') or ''}\n")
         if self.footer:
             out.write(f"[{footer_text(comp, self.rate)}]\n")
         out.flush()
 
     def show_notice(self, text: str) -> None:
         self._out.write(f"ⓘ {text}\n")
+
+    def show_tool(self, name: str, arguments: str, result: str) -> None:
+        self._out.write(f"[tool] {name}({arguments}) → {result}\n")

@@ -78,6 +78,7 @@ class Session:
         self.exchange_rate: tuple[str, float] | None = None
         self.spent: dict[str, float] = {}
         self.last: Completion | None = None
+        self.tasks: dict[str, dict[str, Any]] = {}
         self.notices: list[str] = []
         self._budget_warned = False
         self._ledger: Ledger | None = None
@@ -182,7 +183,8 @@ class Session:
                 conv.reset(keep_system=system is None)
             if system is not None:
                 conv.system = system or None
-            conv.add("user", prompt)
+            if prompt is not None:  # None: continue (e.g. after tool results)
+                conv.add("user", prompt)
             msgs, dropped = conv.request_messages(self.max_history_tokens)
             if dropped:
                 self.notice(f"{dropped} oldest turn(s) of conversation {conv.name!r} were left "
@@ -307,7 +309,8 @@ class Session:
             return comp.model
         return call.model
 
-    def _record(self, call: Call, comp: Completion, model: str) -> None:
+    def _record(self, call: Call, comp: Completion, model: str, images: int | None = None
+                ) -> None:
         u = comp.usage
         row = {
             "time": max(call.started, time.time() - (comp.latency_s or 0.0)),
@@ -322,7 +325,7 @@ class Session:
             "usage_estimated": int(bool(u and u.estimated)),
             "latency_s": comp.latency_s, "ttft_s": comp.ttft_s, "cost": comp.cost,
             "currency": comp.currency, "cost_status": comp.cost_status, "cell": call.cell,
-            "tags": call.tags,
+            "tags": call.tags, "images": images,
         }
         if self.log_text:
             last_user = next((m for m in reversed(call.messages) if m.get("role") == "user"), {})
@@ -370,8 +373,125 @@ class Session:
                         f"conversation {conv.name!r} was cleared")
 
     def _forget_user_turn(self, call: Call) -> None:
-        if call.conversation is not None:
+        if call.conversation is not None and call.messages and \
+                call.messages[-1].get("role") == "user":
             self.chat(call.conversation).pop_last_exchange()
+
+    # --- function calling ----------------------------------------------------------------------
+    def complete_with_tools(self, prompt: Any, functions: dict[str, Callable[..., Any]], *,
+                            max_rounds: int = 5,
+                            on_tool: Callable[[str, str, str], None] | None = None,
+                            **kwargs: Any) -> Completion:
+        """Ask, run the functions the model calls, send their results back, until it answers
+        (at most `max_rounds` rounds). A function that raises reports the error to the model."""
+        from .tools import call_tool, tool_schema
+
+        tools = [tool_schema(f) for f in functions.values()] + list(kwargs.pop("tools", []))
+        once = kwargs.pop("once", False)
+        chat = kwargs.pop("chat", "default")
+        if once:  # a private conversation that is dropped afterwards
+            chat = f"_once_{uuid.uuid4().hex[:8]}"
+        try:
+            comp = self.complete(prompt, tools=tools, chat=chat, **kwargs)
+            kwargs.pop("new", None)
+            kwargs.pop("system", None)
+            rounds = 0
+            while comp.finish_reason == "tool_calls" and comp.choices[0].message.tool_calls:
+                if rounds >= max_rounds:
+                    self.notice(f"stopped after {max_rounds} tool rounds (max_rounds)")
+                    break
+                rounds += 1
+                conv = self.chat(chat)
+                for tc in comp.choices[0].message.tool_calls:
+                    name = tc.function.name
+                    result = call_tool(functions.get(name), name, tc.function.arguments)
+                    conv.add("tool", result, tool_call_id=tc.id or None)
+                    if on_tool is not None:
+                        on_tool(name, tc.function.arguments, result)
+                comp = self.complete(None, tools=tools, chat=chat, **kwargs)
+            return comp
+        finally:
+            if once:
+                self.chats.pop(chat, None)
+
+    # --- async tasks -----------------------------------------------------------------------------
+    def submit_task(self, prompt: Any, **kwargs: Any) -> Completion:
+        """Submit an asynchronous task; the answer is fetched later with `task_result`."""
+        kwargs.setdefault("source", "api")
+        call = self.prepare(prompt, **kwargs)
+        self._forget_user_turn(call)  # the exchange joins the conversation with its answer
+        task = self.client(call.provider).chat.asyncCompletions.create(
+            model=call.model, messages=call.messages, **call.params)
+        self.tasks[task.id] = {"call": call, "prompt": prompt, "submitted": time.time(),
+                               "status": task.task_status or "PROCESSING", "recorded": False}
+        return task
+
+    def task_result(self, task_id: str, *, wait: bool = False, timeout: float = 300.0,
+                    poll: float = 1.0, provider: str | None = None) -> Completion:
+        """The task's state; when it has finished, its ledger row and conversation turn."""
+        info = self.tasks.get(task_id)
+        call: Call | None = info["call"] if info else None
+        client = self.client(call.provider if call else provider)
+        api = client.chat.asyncCompletions
+        try:
+            comp = api.wait(task_id, timeout=timeout, poll=poll) if wait else \
+                api.retrieve_completion_result(task_id)
+        except errors.ServerError as err:  # FAIL
+            if info is not None and not info["recorded"]:
+                info["status"], info["recorded"] = "FAIL", True
+                failed = self._failed(call, err)
+                failed.latency_s = time.time() - info["submitted"]
+                self._record(call, failed, call.model)
+            raise
+        if info is None:
+            return comp
+        info["status"] = comp.task_status or info["status"]
+        if (comp.task_status or "").upper() == "SUCCESS" and not info["recorded"]:
+            info["recorded"] = True
+            comp.latency_s = time.time() - info["submitted"]
+            comp.provider = call.provider
+            if comp.usage is None:
+                comp.usage = Usage(estimate_messages(call.messages), estimate_tokens(comp.text),
+                                   0, estimated=True)
+            model = self._ledger_model(call, comp)
+            comp.cost, comp.currency, comp.cost_status = pricing.cost(
+                call.provider, model, comp.usage,
+                estimated=bool(comp.usage and comp.usage.estimated))
+            self._record(call, comp, model)
+            if call.conversation is not None:
+                conv = self.chat(call.conversation)
+                conv.add("user", info["prompt"])
+                conv.messages.append(comp.choices[0].message.to_dict())
+            self.last = comp
+        return comp
+
+    # --- images ----------------------------------------------------------------------------------
+    def generate_image(self, prompt: str, *, model: str = "cogview-3", size: str | None = None,
+                       n: int | None = None, provider: str | None = None, source: str = "api",
+                       cell: int | None = None, **params: Any):
+        """Generate images (CogView); priced per image in the ledger."""
+        name, _ = self.resolve(provider or "zhipu")
+        client = self.client(name)
+        client.provider.require_credentials()
+        call = Call(uuid.uuid4().hex, name, model, source, None, [], params, cell)
+        token = _CALL.set(call)
+        t0 = time.perf_counter()
+        try:
+            resp = client.images.generations(prompt=prompt, model=model, size=size, n=n,
+                                             **params)
+        except errors.GLMError as err:
+            self._record(call, self._failed(call, err), model)
+            raise
+        finally:
+            _CALL.reset(token)
+        comp = Completion(provider=name, model=model, latency_s=time.perf_counter() - t0,
+                          request_id=(resp.raw or {}).get("id") if isinstance(resp.raw, dict)
+                          else None)
+        images = len(resp.data)
+        comp.cost, comp.currency, comp.cost_status = pricing.cost(name, model, None,
+                                                                 images=images)
+        self._record(call, comp, model, images=images)
+        return resp
 
     # --- budget ------------------------------------------------------------------------------
     def set_budget(self, amount: float | None, currency: str = "CNY") -> None:

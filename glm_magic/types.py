@@ -105,6 +105,7 @@ class Completion:
     cost_status: str | None = None
     error: str | None = None
     attempt: int = 1
+    task_status: str | None = None  # async tasks: PROCESSING | SUCCESS | FAIL
 
     @property
     def text(self) -> str:
@@ -279,3 +280,18 @@ class Accumulator:
                           choices=[Choice(0, msg, self.finish_reason)], usage=self.usage,
                           request_id=self.request_id or self.id or None, provider=provider,
                           web_search=self.web_search, extra=self.extra)
+
+
+@dataclass(slots=True)
+class ImageData:
+    url: str | None = None
+    b64_json: str | None = None
+    revised_prompt: str | None = None
+
+
+@dataclass(slots=True)
+class ImagesResponse:
+    created: int = 0
+    data: list[ImageData] = field(default_factory=list)
+    model: str = ""
+    raw: Any = None

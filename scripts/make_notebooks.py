@@ -308,7 +308,100 @@ panel
     code("panel.clear()\npanel.messages"),
 ]
 
+FEATURES = [
+    md("""
+# GLM beyond plain chat
+
+Async tasks, CogView images, vision, function calling, web search and thinking — the examples
+of seeds 000 and 001, each one line.
+
+These features need GLM. So that this notebook runs anywhere (and in CI) it starts
+`glm_magic.testing.FakeGLM`, a loopback server that speaks Zhipu's wire format, and points
+`ZHIPUAI_BASE_URL` at it. **With a real key, delete the first code cell** and everything below
+talks to open.bigmodel.cn.
+"""),
+    code("""
+import os
+
+from glm_magic.testing import FakeGLM, Reply, sse
+
+fake = FakeGLM()
+os.environ["ZHIPUAI_API_KEY"] = fake.api_key
+os.environ["ZHIPUAI_BASE_URL"] = fake.base_url
+"""),
+    code("%load_ext glm_magic"),
+    md("## Async tasks (seed 001 \"GLM_4 异步调用\")\n\n`--async` submits and prints the task "
+       "id; `%glm result ID --wait` polls with backoff until it is done. The ledger row is "
+       "written when the result arrives."),
+    code("%%glm --async -m glm-4 -o task_id\n请写一首关于秋天的诗"),
+    code("%glm tasks"),
+    code("%glm result {task_id} --wait"),
+    md("The same from Python, with the official SDK's names:"),
+    code("""
+from glm_magic import Client
+
+client = Client()
+task = client.chat.asyncCompletions.create(
+    model="glm-4",
+    messages=[{"role": "user", "content": "作为童话之王,请以始终保持一颗善良的心为主题,写一篇简短的童话故事"}],
+)
+print(task.id, task.task_status)
+result = client.chat.asyncCompletions.wait(task.id, timeout=60, poll=0.2)
+print(result.task_status, result.choices[0].message.content)
+"""),
+    md("## Images (seed 001 \"文生图\", CogView) — shown inline, priced per image"),
+    code("%glm image -m cogview-3 --size 1024x1024 -o picture 一只可爱的小猫咪"),
+    code("""
+resp = client.images.generations(model="cogview-3", prompt="一只可爱的小猫咪")
+print(resp.data[0].url)
+"""),
+    md("## Vision (seed 000, glm-4v): URLs pass as given, files and PIL images become base64"),
+    code("%%glm -m glm-4v --once --image https://img1.baidu.com/it/u=1369931113,3388870256\n"
+         "图里有什么"),
+    code("""
+from glm_magic.media import vision_message
+
+resp = client.chat.completions.create(
+    model="glm-4v", messages=[vision_message("图里有什么", "https://img1.baidu.com/it/u=1")])
+print(resp.choices[0].message.content)
+"""),
+    md("""
+## Function calling (seed 000 tools)
+
+`--tools f,g` turns plain Python functions into tool schemas (signature, type hints,
+docstring), runs the calls the model asks for and sends the results back, until it answers.
+Every call is shown. Here we script the fake server to ask for the weather the way GLM does.
+"""),
+    code('''
+def get_weather(city: str) -> dict:
+    """Current weather for a city.
+
+    city: the city name, e.g. 北京
+    """
+    return {"city": city, "weather": "晴", "temperature": 21}
+
+
+call = {"index": 0, "id": "call_1", "type": "function",
+        "function": {"name": "get_weather", "arguments": '{"city": "北京"}'}}
+fake.push(Reply(events=sse(
+    {"choices": [{"index": 0, "delta": {"tool_calls": [call]}}]},
+    {"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}],
+     "usage": {"prompt_tokens": 30, "completion_tokens": 9, "total_tokens": 39}})))
+'''),
+    code("%%glm --tools get_weather --once\n北京今天天气怎么样?"),
+    code("from glm_magic.tools import tool_schema\n\ntool_schema(get_weather)"),
+    md("## Web search, retrieval and thinking (shown as the request they send)"),
+    code("%%glm --dry-run --web-search --once -m glm-4-plus\n今天有什么科技新闻?"),
+    code("%%glm --dry-run --retrieval 1234567890 --once\n公司的年假制度是什么?"),
+    code("%%glm --dry-run --thinking -m glm-4.6 --once\n9.11 和 9.9 哪个大?"),
+    md("Every call above is in the ledger:"),
+    code('import glm_magic\n\nglm_magic.usage()[["provider", "model", "status", '
+         '"prompt_tokens", "completion_tokens", "cost", "cost_status", "images"]]'),
+    code("fake.close()"),
+]
+
 NOTEBOOKS = {"01-quickstart.ipynb": QUICKSTART, "02-magics.ipynb": MAGICS,
+             "06-glm-features.ipynb": FEATURES,
              "03-chat-panel.ipynb": PANEL,
              "04-cost-analysis.ipynb": COST, "05-providers.ipynb": PROVIDERS}
 

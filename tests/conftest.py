@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from tests.servers.zhipu import API_KEY, ZhipuServer
+from glm_magic.testing.zhipu import API_KEY, ZhipuServer
 
 ENV_VARS = ("ZHIPUAI_API_KEY", "ZHIPUAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL",
             "QIANFAN_AK", "QIANFAN_SK", "QIANFAN_BASE_URL", "DASHSCOPE_API_KEY",

@@ -20,8 +20,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from tests.servers.loopback import Reply
-from tests.servers.zhipu import API_KEY, stream_frames
+from glm_magic.testing.loopback import Reply
+from glm_magic.testing.zhipu import API_KEY, stream_frames
 
 pytestmark = [pytest.mark.browser, pytest.mark.local]
 CHROMIUM = "/usr/bin/chromium"

@@ -11,8 +11,8 @@ import pytest
 
 from glm_magic import AsyncClient, Client, errors
 from glm_magic.providers.zhipu import make_jwt
-from tests.servers.loopback import Reply, sse
-from tests.servers.zhipu import API_KEY, completion_body, stream_frames, zhipu_error
+from glm_magic.testing.loopback import Reply, sse
+from glm_magic.testing.zhipu import API_KEY, completion_body, stream_frames, zhipu_error
 
 MSGS = [{"role": "user", "content": "hello there"}]
 

@@ -16,9 +16,9 @@ import pytest
 import glm_magic
 from glm_magic import pricing
 from glm_magic.ledger import Ledger
+from glm_magic.testing.loopback import Reply
+from glm_magic.testing.zhipu import stream_frames, zhipu_error
 from glm_magic.types import Usage
-from tests.servers.loopback import Reply
-from tests.servers.zhipu import stream_frames, zhipu_error
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -103,7 +103,7 @@ def test_text_is_stored_only_on_opt_in(zhipu):
 
 
 def test_key_never_in_ledger(zhipu, tmp_path):
-    from tests.servers.zhipu import API_KEY
+    from glm_magic.testing.zhipu import API_KEY
 
     zhipu.push(Reply(401, {"error": {"code": "1000", "message": f"bad key {API_KEY}"}}))
     with pytest.raises(glm_magic.AuthenticationError) as ei:

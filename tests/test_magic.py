@@ -13,8 +13,8 @@ from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
 
 import glm_magic
-from tests.servers.loopback import Reply
-from tests.servers.zhipu import API_KEY, completion_body, stream_frames
+from glm_magic.testing.loopback import Reply
+from glm_magic.testing.zhipu import API_KEY, completion_body, stream_frames
 
 
 def run(shell, line, cell="hello"):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.servers.loopback import Reply
-from tests.servers.zhipu import stream_frames
+from glm_magic.testing.loopback import Reply
+from glm_magic.testing.zhipu import stream_frames
 
 
 def run(shell, line, cell):
@@ -89,7 +89,7 @@ def test_interrupt_keeps_partial_and_records(shell, zhipu, capsys):
 
 
 def test_errors_are_one_line_usage_errors(shell, zhipu, capsys):
-    from tests.servers.zhipu import zhipu_error
+    from glm_magic.testing.zhipu import zhipu_error
 
     zhipu.push(zhipu_error("1113", "余额不足", 429))
     result = shell.run_cell("%%glm\nhello")

@@ -8,7 +8,8 @@ import pytest
 
 import glm_magic
 from glm_magic import AsyncClient, Client, errors
-from tests.servers.loopback import Reply, sse
+from glm_magic.testing.loopback import Reply, sse
+from glm_magic.testing.zhipu import API_KEY
 from tests.servers.others import (
     DashScopeServer,
     OpenAIServer,
@@ -16,7 +17,6 @@ from tests.servers.others import (
     ZhipuV3Server,
     qianfan_error,
 )
-from tests.servers.zhipu import API_KEY
 
 M = [{"role": "user", "content": "hi"}]
 TWO = [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},

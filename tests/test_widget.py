@@ -8,8 +8,8 @@ import pytest
 
 import glm_magic
 from glm_magic import ChatPanel
-from tests.servers.loopback import Reply
-from tests.servers.zhipu import stream_frames, zhipu_error
+from glm_magic.testing.loopback import Reply
+from glm_magic.testing.zhipu import stream_frames, zhipu_error
 
 HOSTILE = ('<img src=x onerror=alert(1)> <script>alert(2)</script> '
            '[click](javascript:alert(3)) <a href="javascript:alert(4)">x</a>')

@@ -119,6 +119,26 @@ class Provider:
     def stream_extras(self, params: dict[str, Any]) -> None:
         """Adjust stream params (e.g. ask for usage)."""
 
+    # --- beyond chat (Zhipu) -----------------------------------------------------------------
+    def _unsupported(self, what: str) -> errors.ConfigurationError:
+        return errors.ConfigurationError(f"provider {self.name!r} has no {what}",
+                                         provider=self.name, hint="use provider zhipu")
+
+    def async_submit(self, params: dict[str, Any]) -> HTTPRequest:
+        raise self._unsupported("asynchronous tasks")
+
+    def async_result(self, task_id: str) -> HTTPRequest:
+        raise self._unsupported("asynchronous tasks")
+
+    def parse_task(self, data: Any) -> Completion:
+        raise self._unsupported("asynchronous tasks")
+
+    def image_request(self, params: dict[str, Any]) -> HTTPRequest:
+        raise self._unsupported("image generation")
+
+    def parse_images(self, data: Any) -> Any:
+        raise self._unsupported("image generation")
+
     # --- errors --------------------------------------------------------------------------
     def error_from(self, status: int, body: Any, headers: Any) -> errors.GLMError:
         """Map an HTTP status + parsed error body to our exception tree."""

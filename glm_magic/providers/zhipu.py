@@ -109,6 +109,42 @@ class ZhipuProvider(Provider):
             p["top_p"] = min(max(tp, 0.01), 0.99)
         return super().prepare(p, stream)
 
+    def async_submit(self, params: dict[str, Any]):
+        req = self.prepare({k: v for k, v in params.items() if k != "stream"}, False)
+        req.url = f"{self.base_url}/async/chat/completions"
+        return req
+
+    def async_result(self, task_id: str):
+        from .base import HTTPRequest
+
+        if not task_id or "/" in task_id:
+            raise errors.BadRequestError(f"not a task id: {task_id!r}", provider=self.name)
+        return HTTPRequest("GET", f"{self.base_url}/async-result/{task_id}",
+                           {"Accept": "application/json", **self.auth_headers()})
+
+    def parse_task(self, data: Any):
+        from ..types import completion_from_openai
+
+        self.raise_for_body(data)
+        c = completion_from_openai(data, self.name)
+        c.task_status = data.get("task_status")
+        c.id = data.get("id") or c.id
+        return c
+
+    def image_request(self, params: dict[str, Any]):
+        from .base import HTTPRequest
+
+        return HTTPRequest("POST", f"{self.base_url}/images/generations",
+                           {"Accept": "application/json", **self.auth_headers()}, params)
+
+    def parse_images(self, data: Any):
+        from ..types import ImageData, ImagesResponse
+
+        self.raise_for_body(data)
+        items = [ImageData(d.get("url"), d.get("b64_json"), d.get("revised_prompt"))
+                 for d in data.get("data") or []]
+        return ImagesResponse(data.get("created") or 0, items, data.get("model") or "", data)
+
     def error_class(self, status: int, code: str | None) -> type[errors.GLMError]:
         c = int(code) if code and code.isdigit() else None
         if c in (1113, 1304):

@@ -117,4 +117,20 @@ class ZhipuV3Provider(Provider):
                                             provider=self.name)
         return None
 
+    def async_submit(self, params: dict[str, Any]) -> HTTPRequest:
+        req = self.prepare(params, False)
+        req.url = req.url.rsplit("/", 1)[0] + "/async-invoke"
+        return req
+
+    def async_result(self, task_id: str) -> HTTPRequest:
+        return HTTPRequest("GET", f"{self.base_url}/-/async-invoke/{task_id}",
+                           {"Accept": "application/json", **self.auth_headers()})
+
+    def parse_task(self, data: Any) -> Completion:
+        c = self.parse_completion(data)
+        d = data.get("data") or {}
+        c.task_status = d.get("task_status")
+        c.id = d.get("task_id") or c.id
+        return c
+
     error_class = ZhipuProvider.error_class

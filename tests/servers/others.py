@@ -8,7 +8,7 @@ import time
 import uuid
 from typing import Any
 
-from .loopback import LoopbackServer, Received, Reply, sse
+from glm_magic.testing.loopback import LoopbackServer, Received, Reply, sse
 
 
 def last_user(body: dict, key: str = "messages") -> str:

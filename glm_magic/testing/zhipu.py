@@ -49,11 +49,18 @@ def stream_frames(text: str, model: str, *, pieces: int | None = None, done: boo
     return sse(*chunks, done=done, crlf=crlf)
 
 
+# a 1×1 PNG
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                    "1f15c4890000000d4944415478da63f8ffff3f0005fe02fea7d6a4f70000"
+                    "000049454e44ae426082")
+
+
 class ZhipuServer(LoopbackServer):
     """Default behaviour: answer 'echo: <last user text>'; check the key (or JWT)."""
 
     def __init__(self, api_key: str = API_KEY) -> None:
         self.api_key = api_key
+        self.tasks: dict[str, dict[str, Any]] = {}
         super().__init__(self.answer)
 
     @property
@@ -81,9 +88,20 @@ class ZhipuServer(LoopbackServer):
         return None
 
     def answer(self, rec: Received) -> Reply:
+        if rec.path.startswith("/files/"):  # generated images: public URLs, no auth
+            return Reply(body=PNG, content_type="image/png")
         denied = self.check_auth(rec)
         if denied is not None:
             return denied
+        if rec.path.endswith("/async/chat/completions"):
+            return self.submit(rec.json)
+        if "/async-result/" in rec.path:
+            return self.poll(rec.path.rsplit("/", 1)[-1])
+        if rec.path.endswith("/images/generations"):
+            body = rec.json
+            n = body.get("n") or 1
+            return Reply(body={"created": 1, "data": [
+                {"url": f"{self.url}/files/img{i}.png"} for i in range(n)]})
         body = rec.json or {}
         msgs = body.get("messages") or [{}]
         last = msgs[-1].get("content")
@@ -94,3 +112,24 @@ class ZhipuServer(LoopbackServer):
         if body.get("stream"):
             return Reply(events=stream_frames(text, model))
         return Reply(body=completion_body(text, model))
+
+    def submit(self, body: dict[str, Any]) -> Reply:
+        """Async tasks: PROCESSING for `polls_needed` polls, then SUCCESS (or FAIL on 'fail')."""
+        tid = f"task-{uuid.uuid4().hex[:8]}"
+        last = body["messages"][-1]["content"]
+        self.tasks[tid] = {"body": body, "polls": 0, "fail": "fail" in str(last)}
+        return Reply(body={"id": tid, "request_id": tid, "model": body["model"],
+                           "task_status": "PROCESSING"})
+
+    def poll(self, tid: str) -> Reply:
+        task = self.tasks.get(tid)
+        if task is None:
+            return zhipu_error("1214", f"task {tid} does not exist", 400)
+        task["polls"] += 1
+        if task["polls"] < 3:
+            return Reply(body={"id": tid, "task_status": "PROCESSING", "model": "glm-4"})
+        if task["fail"]:
+            return Reply(body={"id": tid, "task_status": "FAIL", "model": "glm-4"})
+        text = f"async echo: {task['body']['messages'][-1]['content']}"
+        return Reply(body={**completion_body(text, task["body"]["model"]), "id": tid,
+                           "task_status": "SUCCESS"})
