@@ -43,8 +43,8 @@ _LAZY = {
     "Chunk": ("types", "Chunk"),
     "Usage": ("types", "Usage"),
     "ChatPanel": ("widget", "ChatPanel"),
-    "batch": ("batch", "batch"),
-    "abatch": ("batch", "abatch"),
+    "batch": ("batching", "batch"),
+    "abatch": ("batching", "abatch"),
     "register_provider": ("providers", "register_provider"),
     "pricing": ("pricing", None),
 }

@@ -49,7 +49,7 @@ class Call:
     cell: int | None = None
     tags: str | None = None
     started: float = field(default_factory=time.time)
-    dropped_turns: int = 0
+    attempt_offset: int = 0  # attempts made by the caller before this one (batch retries)
 
 
 def split_target(provider: str | None, model: str | None) -> tuple[str | None, str | None]:
@@ -129,19 +129,28 @@ class Session:
                                              on_retry=self._on_retry)
         return cl
 
-    def aclient(self, provider: str | None = None) -> AsyncClient:
+    async def aclose_clients(self) -> None:
+        """Close the AsyncClients of the running loop (a batch's private loop ends)."""
+        import asyncio
+
+        for cl in self._aclients.pop(asyncio.get_running_loop(), {}).values():
+            await cl.close()
+
+    def aclient(self, provider: str | None = None, max_retries: int | None = None
+                ) -> AsyncClient:
         """An AsyncClient for the running event loop (httpx pools are bound to one loop);
         call it from async code."""
         import asyncio
 
         name, _ = self.resolve(provider)
         per_loop = self._aclients.setdefault(asyncio.get_running_loop(), {})
-        key = (name, self.timeout, self.max_retries)
+        retries = self.max_retries if max_retries is None else max_retries
+        key = (name, self.timeout, retries)
         cl = per_loop.get(key)
         if cl is None:
             cl = per_loop[key] = AsyncClient(self._provider(name), timeout=self.timeout,
-                                                   max_retries=self.max_retries,
-                                                   on_retry=self._on_retry)
+                                             max_retries=retries,
+                                             on_retry=self._on_retry)
         return cl
 
     def _provider(self, name: str):
@@ -165,7 +174,8 @@ class Session:
                 provider: str | None = None, model: str | None = None, chat: str = "default",
                 system: str | None = None, once: bool = False, new: bool = False,
                 source: str = "api", cell: int | None = None, tags: Any = None,
-                check_credentials: bool = True, **params: Any) -> Call:
+                check_credentials: bool = True, call_id: str | None = None,
+                attempt: int = 1, **params: Any) -> Call:
         """Resolve provider/model, build the exact messages to send, check the budget."""
         name, model_name = self.resolve(provider, model)
         if check_credentials:  # fail before anything changes
@@ -189,9 +199,10 @@ class Session:
             if dropped:
                 self.notice(f"{dropped} oldest turn(s) of conversation {conv.name!r} were left "
                             f"out to fit max_history_tokens={self.max_history_tokens}")
-        call = Call(uuid.uuid4().hex, name, model_name, source, conv_name, msgs,
+        call = Call(call_id or uuid.uuid4().hex, name, model_name, source, conv_name, msgs,
                     {k: v for k, v in params.items() if v is not None}, cell,
-                    ",".join(tags) if isinstance(tags, (list, tuple)) else tags)
+                    ",".join(tags) if isinstance(tags, (list, tuple)) else tags,
+                    attempt_offset=attempt - 1)
         try:
             self._check_budget(call)
         except errors.BudgetExceededError:
@@ -230,7 +241,7 @@ class Session:
             self.finish(call, comp, view)
             raise
         except errors.GLMError as err:
-            self.finish(call, self._failed(call, err), view)
+            err.partial = self.finish(call, self._failed(call, err), view)
             raise
         finally:
             _CALL.reset(token)
@@ -238,12 +249,12 @@ class Session:
 
     async def acomplete(self, prompt: Any = None, *, stream: bool = True,
                         view: View | None = None, on_stream: Callable[[Any], None] | None = None,
-                        **kwargs: Any) -> Completion:
+                        max_retries: int | None = None, **kwargs: Any) -> Completion:
         """`complete` for async front-ends (chat panel, batch); cancellation = interrupt."""
         import asyncio
 
         call = self.prepare(prompt, **kwargs)
-        client = self.aclient(call.provider)
+        client = self.aclient(call.provider, max_retries)
         token = _CALL.set(call)
         stream_obj = None
         try:
@@ -269,7 +280,7 @@ class Session:
             self.finish(call, comp, view)
             raise
         except errors.GLMError as err:
-            self.finish(call, self._failed(call, err), view)
+            err.partial = self.finish(call, self._failed(call, err), view)
             raise
         finally:
             _CALL.reset(token)
@@ -315,7 +326,8 @@ class Session:
         row = {
             "time": max(call.started, time.time() - (comp.latency_s or 0.0)),
             "call_id": call.call_id, "request_id": comp.request_id,
-            "attempt": comp.attempt, "provider": call.provider, "model": model,
+            "attempt": comp.attempt + call.attempt_offset, "provider": call.provider,
+            "model": model,
             "source": call.source, "conversation": call.conversation, "status": comp.status,
             "finish_reason": comp.finish_reason, "error": comp.error,
             "prompt_tokens": u.prompt_tokens if u else 0,
@@ -342,7 +354,8 @@ class Session:
         err = report.error
         self.ledger.append({
             "time": time.time() - report.elapsed_s, "call_id": call.call_id,
-            "request_id": err.request_id, "attempt": report.attempt, "provider": call.provider,
+            "request_id": err.request_id, "attempt": report.attempt + call.attempt_offset,
+            "provider": call.provider,
             "model": call.model, "source": call.source, "conversation": call.conversation,
             "status": "error", "error": str(err), "latency_s": report.elapsed_s, "cost": 0.0,
             "cost_status": "free", "cell": call.cell, "tags": call.tags,

@@ -1,0 +1,307 @@
+"""Prompts over lists, Series and DataFrames: bounded concurrency that slows the whole batch
+down on rate limits, a progress bar with running cost, resume after an interruption, and a
+ledger row for every call (source "batch")."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import math
+import random
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from . import errors, pricing
+from .sessions import Session
+from .sessions import session as default_session
+from .tokens import estimate_messages
+from .types import Completion
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+COLUMNS = ["answer", "status", "error", "prompt_tokens", "completion_tokens", "cost",
+           "latency_s", "attempts"]
+STOPPING = (errors.QuotaExceededError, errors.BudgetExceededError,
+            errors.AuthenticationError, errors.ConfigurationError)
+
+
+class AdaptiveLimiter:
+    """A concurrency limit that halves on every rate-limit signal and creeps back up by one
+    after as many successes as the current limit (AIMD), plus a shared cool-down so that a
+    Retry-After pauses every row, not just the one that was refused."""
+
+    def __init__(self, limit: int) -> None:
+        self.max = max(1, limit)
+        self.limit = self.max
+        self.active = 0
+        self.successes = 0
+        self.cooldown_until = 0.0
+        self._cond = asyncio.Condition()
+
+    async def __aenter__(self) -> AdaptiveLimiter:
+        while True:
+            wait = self.cooldown_until - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            async with self._cond:
+                await self._cond.wait_for(lambda: self.active < self.limit)
+                if self.cooldown_until <= time.monotonic():
+                    self.active += 1
+                    return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        async with self._cond:
+            self.active -= 1
+            self._cond.notify_all()
+
+    def penalize(self, retry_after: float | None) -> None:
+        self.limit = max(1, self.limit // 2)
+        self.successes = 0
+        if retry_after:
+            self.cooldown_until = max(self.cooldown_until, time.monotonic() + retry_after)
+
+    def reward(self) -> None:
+        self.successes += 1
+        if self.successes >= self.limit and self.limit < self.max:
+            self.limit += 1
+            self.successes = 0
+
+
+class ResumeStore:
+    """Finished rows of a batch, keyed by the batch's settings and each row's prompt, in a
+    SQLite file: running the same batch again sends only what is missing."""
+
+    def __init__(self, path: str) -> None:
+        self.conn = sqlite3.connect(path, timeout=30.0, check_same_thread=False,
+                                    isolation_level=None)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("CREATE TABLE IF NOT EXISTS batch_rows (batch TEXT, row TEXT, "
+                          "result TEXT, PRIMARY KEY (batch, row))")
+        self.lock = threading.Lock()
+
+    def load(self, batch: str) -> dict[str, dict[str, Any]]:
+        with self.lock:
+            rows = self.conn.execute("SELECT row, result FROM batch_rows WHERE batch = ?",
+                                     (batch,)).fetchall()
+        return {r: json.loads(v) for r, v in rows}
+
+    def save(self, batch: str, row: str, result: dict[str, Any]) -> None:
+        with self.lock:
+            self.conn.execute("INSERT OR REPLACE INTO batch_rows VALUES (?, ?, ?)",
+                              (batch, row, json.dumps(result, ensure_ascii=False)))
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+@dataclass
+class _Plan:
+    index: Any
+    prompts: list[str]
+    provider: str
+    model: str
+    keys: list[str]
+    batch_key: str
+
+
+def _prompts(prompts: Any, template: str | None) -> tuple[Any, list[str]]:
+    import pandas as pd
+
+    if isinstance(prompts, pd.DataFrame):
+        if template is None:
+            raise ValueError("a DataFrame needs template=, e.g. template='Summarise: {text}'")
+        missing = [c for c in _fields(template) if c not in prompts.columns]
+        if missing:
+            raise ValueError(f"template fields not in the DataFrame: {', '.join(missing)} "
+                             f"(columns: {', '.join(map(str, prompts.columns))})")
+        records = prompts.to_dict("records")
+        return prompts.index, [template.format_map(r) for r in records]
+    if isinstance(prompts, pd.Series):
+        texts = [str(v) for v in prompts.tolist()]
+        return prompts.index, [template.format(p) if template else p for p in texts]
+    if isinstance(prompts, str) or not isinstance(prompts, Sequence):
+        raise ValueError("prompts must be a list of strings, a pandas Series or a DataFrame")
+    texts = [str(p) for p in prompts]
+    return pd.RangeIndex(len(texts)), [template.format(p) if template else p for p in texts]
+
+
+def _fields(template: str) -> list[str]:
+    import string
+
+    return [f for _, f, _, _ in string.Formatter().parse(template) if f]
+
+
+def _plan(s: Session, prompts: Any, template: str | None, provider: str | None,
+          model: str | None, system: str | None, params: dict[str, Any]) -> _Plan:
+    index, texts = _prompts(prompts, template)
+    name, mdl = s.resolve(provider, model)
+    settings = json.dumps({"provider": name, "model": mdl, "system": system,
+                           "template": template, "params": params}, sort_keys=True,
+                          default=str, ensure_ascii=False)
+    batch_key = hashlib.sha256(settings.encode()).hexdigest()[:16]
+    keys = [hashlib.sha256(f"{i}\x00{t}".encode()).hexdigest()[:24]
+            for i, t in zip(map(str, index), texts, strict=True)]
+    return _Plan(index, texts, name, mdl, keys, batch_key)
+
+
+def _messages(system: str | None, text: str) -> list[dict[str, str]]:
+    return ([{"role": "system", "content": system}] if system else []) + \
+        [{"role": "user", "content": text}]
+
+
+def _estimate(plan: _Plan, system: str | None) -> pd.Series:
+    import pandas as pd
+
+    tokens = sum(estimate_messages(_messages(system, t)) for t in plan.prompts)
+    cost, currency, status = pricing.estimate_cost(plan.provider, plan.model, tokens)
+    return pd.Series({"rows": len(plan.prompts), "provider": plan.provider,
+                      "model": plan.model, "prompt_tokens": tokens, "prompt_cost": cost,
+                      "currency": currency, "cost_status": status,
+                      "note": "answer tokens are not included: they depend on the model"})
+
+
+async def abatch(prompts: Any, *, template: str | None = None, model: str | None = None,
+                 provider: str | None = None, system: str | None = None, concurrency: int = 8,
+                 max_retries: int = 3, on_error: str = "record", resume: str | bool | None = None,
+                 dry_run: bool = False, progress: bool = True, session: Session | None = None,
+                 **params: Any) -> Any:
+    """Run one prompt per row with bounded, rate-limit-aware concurrency.
+
+    Returns a DataFrame aligned with the input (same index, same order) with columns
+    answer, status, error, prompt_tokens, completion_tokens, cost, latency_s, attempts.
+    `dry_run=True` returns the estimated prompt tokens and cost instead of sending."""
+    import pandas as pd
+
+    if on_error not in ("record", "raise"):
+        raise ValueError("on_error must be 'record' or 'raise'")
+    s = session or default_session()
+    plan = _plan(s, prompts, template, provider, model, system, params)
+    if dry_run:
+        return _estimate(plan, system)
+    s.client(plan.provider).provider.require_credentials()
+    if s.client(plan.provider).provider.local:
+        concurrency = 1  # one model in-process: rows run one after another
+    store = ResumeStore(s.ledger.path if resume is True else resume) if resume else None
+    results: list[dict[str, Any] | None] = [None] * len(plan.prompts)
+    if store is not None:
+        saved = store.load(plan.batch_key)
+        for i, k in enumerate(plan.keys):
+            if k in saved:
+                results[i] = saved[k]
+    limiter = AdaptiveLimiter(concurrency)
+    stop: dict[str, Any] = {"reason": None, "error": None}
+    bar = _progress(len(plan.prompts), sum(r is not None for r in results), progress)
+    totals = {"ok": 0, "failed": 0, "tokens": 0, "cost": 0.0, "currency": ""}
+
+    def finish(i: int, result: dict[str, Any]) -> None:
+        results[i] = result
+        if store is not None and result["status"] == "ok":
+            store.save(plan.batch_key, plan.keys[i], result)
+        totals["ok" if result["status"] == "ok" else "failed"] += 1
+        totals["tokens"] += result["prompt_tokens"] + result["completion_tokens"]
+        if result["cost"] == result["cost"] and result["cost"]:
+            totals["cost"] += result["cost"]
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(ok=totals["ok"], failed=totals["failed"], tokens=totals["tokens"],
+                            cost=f"{totals['cost']:.4f}", refresh=False)
+
+    async def run_row(i: int) -> None:
+        call_id, attempt = uuid.uuid4().hex, 0
+        while True:
+            attempt += 1
+            if stop["reason"]:
+                return
+            try:
+                async with limiter:
+                    if stop["reason"]:
+                        return
+                    comp = await s.acomplete(
+                        plan.prompts[i], provider=plan.provider, model=plan.model,
+                        system=system, once=True, stream=False, source="batch",
+                        call_id=call_id, attempt=attempt, max_retries=0, **params)
+            except errors.GLMError as err:
+                rate = isinstance(err, errors.RateLimitError)
+                if rate:
+                    limiter.penalize(err.retry_after)
+                if isinstance(err, STOPPING):
+                    stop["reason"], stop["error"] = str(err), err
+                    finish(i, _row(None, "error", str(err), attempt))
+                    return
+                if (rate or err.retryable) and attempt <= max_retries:
+                    delay = err.retry_after if err.retry_after is not None else \
+                        min(0.5 * 2 ** (attempt - 1), 8.0) * random.uniform(0.75, 1.0)
+                    await asyncio.sleep(delay)
+                    continue
+                if on_error == "raise":
+                    stop["reason"], stop["error"] = str(err), err
+                status = "filtered" if isinstance(err, errors.ContentFilterError) else "error"
+                finish(i, _row(err.partial if isinstance(err.partial, Completion) else None,
+                               status, str(err), attempt))
+                return
+            limiter.reward()
+            finish(i, _row(comp, "ok", None, attempt))
+            return
+
+    todo = [i for i, r in enumerate(results) if r is None]
+    tasks = [asyncio.ensure_future(run_row(i)) for i in todo]
+    interrupted = False
+    try:
+        await asyncio.gather(*tasks)
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        interrupted = True
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        if bar is not None:
+            bar.close()
+        if store is not None:
+            store.close()
+        await s.aclose_clients()
+    if stop["error"] is not None and on_error == "raise":
+        raise stop["error"]
+    left = "interrupted" if interrupted else "skipped"
+    rows = [r if r is not None else _row(None, left, stop["reason"] if not interrupted else
+                                         "the batch was interrupted", 0) for r in results]
+    df = pd.DataFrame(rows, index=plan.index, columns=COLUMNS)
+    df.attrs["stopped"] = stop["reason"]
+    if stop["reason"]:
+        print(f"glm-magic: batch stopped: {stop['reason']}")
+    return df
+
+
+def _row(comp: Any, status: str, error: str | None, attempts: int) -> dict[str, Any]:
+    u = comp.usage if comp is not None else None
+    cost = comp.cost if comp is not None and comp.cost is not None else math.nan
+    return {"answer": comp.text if comp is not None and (status == "ok" or comp.text)
+            else None,
+            "status": status, "error": error,
+            "prompt_tokens": u.prompt_tokens if u else 0,
+            "completion_tokens": u.completion_tokens if u else 0,
+            "cost": cost, "latency_s": comp.latency_s if comp is not None else math.nan,
+            "attempts": attempts}
+
+
+def _progress(total: int, initial: int, enabled: bool) -> Any:
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc="glm batch", unit="row")
+
+
+def batch(prompts: Any, **kwargs: Any) -> Any:
+    """`abatch` for plain calls, also inside a running notebook loop: the batch runs on a
+    private event loop in a worker thread (asyncio is never patched). A kernel interrupt stops
+    it cleanly and returns what is done."""
+    from ._aio import run_in_worker
+
+    return run_in_worker(abatch(prompts, **kwargs))
