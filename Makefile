@@ -39,6 +39,11 @@ test: setup browser-deps
 lab: setup
 	$(BIN)/jupyter lab notebooks/
 
+# peers (openai, zhipuai, litellm) live in the `bench` extra, never in the runtime deps
+bench: setup
+	$(BIN)/python -m pip install -q -e '.[local,dev,bench]'
+	$(BIN)/python bench/run.py
+
 lint: setup
 	$(BIN)/ruff check .
 

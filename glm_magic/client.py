@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from . import errors
+from ._json import loads
 from ._secrets import mask
 from .config import load_dotenv
 from .providers import make_provider
@@ -72,6 +73,14 @@ def _retry_after(headers: httpx.Headers) -> float | None:
 
 
 def _transport_error(exc: Exception, provider: str, during: str = "") -> errors.GLMError:
+    cause = exc.__cause__
+    if cause is not None and type(cause).__module__.startswith("aiohttp"):
+        # the aiohttp transport maps every ClientConnectionError to ConnectTimeout; a server
+        # that hung up mid-answer is a lost connection, not a timeout
+        name = type(cause).__name__
+        if "Timeout" not in name and not isinstance(cause, asyncio.TimeoutError):
+            return errors.APIConnectionError(f"{name}: {cause}{during}".rstrip(": "),
+                                             provider=provider)
     if isinstance(exc, httpx.TimeoutException):
         kind = {httpx.ConnectTimeout: "connect", httpx.ReadTimeout: "read",
                 httpx.WriteTimeout: "write", httpx.PoolTimeout: "pool"}.get(type(exc), "")
@@ -96,7 +105,7 @@ def _error_from_response(provider: Provider, r: httpx.Response) -> errors.GLMErr
 
 def _json_body(provider: Provider, r: httpx.Response) -> Any:
     try:
-        return r.json()
+        return loads(r.content)
     except ValueError as exc:
         raise errors.ProtocolError(body_summary(r.text) or "empty response body",
                                    provider=provider.name, status=r.status_code) from exc
@@ -518,13 +527,24 @@ class Client(_BaseClient):
         return result
 
 
+def _async_http(timeout: httpx.Timeout) -> httpx.AsyncClient:
+    """httpx's API over aiohttp's connection pool when httpx-aiohttp is installed: httpx's own
+    async pool serialises badly at high concurrency (200 requests at concurrency 32 took
+    0.71 s with it and 0.085 s with aiohttp in bench/); plain httpx otherwise."""
+    try:
+        from httpx_aiohttp import HttpxAiohttpClient
+    except ImportError:  # pragma: no cover
+        return httpx.AsyncClient(timeout=timeout, follow_redirects=True)
+    return HttpxAiohttpClient(timeout=timeout, follow_redirects=True)
+
+
 class AsyncClient(_BaseClient):
     """Asynchronous twin of `Client`: `await client.chat.completions.create(...)`."""
 
     def __init__(self, provider: str | Provider | None = None, **kwargs: Any) -> None:
         http_client = kwargs.pop("http_client", None)
         super().__init__(provider, **kwargs)
-        self._http = http_client or httpx.AsyncClient(timeout=self.timeout, follow_redirects=True)
+        self._http = http_client or _async_http(self.timeout)
 
     async def close(self) -> None:
         await self._http.aclose()

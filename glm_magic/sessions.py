@@ -121,7 +121,7 @@ class Session:
 
     def client(self, provider: str | None = None) -> Client:
         name, _ = self.resolve(provider)
-        key = (name, self.timeout, self.max_retries)
+        key = (name, repr(self.timeout), self.max_retries)
         cl = self._clients.get(key)
         if cl is None:
             cl = self._clients[key] = Client(self._provider(name), timeout=self.timeout,
@@ -145,7 +145,7 @@ class Session:
         name, _ = self.resolve(provider)
         per_loop = self._aclients.setdefault(asyncio.get_running_loop(), {})
         retries = self.max_retries if max_retries is None else max_retries
-        key = (name, self.timeout, retries)
+        key = (name, repr(self.timeout), retries)
         cl = per_loop.get(key)
         if cl is None:
             cl = per_loop[key] = AsyncClient(self._provider(name), timeout=self.timeout,
@@ -158,9 +158,19 @@ class Session:
 
     def reset_clients(self) -> None:
         """Drop cached clients so new settings (timeouts, provider options) take effect."""
+        import asyncio
+
         for cl in self._clients.values():
             cl.close()
         self._clients.clear()
+        for loop, clients in list(self._aclients.items()):
+            if loop.is_closed():
+                continue
+            for cl in clients.values():  # close each on the loop that owns its pool
+                if loop.is_running():
+                    asyncio.run_coroutine_threadsafe(cl.close(), loop)
+                else:
+                    loop.run_until_complete(cl.close())
         self._aclients.clear()
 
     def close(self) -> None:

@@ -16,13 +16,16 @@ from dataclasses import dataclass, field
 _LINES = re.compile(r"\r\n|\r|\n")
 
 
+_NO_EXTRA: dict[str, str] = {}  # shared, never written: most events have no extra fields
+
+
 @dataclass(slots=True)
 class Event:
     event: str = "message"
     data: str = ""
     id: str | None = None
     retry: int | None = None
-    extra: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, str] = field(default_factory=lambda: _NO_EXTRA)
 
 
 class SSEDecoder:
@@ -40,18 +43,35 @@ class SSEDecoder:
         self._data: list[str] = []
         self._id: str | None = None
         self._retry: int | None = None
-        self._extra: dict[str, str] = {}
+        self._extra: dict[str, str] | None = None
         self._has = False
 
     def feed(self, raw: bytes) -> list[Event]:
         text = self._buf + self._utf8.decode(raw)
         if not text:
             return []
+        if not self._has and "\r" not in text:
+            return self._feed_blocks(text)
         # hold back the unterminated last line; a trailing '\r' may be half of a '\r\n'
         held_cr = text.endswith("\r")
-        lines = _LINES.split(text[:-1] if held_cr else text)
+        if held_cr:
+            text = text[:-1]
+        lines = _LINES.split(text) if "\r" in text else text.split("\n")
         self._buf = lines.pop() + ("\r" if held_cr else "")
         return self._lines(lines)
+
+    def _feed_blocks(self, text: str) -> list[Event]:
+        """Fast path for LF-framed streams: whole events at once; a one-line `data:` event
+        (nearly every event) costs one slice."""
+        blocks = text.split("\n\n")
+        self._buf = blocks.pop()  # the unfinished event, if any
+        out: list[Event] = []
+        for block in blocks:
+            if block.startswith("data: ") and "\n" not in block:
+                out.append(Event("message", block[6:]))
+            elif block:
+                out.extend(self._lines(block.split("\n") + [""]))
+        return out
 
     def flush(self) -> list[Event]:
         """End of stream: a final event without its blank line still counts (many servers)."""
@@ -63,14 +83,19 @@ class SSEDecoder:
         return out
 
     def _emit(self) -> Event:
-        ev = Event(self._event or "message", "\n".join(self._data), self._id, self._retry,
-                   self._extra)
+        data = self._data
+        ev = Event(self._event or "message", data[0] if len(data) == 1 else "\n".join(data),
+                   self._id, self._retry, self._extra or _NO_EXTRA)
         self._reset()
         return ev
 
     def _lines(self, lines: list[str]) -> list[Event]:
         out: list[Event] = []
         for line in lines:
+            if line.startswith("data:"):  # the common case first
+                self._data.append(line[6:] if line[5:6] == " " else line[5:])
+                self._has = True
+                continue
             if not line:
                 if self._has:
                     out.append(self._emit())
@@ -89,6 +114,8 @@ class SSEDecoder:
             elif name == "retry":
                 self._retry = int(value) if value.isdigit() else None
             else:
+                if self._extra is None:
+                    self._extra = {}
                 self._extra[name] = value
             self._has = True
         return out

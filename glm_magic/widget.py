@@ -182,10 +182,17 @@ class ChatPanel:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(coro)
+            return asyncio.run(self._then_close(coro))
         task = loop.create_task(coro)
         self._task = task
         return task
+
+    async def _then_close(self, coro: Any) -> Any:
+        """A private loop (no kernel): close its connection pool when the call is done."""
+        try:
+            return await coro
+        finally:
+            await self.session.aclose_clients()
 
     def send(self, text: str) -> Any:
         """Send like the Send button. Returns the Completion (an awaitable task when an event

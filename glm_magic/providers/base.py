@@ -3,12 +3,12 @@ only says how to build a request, parse a response or stream event, and map an e
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from .. import errors
+from .._json import loads
 from .._secrets import mask, register
 from ..sse import Event
 from ..types import Chunk, Completion, chunk_from_openai, completion_from_openai
@@ -108,7 +108,7 @@ class Provider:
         if not data:
             return None
         try:
-            obj = json.loads(data)
+            obj = loads(data)
         except ValueError as exc:
             raise errors.ProtocolError(f"malformed JSON in stream event: {data[:80]!r}",
                                        provider=self.name) from exc

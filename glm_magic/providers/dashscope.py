@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from .. import errors
+from .._json import loads
 from ..sse import Event
 from ..types import Choice, Completion, Message, ToolCall, Usage, text_chunk
 from .base import HTTPRequest, ModelInfo, Provider
@@ -83,7 +83,7 @@ class DashScopeProvider(Provider):
         if not ev.data:
             return None
         try:
-            data = json.loads(ev.data)
+            data = loads(ev.data)
         except ValueError as exc:
             raise errors.ProtocolError(f"malformed JSON in stream event: {ev.data[:80]!r}",
                                        provider=self.name) from exc

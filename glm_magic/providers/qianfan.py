@@ -4,13 +4,13 @@ whatever the HTTP status, and local validation of the API's documented limits.""
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
 from typing import Any
 
 from .. import errors
+from .._json import loads
 from .._secrets import register
 from ..sse import Event
 from ..types import Choice, Completion, Message, Usage, text_chunk
@@ -189,7 +189,7 @@ class QianfanProvider(Provider):
         if not ev.data:
             return None
         try:
-            data = json.loads(ev.data)
+            data = loads(ev.data)
         except ValueError as exc:
             raise errors.ProtocolError(f"malformed JSON in stream event: {ev.data[:80]!r}",
                                        provider=self.name) from exc

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from .. import errors
+from .._json import loads
 from ..sse import Event
 from ..types import Choice, Completion, Message, Usage, text_chunk
 from .base import HTTPRequest, ModelInfo, Provider
@@ -103,7 +104,7 @@ class ZhipuV3Provider(Provider):
             meta: dict[str, Any] = {}
             if ev.extra.get("meta"):
                 try:
-                    meta = json.loads(ev.extra["meta"])
+                    meta = loads(ev.extra["meta"])
                 except ValueError as exc:
                     raise errors.ProtocolError("malformed meta in finish event",
                                                provider=self.name) from exc

@@ -1,0 +1,450 @@
+"""`make bench`: glm-magic against raw httpx, the openai and zhipuai SDKs and litellm, all
+measured in this run against one loopback server (bench/server.py). Prints medians and
+ratios, writes the table to bench/README.md; exits non-zero only if it could not run."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"  # otherwise litellm downloads prices
+HERE = Path(__file__).resolve().parent
+PY = sys.executable
+MSG = [{"role": "user", "content": "hi"}]
+KEY = "0123456789abcdef0123456789abcdef.benchsecret12345"
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+PEERS = ("httpx", "openai", "zhipuai", "litellm", "glm_magic")
+
+
+def median(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server() -> tuple[subprocess.Popen, str]:
+    import httpx
+
+    port = free_port()
+    proc = subprocess.Popen([PY, str(HERE / "server.py"), str(port)])
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            httpx.post(f"{base}/chat/completions", json={"model": "x"}, timeout=1)
+            return proc, base
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    proc.kill()
+    raise SystemExit("bench server did not start")
+
+
+# --- sync clients: complete(model) and stream(model) -> number of chunks ------------------------
+def sync_client(name: str, base: str):
+    if name == "httpx":
+        import httpx
+
+        c = httpx.Client(timeout=60)
+        url = f"{base}/chat/completions"
+
+        def complete(model):
+            return c.post(url, json={"model": model, "messages": MSG}).json()
+
+        def stream(model):
+            n = 0
+            with c.stream("POST", url, json={"model": model, "messages": MSG,
+                                             "stream": True}) as r:
+                for line in r.iter_lines():
+                    if line.startswith("data: ") and line != "data: [DONE]":
+                        json.loads(line[6:])
+                        n += 1
+            return n
+        return complete, stream
+    if name == "openai":
+        from openai import OpenAI
+
+        c = OpenAI(base_url=base, api_key="sk-bench", max_retries=0)
+    elif name == "zhipuai":
+        from zhipuai import ZhipuAI
+
+        c = ZhipuAI(api_key=KEY, base_url=base)
+    elif name == "litellm":
+        import litellm
+
+        def complete(model):
+            return litellm.completion(model=f"openai/{model}", api_base=base, api_key="x",
+                                      messages=MSG)
+
+        def stream(model):
+            return sum(1 for _ in litellm.completion(model=f"openai/{model}", api_base=base,
+                                                     api_key="x", messages=MSG, stream=True))
+        return complete, stream
+    else:
+        from glm_magic import Client
+
+        c = Client(provider="zhipu", api_key=KEY, base_url=base, max_retries=0)
+
+    def complete(model):
+        return c.chat.completions.create(model=model, messages=MSG)
+
+    def stream(model):
+        return sum(1 for _ in c.chat.completions.create(model=model, messages=MSG, stream=True))
+    return complete, stream
+
+
+def cpu_per_call(fn, n: int) -> float:
+    t = time.process_time()
+    for _ in range(n):
+        fn()
+    return (time.process_time() - t) / n
+
+
+def bench_requests(base: str, results: dict) -> None:
+    clients = {p: sync_client(p, base) for p in PEERS}
+    for p in PEERS:  # warm up
+        for _ in range(10):
+            clients[p][0]("glm-4-flash")
+        clients[p][1]("stream-50")
+    req = {p: [] for p in PEERS}
+    chk = {p: [] for p in PEERS}
+    for _ in range(ROUNDS):
+        for p in PEERS:
+            complete, stream = clients[p]
+            req[p].append(cpu_per_call(lambda c=complete: c("glm-4-flash"), 200) * 1e6)
+            t = time.process_time()
+            n = stream("stream-2000")
+            chk[p].append((time.process_time() - t) / max(n, 1) * 1e6)
+    results["sequential non-stream request, client CPU (µs)"] = {p: median(v) for p, v in
+                                                                 req.items()}
+    results["stream of 2,000 chunks, client CPU per chunk (µs)"] = {p: median(v) for p, v in
+                                                                    chk.items()}
+
+
+async def _concurrent(name: str, base: str, n: int = 200, conc: int = 32) -> float:
+    sem = asyncio.Semaphore(conc)
+    if name == "httpx":
+        import httpx
+
+        c = httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=conc))
+
+        async def one():
+            r = await c.post(f"{base}/chat/completions", json={"model": "m", "messages": MSG})
+            return r.json()
+    elif name == "openai":
+        from openai import AsyncOpenAI
+
+        c = AsyncOpenAI(base_url=base, api_key="x", max_retries=0)
+
+        async def one():
+            return await c.chat.completions.create(model="m", messages=MSG)
+    elif name == "litellm":
+        import litellm
+
+        async def one():
+            return await litellm.acompletion(model="openai/m", api_base=base, api_key="x",
+                                             messages=MSG)
+    else:
+        from glm_magic import AsyncClient
+
+        c = AsyncClient(provider="zhipu", api_key=KEY, base_url=base, max_retries=0)
+
+        async def one():
+            return await c.chat.completions.create(model="m", messages=MSG)
+
+    async def guarded():
+        async with sem:
+            return await one()
+
+    await asyncio.gather(*[guarded() for _ in range(20)])
+    t = time.perf_counter()
+    await asyncio.gather(*[guarded() for _ in range(n)])
+    return time.perf_counter() - t
+
+
+def bench_concurrency(base: str, results: dict) -> None:
+    names = ("httpx", "openai", "litellm", "glm_magic")
+    vals = {p: [] for p in names}
+    for _ in range(ROUNDS):
+        for p in names:
+            vals[p].append(asyncio.run(_concurrent(p, base)))
+    row = {p: median(v) for p, v in vals.items()}
+    row["zhipuai"] = None
+    results["200 requests at concurrency 32, wall (s)"] = row
+
+
+def bench_batch(base: str, results: dict) -> None:
+    import httpx
+
+    os.environ["ZHIPUAI_API_KEY"] = KEY
+    os.environ["ZHIPUAI_BASE_URL"] = base
+    os.environ["GLM_MAGIC_LEDGER"] = str(Path(tempfile.mkdtemp()) / "bench-ledger.sqlite")
+    import glm_magic
+
+    prompts = [f"row {i}" for i in range(2000)]
+
+    async def floor():
+        sem = asyncio.Semaphore(32)
+        async with httpx.AsyncClient(timeout=60,
+                                     limits=httpx.Limits(max_connections=32)) as c:
+            async def one(p):
+                async with sem:
+                    r = await c.post(f"{base}/chat/completions",
+                                     json={"model": "glm-4-flash",
+                                           "messages": [{"role": "user", "content": p}]})
+                    return r.json()["choices"][0]["message"]["content"]
+            t = time.perf_counter()
+            await asyncio.gather(*[one(p) for p in prompts])
+            return len(prompts) / (time.perf_counter() - t)
+
+    ours, raw = [], []
+    for _ in range(ROUNDS):
+        raw.append(asyncio.run(floor()))
+        t = time.perf_counter()
+        df = glm_magic.batch(prompts, concurrency=32, progress=False)
+        ours.append(len(df) / (time.perf_counter() - t))
+        assert (df["status"] == "ok").all()
+    results["batch of 2,000 rows at concurrency 32 (rows/s)"] = {
+        "httpx": median(raw), "glm_magic": median(ours), "higher_is_better": True}
+
+
+def bench_magic_stream(base: str, results: dict) -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    from glm_magic import Client
+
+    os.environ["ZHIPUAI_API_KEY"] = KEY
+    os.environ["ZHIPUAI_BASE_URL"] = base
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "glm_magic")
+    ip.run_line_magic("config", "GLMMagics.output = 'notebook'")
+    client = Client(provider="zhipu", api_key=KEY, base_url=base)
+    magic, headless = [], []
+    for _ in range(ROUNDS):
+        t = time.perf_counter()
+        n = sum(1 for _ in client.chat.completions.create(model="stream-10000", messages=MSG,
+                                                          stream=True))
+        headless.append(time.perf_counter() - t)
+        with capture_output():
+            t = time.perf_counter()
+            ip.run_cell_magic("glm", "-m stream-10000 --once", "x")
+            magic.append(time.perf_counter() - t)
+    assert n >= 10_000
+    results["%%glm streaming 10,000 chunks, wall (s)"] = {
+        "httpx": median(headless), "glm_magic": median(magic),
+        "label": "headless Client stream vs %%glm in IPython"}
+
+
+def bench_ledger(results: dict) -> None:
+    sys.path.insert(0, str(HERE))
+    from ledger_appends import run
+
+    results["ledger appends/s (SQLite, WAL)"] = {
+        "glm_magic": run(20_000)["ledger appends/s"], "higher_is_better": True}
+
+
+def _subprocess_time(code: str) -> float:
+    t = time.perf_counter()
+    subprocess.run([PY, "-c", code], check=True)
+    return time.perf_counter() - t
+
+
+def bench_import(results: dict) -> None:
+    mods = {"httpx": "import httpx", "openai": "import openai", "zhipuai": "import zhipuai",
+            "litellm": "import litellm", "glm_magic": "import glm_magic"}
+    base, vals = [], {p: [] for p in mods}
+    for _ in range(max(ROUNDS, 5)):
+        base.append(_subprocess_time("pass"))
+        for p, code in mods.items():
+            vals[p].append(_subprocess_time(code))
+    b = median(base)
+    results["import time above bare python (s)"] = {p: median(v) - b for p, v in vals.items()}
+    code = ("import time; from IPython.core.interactiveshell import InteractiveShell; "
+            "ip = InteractiveShell.instance(); t = time.perf_counter(); "
+            "ip.run_line_magic('load_ext', 'glm_magic'); print(time.perf_counter() - t)")
+    load = [float(subprocess.run([PY, "-c", code], capture_output=True, text=True,
+                                 check=True).stdout) for _ in range(max(ROUNDS, 5))]
+    results["%load_ext glm_magic in a fresh IPython (s)"] = {"glm_magic": median(load)}
+
+
+RSS_CODE = """
+import json, os, sys
+os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+sys.path.insert(0, {here!r})
+name, base = sys.argv[1], sys.argv[2]
+def rss():  # peak RSS in MB; VmHWM starts afresh at exec (ru_maxrss is inherited)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM"):
+            return int(line.split()[1]) / 1024
+{imp}
+from run import sync_client
+after_import = rss()
+complete, stream = sync_client(name, base)
+for _ in range(200):
+    stream("stream-20")
+print(json.dumps([after_import, rss()]))
+"""
+
+
+def bench_rss(base: str, results: dict) -> None:
+    imports = {"httpx": "import httpx", "openai": "import openai", "zhipuai": "import zhipuai",
+               "litellm": "import litellm", "glm_magic": "import glm_magic"}
+    imp_row, call_row = {}, {}
+    for p in PEERS:
+        out = subprocess.run([PY, "-c", RSS_CODE.format(here=str(HERE), imp=imports[p]), p,
+                              base], capture_output=True, text=True, check=True).stdout
+        a, b = json.loads(out.strip().splitlines()[-1])
+        imp_row[p], call_row[p] = a, b
+    results["peak RSS after import (MB)"] = imp_row
+    results["peak RSS after 200 streamed calls (MB)"] = call_row
+    code = ("import sys; from glm_magic import Client\n"
+            "def hwm():\n"
+            "    for line in open('/proc/self/status'):\n"
+            "        if line.startswith('VmHWM'):\n"
+            "            return int(line.split()[1]) * 1024\n"
+            f"c = Client(provider='zhipu', api_key={KEY!r}, base_url=sys.argv[1])\n"
+            "list(c.chat.completions.create(model='stream-20', messages=[{'role':'user',"
+            "'content':'x'}], stream=True))\n"
+            "r0 = hwm()\n"
+            "s = c.chat.completions.create(model='big-50', messages=[{'role':'user',"
+            "'content':'x'}], stream=True)\n"
+            "n = sum(len(ch.text) for ch in s)\n"
+            "comp = s.completion()\n"
+            "print((hwm() - r0) / n)")
+    ratio = float(subprocess.run([PY, "-c", code, base], capture_output=True, text=True,
+                                 check=True).stdout)
+    results["memory held while streaming a 50 MB answer (× answer size)"] = {
+        "glm_magic": ratio}
+
+
+def bench_local(results: dict) -> None:
+    from llama_cpp import Llama
+
+    from glm_magic import Client
+    from glm_magic.providers.local import bundled_model_path, transcript
+
+    q = [{"role": "user", "content": "Tell me about the history of Paris."}]
+    prompt = transcript(q)
+    raw = Llama(model_path=bundled_model_path(), n_ctx=4096, verbose=False,
+                n_threads=os.cpu_count())
+    ours = Client(provider="local")
+    r_rates, o_rates = [], []
+    for _ in range(ROUNDS):
+        t = time.perf_counter()
+        n = sum(1 for _ in raw.create_completion(prompt, max_tokens=128, temperature=0,
+                                                 stream=True, stop=["\nUser:"]))
+        r_rates.append(n / (time.perf_counter() - t))
+        t = time.perf_counter()
+        s = ours.chat.completions.create(messages=q, max_tokens=128, temperature=0,
+                                         stream=True)
+        list(s)
+        o_rates.append(s.completion().usage.completion_tokens / (time.perf_counter() - t))
+    results["local model tokens/s (same model, prompt)"] = {
+        "llama_cpp": median(r_rates), "glm_magic": median(o_rates), "higher_is_better": True}
+
+
+GOALS = {
+    "import time above bare python (s)": ("≤ 1.3× raw httpx", "httpx", 1.3, False),
+    "%load_ext glm_magic in a fresh IPython (s)": ("≤ 0.25 s", None, 0.25, False),
+    "sequential non-stream request, client CPU (µs)": ("≤ 1.3× raw httpx", "httpx", 1.3, False),
+    "stream of 2,000 chunks, client CPU per chunk (µs)": ("≤ 1.5× raw httpx", "httpx", 1.5,
+                                                          False),
+    "200 requests at concurrency 32, wall (s)": ("≤ 0.5× raw httpx", "httpx", 0.5, False),
+    "%%glm streaming 10,000 chunks, wall (s)": ("≤ 1.3× headless", "httpx", 1.3, False),
+    "batch of 2,000 rows at concurrency 32 (rows/s)": ("≥ 0.8× raw async floor", "httpx", 0.8,
+                                                       True),
+    "ledger appends/s (SQLite, WAL)": ("≥ 20,000", None, 20_000, True),
+    "local model tokens/s (same model, prompt)": ("≥ 0.97× raw llama-cpp", "llama_cpp", 0.97,
+                                                  True),
+    "peak RSS after import (MB)": ("≤ 1.3× raw httpx", "httpx", 1.3, False),
+    "peak RSS after 200 streamed calls (MB)": ("≤ 1.3× raw httpx", "httpx", 1.3, False),
+    "memory held while streaming a 50 MB answer (× answer size)": ("≤ ~3×", None, 3.0, False),
+}
+
+
+def fmt(v) -> str:
+    if v is None or (isinstance(v, float) and v != v):
+        return "—"
+    if isinstance(v, float):
+        return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
+    return str(v)
+
+
+def table(results: dict) -> str:
+    lines = ["| figure | raw httpx / floor | openai | zhipuai | litellm | **glm-magic** | "
+             "ratio | goal | met |", "|---|---|---|---|---|---|---|---|---|"]
+    for name, row in results.items():
+        goal, ref, target, higher = GOALS[name]
+        ours = row.get("glm_magic")
+        base = row.get(ref) if ref else None
+        ratio = ours / base if ref and base else None
+        value = ratio if ref else ours
+        met = value is not None and (value >= target if higher else value <= target)
+        lines.append(f"| {name} | {fmt(row.get('httpx', row.get('llama_cpp')))} | "
+                     f"{fmt(row.get('openai'))} | {fmt(row.get('zhipuai'))} | "
+                     f"{fmt(row.get('litellm'))} | **{fmt(ours)}** | "
+                     f"{fmt(ratio) + '×' if ratio else '—'} | {goal} | "
+                     f"{'yes' if met else 'no'} |")
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, {cpu}, "
+            f"Python {platform.python_version()}")
+
+
+def main() -> int:
+    proc, base = start_server()
+    results: dict = {}
+    try:
+        steps = [("import", lambda: bench_import(results)),
+                 ("requests", lambda: bench_requests(base, results)),
+                 ("concurrency", lambda: bench_concurrency(base, results)),
+                 ("magic", lambda: bench_magic_stream(base, results)),
+                 ("batch", lambda: bench_batch(base, results)),
+                 ("ledger", lambda: bench_ledger(results)),
+                 ("local", lambda: bench_local(results)),
+                 ("rss", lambda: bench_rss(base, results))]
+        only = set(sys.argv[1:])
+        for name, step in steps:
+            if only and name not in only:
+                continue
+            t = time.perf_counter()
+            step()
+            print(f"[bench] {name} done in {time.perf_counter() - t:.1f} s", flush=True)
+    finally:
+        proc.terminate()
+    order = [k for k in GOALS if k in results]
+    results = {k: results[k] for k in order}
+    text = table(results)
+    print("\n" + text)
+    stamp = time.strftime("%Y-%m-%d")
+    readme = HERE / "README.md"
+    head = readme.read_text().split("<!-- results -->")[0] if readme.exists() else ""
+    readme.write_text(f"{head}<!-- results -->\nLatest run: {stamp}, {machine()}, medians of "
+                      f"{ROUNDS} interleaved rounds.\n\n{text}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
