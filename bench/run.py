@@ -333,18 +333,22 @@ def bench_local(results: dict) -> None:
     from llama_cpp import Llama
 
     from glm_magic import Client
-    from glm_magic.providers.local import bundled_model_path, transcript
+    from glm_magic.providers.local import _TRANSCRIPT_STOP, bundled_model_path, transcript
 
-    q = [{"role": "user", "content": "Tell me about the history of Paris."}]
+    q = [{"role": "user", "content": "Count from 1 to 60, separated by commas."}]
     prompt = transcript(q)
     raw = Llama(model_path=bundled_model_path(), n_ctx=4096, verbose=False,
                 n_threads=os.cpu_count())
     ours = Client(provider="local")
+    list(raw.create_completion(prompt, max_tokens=8, stream=True))  # warm both up (and load)
+    list(ours.chat.completions.create(messages=q, max_tokens=8, stream=True))
     r_rates, o_rates = [], []
     for _ in range(ROUNDS):
         t = time.perf_counter()
-        n = sum(1 for _ in raw.create_completion(prompt, max_tokens=128, temperature=0,
-                                                 stream=True, stop=["\nUser:"]))
+        for _ in raw.create_completion(prompt, max_tokens=128, temperature=0, stream=True,
+                                       stop=list(_TRANSCRIPT_STOP)):
+            pass
+        n = raw.n_tokens - len(raw.tokenize(prompt.encode())) + 1  # tokens generated
         r_rates.append(n / (time.perf_counter() - t))
         t = time.perf_counter()
         s = ours.chat.completions.create(messages=q, max_tokens=128, temperature=0,

@@ -250,8 +250,15 @@ async def abatch(prompts: Any, *, template: str | None = None, model: str | None
             finish(i, _row(comp, "ok", None, attempt))
             return
 
-    todo = [i for i, r in enumerate(results) if r is None]
-    tasks = [asyncio.ensure_future(run_row(i)) for i in todo]
+    todo = iter([i for i, r in enumerate(results) if r is None])
+
+    async def worker() -> None:  # a fixed pool of workers: waiting costs O(concurrency)
+        for i in todo:
+            if stop["reason"]:
+                return
+            await run_row(i)
+
+    tasks = [asyncio.ensure_future(worker()) for _ in range(max(1, concurrency))]
     interrupted = False
     try:
         await asyncio.gather(*tasks)
