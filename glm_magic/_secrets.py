@@ -39,6 +39,7 @@ def redact(text: str) -> str:
 
 
 _BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9._\-]{12,}")
+_TOKEN_QS = re.compile(r"(access_token=)[^&\s\"']+")
 _JWT = re.compile(r"eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}")
 
 
@@ -46,6 +47,7 @@ def scrub(text: str) -> str:
     """`redact` plus generic patterns (bearer tokens, JWTs) for text from outside."""
     text = redact(text)
     text = _BEARER.sub(r"\1***", text)
+    text = _TOKEN_QS.sub(r"\1***", text)
     return _JWT.sub("<jwt>", text)
 
 
@@ -56,3 +58,38 @@ KEY_LIKE = re.compile(
 def looks_like_key(text: str) -> bool:
     """True when text contains something shaped like an API key (to warn users in cells)."""
     return bool(KEY_LIKE.search(text))
+
+
+class RedactingFilter:
+    """A logging filter that hides every registered secret in a record's message (httpx logs
+    request URLs, and Qianfan's carry the access token in the query string)."""
+
+    def filter(self, record: object) -> bool:
+        import logging
+
+        if not isinstance(record, logging.LogRecord):
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:
+            return True
+        clean = scrub(message)
+        if clean != message:
+            record.msg, record.args = clean, ()
+        return True
+
+
+_filter_installed = False
+
+
+def install_log_filter() -> None:
+    """Attach the redacting filter to the loggers of the HTTP stack (once)."""
+    global _filter_installed
+    if _filter_installed:
+        return
+    import logging
+
+    f = RedactingFilter()
+    for name in ("httpx", "httpcore", "aiohttp.client", "glm_magic"):
+        logging.getLogger(name).addFilter(f)  # type: ignore[arg-type]
+    _filter_installed = True

@@ -15,13 +15,14 @@ import httpx
 
 from . import errors
 from ._json import loads
-from ._secrets import mask
+from ._secrets import install_log_filter, mask
 from .config import load_dotenv
 from .providers import make_provider
 from .providers.base import STOP, HTTPRequest, Provider, body_summary
 from .sse import SSEDecoder
 from .types import Accumulator, Chunk, Completion, text_chunk
 
+install_log_filter()
 DEFAULT_TIMEOUT = httpx.Timeout(300.0, connect=10.0)
 MAX_BACKOFF_S = 8.0
 MAX_RETRY_AFTER_S = 60.0

@@ -55,6 +55,16 @@ def sse(*objs: Any, done: bool = True, crlf: bool = False) -> list[bytes]:
     return frames
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)  # a client hanging up is normal
+
+
 class LoopbackServer:
     """`app(received) -> Reply` answers requests unless a scripted reply is queued."""
 
@@ -66,8 +76,7 @@ class LoopbackServer:
         self.max_active = 0
         self._lock = threading.Lock()
         handler = type("Handler", (_Handler,), {"owner": self})
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _QuietServer(("127.0.0.1", 0), handler)
         self.port = self.httpd.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
