@@ -112,6 +112,15 @@ def _json_body(provider: Provider, r: httpx.Response) -> Any:
                                    provider=provider.name, status=r.status_code) from exc
 
 
+def _parse_completion(provider: Provider, r: httpx.Response) -> Completion:
+    body = _json_body(provider, r)
+    try:
+        return provider.parse_completion(body)
+    except (AttributeError, TypeError, KeyError, IndexError) as exc:
+        raise errors.ProtocolError(f"unexpected response body: {r.text[:80]!r}",
+                                   provider=provider.name, status=r.status_code) from exc
+
+
 class _StreamCore:
     """Stream parsing shared by the sync and async streams: bytes in, chunks out."""
 
@@ -129,7 +138,7 @@ class _StreamCore:
     def feed(self, raw: bytes, final: bool = False) -> list[Chunk]:
         events = self.decoder.flush() if final else self.decoder.feed(raw)
         out = []
-        parse = self.provider.parse_event
+        parse = self._parse
         for ev in events:
             item = parse(ev)
             if item is None:
@@ -142,6 +151,14 @@ class _StreamCore:
             self.acc.add(item)
             out.append(item)
         return out
+
+    def _parse(self, ev: Any) -> Any:
+        try:
+            return self.provider.parse_event(ev)
+        except (AttributeError, TypeError, KeyError, IndexError) as exc:
+            # valid JSON of an unexpected shape: a protocol error, not a crash
+            raise errors.ProtocolError(f"unexpected stream event: {ev.data[:80]!r}",
+                                       provider=self.provider.name) from exc
 
     def end(self) -> None:
         """The connection closed: was that the end of the answer, or a cut-off?"""
@@ -519,7 +536,7 @@ class Client(_BaseClient):
             r.close()
         if r.status_code >= 400:
             raise _error_from_response(self.provider, r)
-        result = self.provider.parse_completion(_json_body(self.provider, r))
+        result = _parse_completion(self.provider, r)
         result.latency_s, result.attempt = time.perf_counter() - t0, attempt
         if stream:  # the server answered a stream request with one JSON body
             core = _StreamCore(self.provider, t0, attempt)
@@ -623,7 +640,7 @@ class AsyncClient(_BaseClient):
             await r.aclose()
         if r.status_code >= 400:
             raise _error_from_response(self.provider, r)
-        result = self.provider.parse_completion(_json_body(self.provider, r))
+        result = _parse_completion(self.provider, r)
         result.latency_s, result.attempt = time.perf_counter() - t0, attempt
         if stream:
             core = _StreamCore(self.provider, t0, attempt)

@@ -252,9 +252,9 @@ class Accumulator:
                 continue  # we assemble the first choice; n>1 streams keep raw chunks
             d = c.delta
             if d.content:
-                self.parts.append(d.content)
+                self.parts.append(d.content if isinstance(d.content, str) else str(d.content))
             if d.reasoning_content:
-                self.reasoning.append(d.reasoning_content)
+                self.reasoning.append(str(d.reasoning_content))
             if d.tool_calls:
                 for t in d.tool_calls:
                     cur = self.tools.get(t.index)

@@ -178,3 +178,22 @@ def test_price_files_fuzz(text, tmp_path_factory):
         pricing.load_price_file(f)
     except ValueError as exc:
         assert "cannot read price file" in str(exc)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(
+        st.sampled_from(["choices", "delta", "content", "usage", "output", "result", "error",
+                         "code", "is_end", "finish_reason", "message", "index", "x"]), c,
+        max_size=4),
+    max_leaves=10)
+
+
+@pytest.mark.parametrize("name", sorted(STREAMS))
+@settings(max_examples=80, deadline=None)
+@given(value=JSON_VALUES)
+def test_valid_json_of_any_shape_raises_only_our_errors(name, value):
+    import json
+
+    frame = f"data: {json.dumps(value)}\n\n".encode()
+    _parse(_provider(name), [frame, frame])

@@ -100,6 +100,18 @@ class Provider:
         if isinstance(data, dict) and isinstance(data.get("error"), dict):
             raise self.error_from(status or 400, data, {})
 
+    def event_json(self, data: str) -> dict[str, Any]:
+        """The JSON object of one stream event; anything else is a ProtocolError."""
+        try:
+            obj = loads(data)
+        except ValueError as exc:
+            raise errors.ProtocolError(f"malformed JSON in stream event: {data[:80]!r}",
+                                       provider=self.name) from exc
+        if not isinstance(obj, dict):
+            raise errors.ProtocolError(f"stream event is not a JSON object: {data[:80]!r}",
+                                       provider=self.name)
+        return obj
+
     def parse_event(self, ev: Event) -> Chunk | object | None:
         """One SSE event → a Chunk, STOP at the terminator, None to skip."""
         data = ev.data
@@ -107,12 +119,8 @@ class Provider:
             return STOP
         if not data:
             return None
-        try:
-            obj = loads(data)
-        except ValueError as exc:
-            raise errors.ProtocolError(f"malformed JSON in stream event: {data[:80]!r}",
-                                       provider=self.name) from exc
-        if ev.event == "error" or (isinstance(obj, dict) and "error" in obj):
+        obj = self.event_json(data)
+        if ev.event == "error" or "error" in obj:
             raise self.error_from(0, obj, {})
         return chunk_from_openai(obj)
 

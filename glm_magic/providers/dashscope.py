@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from .. import errors
-from .._json import loads
 from ..sse import Event
 from ..types import Choice, Completion, Message, ToolCall, Usage, text_chunk
 from .base import HTTPRequest, ModelInfo, Provider
@@ -82,13 +81,8 @@ class DashScopeProvider(Provider):
     def parse_event(self, ev: Event):
         if not ev.data:
             return None
-        try:
-            data = loads(ev.data)
-        except ValueError as exc:
-            raise errors.ProtocolError(f"malformed JSON in stream event: {ev.data[:80]!r}",
-                                       provider=self.name) from exc
-        if ev.event == "error" or (isinstance(data, dict) and data.get("code")
-                                   and not data.get("output")):
+        data = self.event_json(ev.data)
+        if ev.event == "error" or (data.get("code") and not data.get("output")):
             raise self.error_from(_status(ev, data), data, {})
         out = data.get("output") or {}
         choice = (out.get("choices") or [{}])[0]

@@ -10,7 +10,6 @@ import time
 from typing import Any
 
 from .. import errors
-from .._json import loads
 from .._secrets import register
 from ..sse import Event
 from ..types import Choice, Completion, Message, Usage, text_chunk
@@ -188,11 +187,7 @@ class QianfanProvider(Provider):
     def parse_event(self, ev: Event):
         if not ev.data:
             return None
-        try:
-            data = loads(ev.data)
-        except ValueError as exc:
-            raise errors.ProtocolError(f"malformed JSON in stream event: {ev.data[:80]!r}",
-                                       provider=self.name) from exc
+        data = self.event_json(ev.data)
         self.raise_for_body(data)
         u = data.get("usage") or {}
         usage = Usage(int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0),
