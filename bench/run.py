@@ -442,6 +442,8 @@ def main() -> int:
     results = {k: results[k] for k in order}
     text = table(results)
     print("\n" + text)
+    if only:  # a partial run does not replace the recorded table
+        return 0
     stamp = time.strftime("%Y-%m-%d")
     readme = HERE / "README.md"
     head = readme.read_text().split("<!-- results -->")[0] if readme.exists() else ""
