@@ -152,6 +152,13 @@ class _StreamCore:
             out.append(item)
         return out
 
+    def take(self, chunk: Chunk) -> Chunk:
+        """A ready-made chunk (local model, JSON body): time and accumulate it."""
+        if self.ttft_s is None:
+            self.ttft_s = time.perf_counter() - self.started
+        self.acc.add(chunk)
+        return chunk
+
     def _parse(self, ev: Any) -> Any:
         try:
             return self.provider.parse_event(ev)
@@ -213,10 +220,7 @@ class Stream:
         try:
             if self._chunks is not None:
                 for chunk in self._chunks:
-                    if core.ttft_s is None:
-                        core.ttft_s = time.perf_counter() - core.started
-                    core.acc.add(chunk)
-                    yield chunk
+                    yield core.take(chunk)
                 core.finished = True
                 core.end()
                 return
@@ -266,10 +270,7 @@ class AsyncStream:
         try:
             if self._chunks is not None:
                 async for chunk in self._chunks:
-                    if core.ttft_s is None:
-                        core.ttft_s = time.perf_counter() - core.started
-                    core.acc.add(chunk)
-                    yield chunk
+                    yield core.take(chunk)
                 core.finished = True
                 core.end()
                 return

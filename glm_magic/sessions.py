@@ -244,11 +244,7 @@ class Session:
         except KeyboardInterrupt:
             if stream_obj is not None:
                 stream_obj.close()
-                comp = stream_obj.completion()
-            else:
-                comp = Completion(provider=call.provider, model=call.model)
-            comp.status = "interrupted"
-            self.finish(call, comp, view)
+            self._interrupted(call, stream_obj, view)
             raise
         except errors.GLMError as err:
             err.partial = self.finish(call, self._failed(call, err), view)
@@ -258,8 +254,8 @@ class Session:
         return self.finish(call, comp, view)
 
     async def acomplete(self, prompt: Any = None, *, stream: bool = True,
-                        view: View | None = None, on_stream: Callable[[Any], None] | None = None,
-                        max_retries: int | None = None, **kwargs: Any) -> Completion:
+                        view: View | None = None, max_retries: int | None = None,
+                        **kwargs: Any) -> Completion:
         """`complete` for async front-ends (chat panel, batch); cancellation = interrupt."""
         import asyncio
 
@@ -271,8 +267,6 @@ class Session:
             if stream:
                 stream_obj = await client.chat.completions.create(
                     model=call.model, messages=call.messages, stream=True, **call.params)
-                if on_stream is not None:
-                    on_stream(stream_obj)
                 async for chunk in stream_obj:
                     if view is not None:
                         view.update(chunk)
@@ -283,17 +277,20 @@ class Session:
         except (asyncio.CancelledError, KeyboardInterrupt):
             if stream_obj is not None:
                 await stream_obj.aclose()
-                comp = stream_obj.completion()
-            else:
-                comp = Completion(provider=call.provider, model=call.model)
-            comp.status = "interrupted"
-            self.finish(call, comp, view)
+            self._interrupted(call, stream_obj, view)
             raise
         except errors.GLMError as err:
             err.partial = self.finish(call, self._failed(call, err), view)
             raise
         finally:
             _CALL.reset(token)
+        return self.finish(call, comp, view)
+
+    def _interrupted(self, call: Call, stream_obj: Any, view: View | None) -> Completion:
+        """An interrupt ended the call: keep what arrived, marked and recorded."""
+        comp = stream_obj.completion() if stream_obj is not None else Completion(
+            provider=call.provider, model=call.model)
+        comp.status = "interrupted"
         return self.finish(call, comp, view)
 
     def _failed(self, call: Call, err: errors.GLMError) -> Completion:
