@@ -46,6 +46,23 @@ def default_path() -> str:
     return str(Path(base) / "glm-magic" / "ledger.sqlite")
 
 
+def _patiently(action: Any, seconds: float = 30.0) -> Any:
+    """Run a SQLite action, waiting out another process's lock. Switching a new file to WAL
+    needs an exclusive lock and does not honour busy_timeout, so two kernels opening one new
+    ledger at once would otherwise see 'database is locked'."""
+    deadline = time.monotonic() + seconds
+    delay = 0.01
+    while True:
+        try:
+            return action()
+        except sqlite3.OperationalError as exc:
+            text = str(exc).lower()
+            if ("locked" not in text and "busy" not in text) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+
 class Ledger:
     """Append-only call log. A path that cannot be used warns once and falls back to memory,
     so the user's call still works."""
@@ -55,7 +72,7 @@ class Ledger:
         self._lock = threading.Lock()
         self.fallback_reason: str | None = None
         try:
-            self._conn = self._open(self.path)
+            self._conn = _patiently(lambda: self._open(self.path))
         except (sqlite3.Error, OSError) as exc:
             self._fall_back(exc)
 
@@ -100,7 +117,7 @@ class Ledger:
         values = [row.get(k) for k in COLUMNS]
         with self._lock:
             try:
-                self._conn.execute(_INSERT, values)
+                _patiently(lambda: self._conn.execute(_INSERT, values))
             except sqlite3.Error as exc:
                 if self.path == ":memory:":
                     raise
