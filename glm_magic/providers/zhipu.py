@@ -146,21 +146,28 @@ class ZhipuProvider(Provider):
         return ImagesResponse(data.get("created") or 0, items, data.get("model") or "", data)
 
     def error_class(self, status: int, code: str | None) -> type[errors.GLMError]:
-        c = int(code) if code and code.isdigit() else None
-        if c in (1113, 1304):
-            return errors.QuotaExceededError
-        if c == 1301:
-            return errors.ContentFilterError
-        if c in (1302, 1303, 1305):
-            return errors.RateLimitError
-        if c in (1000, 1001, 1002, 1003, 1004, 1005):
-            return errors.AuthenticationError
-        if c == 1220:
-            return errors.PermissionDeniedError
-        if c in (1211, 1221, 1222):
-            return errors.NotFoundError
-        if c in (1200, 1230, 1234):
-            return errors.ServerError
-        if c is not None and 1210 <= c <= 1261:
-            return errors.BadRequestError
-        return super().error_class(status, code)
+        return zhipu_error_class(status, code)
+
+
+def zhipu_error_class(status: int, code: str | None) -> type[errors.GLMError]:
+    """Zhipu's business codes (v4 and the legacy v3 share them) → our exception classes."""
+    from .base import class_for_status
+
+    c = int(code) if code and code.isdigit() else None
+    if c in (1113, 1304):
+        return errors.QuotaExceededError
+    if c == 1301:
+        return errors.ContentFilterError
+    if c in (1302, 1303, 1305):
+        return errors.RateLimitError
+    if c in (1000, 1001, 1002, 1003, 1004, 1005):
+        return errors.AuthenticationError
+    if c == 1220:
+        return errors.PermissionDeniedError
+    if c in (1211, 1221, 1222):
+        return errors.NotFoundError
+    if c in (1200, 1230, 1234):
+        return errors.ServerError
+    if c is not None and 1210 <= c <= 1261:
+        return errors.BadRequestError
+    return class_for_status(status)

@@ -11,7 +11,7 @@ from .._json import loads
 from ..sse import Event
 from ..types import Choice, Completion, Message, Usage, text_chunk
 from .base import HTTPRequest, ModelInfo, Provider
-from .zhipu import JWTCache, ZhipuProvider, make_jwt
+from .zhipu import JWTCache, make_jwt, zhipu_error_class
 
 V3_TTL_MS = 180_000
 
@@ -83,7 +83,7 @@ class ZhipuV3Provider(Provider):
         code = data.get("code")
         if code not in (None, 200) or data.get("success") is False:
             msg = data.get("msg") or "request failed"
-            cls = ZhipuProvider.error_class(self, 400, str(code))  # same business codes
+            cls = zhipu_error_class(status if status >= 400 else 400, str(code))
             raise cls(msg, provider=self.name, code=str(code), status=status or None)
 
     def parse_completion(self, data: Any) -> Completion:
@@ -134,4 +134,5 @@ class ZhipuV3Provider(Provider):
         c.id = d.get("task_id") or c.id
         return c
 
-    error_class = ZhipuProvider.error_class
+    def error_class(self, status: int, code: str | None) -> type[errors.GLMError]:
+        return zhipu_error_class(status, code)
