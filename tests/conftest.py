@@ -43,6 +43,55 @@ def zhipu(_zhipu_server, monkeypatch):
 
 
 @pytest.fixture
+def oai(monkeypatch):
+    """A loopback OpenAI-compatible server, with OPENAI_API_KEY/BASE_URL pointing at it."""
+    from tests.servers.others import OpenAIServer
+
+    server = OpenAIServer()
+    monkeypatch.setenv("OPENAI_API_KEY", server.key)
+    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def qf(monkeypatch):
+    """A loopback Qianfan v1 server (token endpoint included), with QIANFAN_* set."""
+    from tests.servers.others import QianfanServer
+
+    server = QianfanServer()
+    monkeypatch.setenv("QIANFAN_AK", server.ak)
+    monkeypatch.setenv("QIANFAN_SK", server.sk)
+    monkeypatch.setenv("QIANFAN_BASE_URL", server.url)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def ds(monkeypatch):
+    """A loopback DashScope native server, with DASHSCOPE_* set."""
+    from tests.servers.others import DashScopeServer
+
+    server = DashScopeServer()
+    monkeypatch.setenv("DASHSCOPE_API_KEY", server.key)
+    monkeypatch.setenv("DASHSCOPE_BASE_URL", server.base_url)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def v3(monkeypatch):
+    """A loopback legacy Zhipu v3 server, with ZHIPUAI_API_KEY / ZHIPUAI_V3_BASE_URL set."""
+    from tests.servers.others import ZhipuV3Server
+
+    server = ZhipuV3Server(API_KEY)
+    monkeypatch.setenv("ZHIPUAI_API_KEY", API_KEY)
+    monkeypatch.setenv("ZHIPUAI_V3_BASE_URL", server.base_url)
+    yield server
+    server.close()
+
+
+@pytest.fixture
 def shell():
     """A bare InteractiveShell with the extension loaded, output in terminal mode."""
     from IPython.core.interactiveshell import InteractiveShell

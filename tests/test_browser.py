@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -22,18 +21,13 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from glm_magic.testing.loopback import Reply
 from glm_magic.testing.zhipu import API_KEY, stream_frames
+from tests.servers import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.local]
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "build" / "browser"
 HOSTILE = '<img src=x onerror=alert(1)> <script>alert(2)</script> <a href="javascript:alert(3)">go</a>'
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

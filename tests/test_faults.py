@@ -20,7 +20,7 @@ import glm_magic
 from glm_magic import errors
 from glm_magic.testing.loopback import Reply, sse
 from glm_magic.testing.zhipu import API_KEY, stream_frames, zhipu_error
-from tests.servers import outcomes
+from tests.servers import free_port, outcomes
 from tests.servers.outcomes import OUTCOMES
 
 TIMEOUT = httpx.Timeout(0.6, connect=0.6)
@@ -44,10 +44,7 @@ class Fault:
 
 
 def closed_port() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}/api/paas/v4"
+    return f"http://127.0.0.1:{free_port()}/api/paas/v4"
 
 
 _backlog: list[socket.socket] = []

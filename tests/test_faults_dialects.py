@@ -4,7 +4,6 @@ own error bodies and stream framing, through the session (so the ledger is check
 from __future__ import annotations
 
 import json
-import socket
 import time
 
 import httpx
@@ -13,7 +12,7 @@ import pytest
 import glm_magic
 from glm_magic import errors
 from glm_magic.testing.loopback import Reply
-from tests.servers.others import DashScopeServer, OpenAIServer, QianfanServer, ZhipuV3Server
+from tests.servers import free_port
 from tests.servers.outcomes import OUTCOMES
 
 PARTIAL = "alpha beta "
@@ -68,40 +67,22 @@ def rate_error(dialect: str) -> Reply:
     return Reply(200, {"code": 1302, "msg": "rate limit", "success": False})
 
 
-@pytest.fixture(params=["openai", "dashscope", "qianfan", "zhipu_v3"])
-def dialect(request, monkeypatch):
-    from tests.servers.zhipu_key import V3_KEY
+SERVERS = {"openai": ("oai", "OPENAI_BASE_URL"), "dashscope": ("ds", "DASHSCOPE_BASE_URL"),
+           "qianfan": ("qf", "QIANFAN_BASE_URL"), "zhipu_v3": ("v3", "ZHIPUAI_V3_BASE_URL")}
 
+
+@pytest.fixture(params=sorted(SERVERS))
+def dialect(request, monkeypatch):
     name = request.param
-    if name == "openai":
-        server = OpenAIServer()
-        monkeypatch.setenv("OPENAI_API_KEY", server.key)
-        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
-        env = "OPENAI_BASE_URL"
-    elif name == "dashscope":
-        server = DashScopeServer()
-        monkeypatch.setenv("DASHSCOPE_API_KEY", server.key)
-        monkeypatch.setenv("DASHSCOPE_BASE_URL", server.base_url)
-        env = "DASHSCOPE_BASE_URL"
-    elif name == "qianfan":
-        server = QianfanServer()
-        monkeypatch.setenv("QIANFAN_AK", server.ak)
-        monkeypatch.setenv("QIANFAN_SK", server.sk)
-        monkeypatch.setenv("QIANFAN_BASE_URL", server.url)
-        env = "QIANFAN_BASE_URL"
-    else:
-        server = ZhipuV3Server(V3_KEY)
-        monkeypatch.setenv("ZHIPUAI_API_KEY", V3_KEY)
-        monkeypatch.setenv("ZHIPUAI_V3_BASE_URL", server.base_url)
-        env = "ZHIPUAI_V3_BASE_URL"
+    fixture, env = SERVERS[name]
+    server = request.getfixturevalue(fixture)
     monkeypatch.setattr("glm_magic.client.backoff_delay", lambda attempt, ra=None: 0.02)
     s = glm_magic.session()
     s.timeout = httpx.Timeout(0.6, connect=0.6)
     s.max_retries = 1
     if name == "qianfan":  # fetch the access token before any scripted reply
         s.client("qianfan").provider.access_token()
-    yield name, server, env
-    server.close()
+    return name, server, env
 
 
 def call(name: str, stream: bool):
@@ -113,10 +94,7 @@ def call(name: str, stream: bool):
 
 
 def closed_port(name: str) -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{free_port()}"
 
 
 def check(name, comp, exc, cls, status, partial=None):

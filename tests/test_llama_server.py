@@ -3,7 +3,6 @@ running the bundled model on loopback (it sends no usage in streams: we count)."
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -13,15 +12,10 @@ import pytest
 
 import glm_magic
 from glm_magic import Client
+from tests.servers import free_port
 
 pytestmark = pytest.mark.local
 Q = [{"role": "user", "content": "What is the capital of France?"}]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

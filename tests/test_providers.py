@@ -9,14 +9,7 @@ import pytest
 import glm_magic
 from glm_magic import AsyncClient, Client, errors
 from glm_magic.testing.loopback import Reply, sse
-from glm_magic.testing.zhipu import API_KEY
-from tests.servers.others import (
-    DashScopeServer,
-    OpenAIServer,
-    QianfanServer,
-    ZhipuV3Server,
-    qianfan_error,
-)
+from tests.servers.others import OpenAIServer, qianfan_error
 
 M = [{"role": "user", "content": "hi"}]
 TWO = [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
@@ -29,15 +22,6 @@ def fast_backoff(monkeypatch):
 
 
 # --- OpenAI-compatible -----------------------------------------------------------------------------
-@pytest.fixture
-def oai(monkeypatch):
-    server = OpenAIServer()
-    monkeypatch.setenv("OPENAI_API_KEY", server.key)
-    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
-    yield server
-    server.close()
-
-
 def test_openai_sync_stream_and_seed_fields(oai):
     with Client(provider="openai") as c:
         r = c.chat.completions.create(model="glm-4.7", messages=TWO, n=1, presence_penalty=0.5,
@@ -113,16 +97,6 @@ def test_loopback_openai_servers_need_no_key(monkeypatch):
 
 
 # --- Qianfan ----------------------------------------------------------------------------------------
-@pytest.fixture
-def qf(monkeypatch):
-    server = QianfanServer()
-    monkeypatch.setenv("QIANFAN_AK", server.ak)
-    monkeypatch.setenv("QIANFAN_SK", server.sk)
-    monkeypatch.setenv("QIANFAN_BASE_URL", server.url)
-    yield server
-    server.close()
-
-
 def test_qianfan_token_endpoint_and_result(qf):
     with Client(provider="qianfan") as c:
         r = c.chat.completions.create(model="ChatGLM3-6B", messages=TWO, temperature=0.5,
@@ -232,15 +206,6 @@ def test_qianfan_in_the_magic_with_multi_turn(qf, shell, capsys):
 
 
 # --- DashScope ---------------------------------------------------------------------------------------
-@pytest.fixture
-def ds(monkeypatch):
-    server = DashScopeServer()
-    monkeypatch.setenv("DASHSCOPE_API_KEY", server.key)
-    monkeypatch.setenv("DASHSCOPE_BASE_URL", server.base_url)
-    yield server
-    server.close()
-
-
 def test_dashscope_sync_and_stream(ds):
     with Client(provider="dashscope") as c:
         r = c.chat.completions.create(model="qwen-turbo", messages=TWO, seed=1234, top_p=0.8)
@@ -279,15 +244,6 @@ def test_dashscope_errors(ds):
 
 
 # --- Zhipu v3 -----------------------------------------------------------------------------------------
-@pytest.fixture
-def v3(monkeypatch):
-    server = ZhipuV3Server(API_KEY)
-    monkeypatch.setenv("ZHIPUAI_API_KEY", API_KEY)
-    monkeypatch.setenv("ZHIPUAI_V3_BASE_URL", server.base_url)
-    yield server
-    server.close()
-
-
 def test_v3_invoke_unwraps_quoted_content(v3):
     with Client(provider="zhipu_v3") as c:
         r = c.chat.completions.create(model="chatglm_pro", messages=TWO, temperature=0.9)
