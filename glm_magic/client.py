@@ -4,6 +4,7 @@ with the call shape of the official SDKs: `client.chat.completions.create(...)`.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -96,6 +97,9 @@ def _error_from_response(provider: Provider, r: httpx.Response) -> errors.GLMErr
     except ValueError:
         body = r.text
     err = provider.error_from(r.status_code, body, r.headers)
+    if type(err) is errors.AuthenticationError:
+        err.hint = (f"check the API key: {provider.describe_key()} was sent; it must belong "
+                    f"to {provider.name} (a corrected key is used from the next call)")
     err.retry_after = _retry_after(r.headers)
     should = r.headers.get("x-should-retry")
     if should in ("true", "false"):
@@ -430,6 +434,20 @@ class _BaseClient:
         self.on_retry = on_retry
         self.chat = _Chat(self)
         self.images = _Images(self)
+        self._fingerprint = self._credential_fingerprint()
+
+    def _credential_fingerprint(self) -> str:
+        """A digest (never the key itself) of the environment the credentials came from."""
+        import hashlib
+
+        load_dotenv()  # one stat; re-read only when .env changed
+        values = "\0".join(os.environ.get(v, "") for v in self.provider.credential_envs())
+        return hashlib.sha256(values.encode("utf-8", "surrogatepass")).hexdigest()
+
+    def credentials_changed(self) -> bool:
+        """True when the key or base URL in the environment or `.env` changed since this client
+        was made (so a session builds a new one for the next call)."""
+        return self._credential_fingerprint() != self._fingerprint
 
     def __repr__(self) -> str:
         p = self.provider

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import html
 import json
 import os
 import shlex
@@ -15,6 +16,7 @@ from ._secrets import looks_like_key, mask, redact
 from .conversation import Conversation
 from .interpolate import interpolate
 from .render import NotebookView, TerminalView
+from .sanitize import clean_html, code_block, terminal_safe
 from .tokens import estimate_messages
 
 if TYPE_CHECKING:
@@ -100,7 +102,8 @@ def make_view(magics: GLMMagics, fmt: str) -> NotebookView | TerminalView:
         out = "notebook" if getattr(magics.shell, "kernel", None) is not None else "terminal"
     rate = magics.session.exchange_rate
     if out == "notebook":
-        return NotebookView(fmt, footer=magics.show_footer, rate=rate)
+        return NotebookView(fmt, footer=magics.show_footer, rate=rate,
+                            allow_images=magics.allow_remote_images)
     return TerminalView(fmt, footer=magics.show_footer, rate=rate)
 
 
@@ -225,9 +228,12 @@ def run_cell(magics: GLMMagics, args: Any, cell: str) -> Any:
             raise UsageError(f"-o needs a variable name, not {args.out!r}")
         ns[args.out] = value
     if fmt == "code" and args.insert and magics.shell is not None:
-        from .render import code_block
-
-        magics.shell.set_next_input(code_block(comp.text)[1], replace=False)
+        code = code_block(comp.text)[1]
+        shown = terminal_safe(code)  # bidi overrides and zero-width characters made visible
+        if shown != code:
+            view.show_notice("the code held invisible or control characters (bidi overrides, "
+                             "zero-width, escapes); they are shown escaped in the next cell")
+        magics.shell.set_next_input(shown, replace=False)
     return None
 
 
@@ -258,7 +264,7 @@ def dry_run(magics: GLMMagics, prompt: Any, kwargs: dict[str, Any]) -> dict[str,
         "estimated_prompt_cost": pricing.format_cost(cost, currency, status,
                                                      s.exchange_rate),
     }
-    print(redact(json.dumps(info, ensure_ascii=False, indent=2)))
+    print(terminal_safe(redact(json.dumps(info, ensure_ascii=False, indent=2))))
     return None
 
 
@@ -321,7 +327,7 @@ def _history(magics: GLMMagics, rest: list[str]) -> None:
     conv = magics.session.chats.get(name)
     if conv is None:
         raise UsageError(f"no conversation named {name!r}; %glm chats lists them")
-    print(conv.transcript())
+    print(terminal_safe(conv.transcript()))
 
 
 def _reset(magics: GLMMagics, rest: list[str]) -> None:
@@ -344,7 +350,7 @@ def _chats(magics: GLMMagics, rest: list[str]) -> Any:
 
     rows = [{"chat": c.name, "turns": c.turns, "messages": len(c.messages),
              "estimated_tokens": estimate_messages(c.messages), "tokens_used": c.tokens_used,
-             "system": (c.system or "")[:40]} for c in magics.session.chats.values()]
+             "system": terminal_safe((c.system or "")[:40])} for c in magics.session.chats.values()]
     return pd.DataFrame(rows, columns=["chat", "turns", "messages", "estimated_tokens",
                                        "tokens_used", "system"])
 
@@ -499,7 +505,7 @@ def _image(magics: GLMMagics, rest: list[str]) -> Any:
 def run_image(magics: GLMMagics, prompt: str, *, model: str | None, size: str | None,
               n: int | None, out: str | None, save: str | None, provider: str | None) -> None:
     """Generate, show inline (from the URL or b64_json), optionally save; priced per image."""
-    from IPython.display import Image, Markdown, display
+    from IPython.display import Image, display
 
     if not prompt:
         raise UsageError("the image prompt is empty")
@@ -520,7 +526,9 @@ def run_image(magics: GLMMagics, prompt: str, *, model: str | None, size: str | 
         if data is not None:
             display(Image(data=data))
         elif item.url:
-            display(Markdown(f"[image {i + 1}]({item.url})"))
+            display({"text/html": clean_html(f'<a href="{html.escape(item.url)}">image {i + 1}'
+                                             "</a>"),
+                     "text/plain": terminal_safe(f"image {i + 1}: {item.url}")}, raw=True)
     ns = magics.shell.user_ns if magics.shell is not None else {}
     if out:
         ns[out] = resp

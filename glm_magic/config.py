@@ -7,32 +7,62 @@ import os
 from pathlib import Path
 from typing import Any
 
-_loaded_dotenv: set[Path] = set()
+# .env file -> (its stat signature, the values this module put into os.environ from it)
+_dotenv: dict[Path, tuple[tuple[int, int], dict[str, str]]] = {}
 
 
 def load_dotenv(path: str | os.PathLike[str] | None = None) -> dict[str, str]:
-    """Read KEY=VALUE lines from `.env` into the environment (never overriding what is set)."""
+    """Read `.env` (python-dotenv: quotes, `export`, comments) into the environment, never
+    overriding a value set elsewhere. Cheap to call before every request: one `stat`, and the
+    file is read again only when it changed, so a corrected key takes effect on the next call.
+    Returns the values it holds in the environment for that file."""
     p = Path(path) if path else Path.cwd() / ".env"
     try:
         p = p.resolve()
-        if p in _loaded_dotenv or not p.is_file():
-            return {}
-        text = p.read_text(encoding="utf-8")
+        st = p.stat()
     except OSError:
+        st = None
+    old_sig, held = _dotenv.get(p, (None, {}))
+    if st is None:
+        if held:  # the file went away: so do the values it gave
+            _forget(held, {})
+            _dotenv.pop(p, None)
         return {}
-    _loaded_dotenv.add(p)
-    found: dict[str, str] = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.removeprefix("export ").partition("=")
-        key, value = key.strip(), value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        found[key] = value
-        os.environ.setdefault(key, value)
-    return found
+    sig = (st.st_mtime_ns, st.st_size)
+    if sig == old_sig:
+        return held
+    from dotenv import dotenv_values
+
+    try:
+        values = {k: v for k, v in dotenv_values(p).items() if v is not None}
+    except (OSError, UnicodeDecodeError, ValueError):
+        values = {}
+    applied: dict[str, str] = {}
+    for key, value in values.items():
+        current = os.environ.get(key)
+        if current is None or held.get(key) == current:  # unset, or still the file's value
+            os.environ[key] = value
+            applied[key] = value
+    _forget(held, values)
+    _dotenv[p] = (sig, applied)
+    return applied
+
+
+def _forget(held: dict[str, str], keep: dict[str, str]) -> None:
+    for key, value in held.items():
+        if key not in keep and os.environ.get(key) == value:
+            del os.environ[key]
+
+
+def source_of(var: str | None) -> str:
+    """Where the value of environment variable `var` came from: a `.env` path, 'environment',
+    or '' when it is not set."""
+    if not var or var not in os.environ:
+        return ""
+    for path, (_sig, held) in _dotenv.items():
+        if held.get(var) == os.environ[var]:
+            return str(path)
+    return "environment"
 
 
 def find_pyproject(start: str | os.PathLike[str] | None = None) -> Path | None:

@@ -4,6 +4,7 @@ and request id, and `str(err)` is a single line with a hint for the fix, never a
 from __future__ import annotations
 
 from ._secrets import scrub
+from .sanitize import terminal_safe
 
 
 class GLMError(Exception):
@@ -16,7 +17,7 @@ class GLMError(Exception):
                  status: int | None = None, request_id: str | None = None,
                  hint: str | None = None, retry_after: float | None = None,
                  partial: object = None) -> None:
-        self.message = scrub(" ".join(str(message).split()))
+        self.message = terminal_safe(scrub(" ".join(str(message).split())))
         self.provider = provider
         self.code = None if code is None else str(code)
         self.status = status

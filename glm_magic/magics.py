@@ -14,7 +14,7 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Bool, Dict, Enum, Float, Int, TraitError, Unicode, observe, validate
 
 from . import errors
-from .config import pyproject_settings
+from .config import find_pyproject, pyproject_settings
 from .render import FORMATS
 
 SUBCOMMANDS = ("usage", "cost", "history", "reset", "chats", "save", "load", "config", "models",
@@ -63,6 +63,9 @@ class GLMMagics(Magics):
                       ).tag(config=True)
     interpolate = Bool(True, help="Substitute {name} references from the namespace."
                        ).tag(config=True)
+    allow_remote_images = Bool(
+        False, help="Load images a model's answer links to (off: shown as links, since "
+                    "loading one can send the conversation to that host).").tag(config=True)
     providers = Dict(help="Per-provider options, e.g. {'zhipu': {'base_url': ...}}."
                      ).tag(config=True)
 
@@ -73,7 +76,8 @@ class GLMMagics(Magics):
         self.session = session()
         self._apply_pyproject()
         for name in ("provider", "model", "max_history_tokens", "timeout", "max_retries",
-                     "log_text", "ledger_path", "budget", "exchange_rate", "providers"):
+                     "log_text", "ledger_path", "budget", "exchange_rate", "providers",
+                     "allow_remote_images"):
             self._sync({"name": name, "new": getattr(self, name)})
 
     def _apply_pyproject(self) -> None:
@@ -82,6 +86,8 @@ class GLMMagics(Magics):
         for key, value in pyproject_settings().items():
             if key in configured or not self.has_trait(key):
                 continue
+            if key == "providers":  # base URLs from a project file are not trusted with keys
+                self._pyproject_providers = (value, str(find_pyproject()))
             try:
                 setattr(self, key, value)
             except Exception as exc:  # a bad value in a file must not break loading
@@ -99,7 +105,7 @@ class GLMMagics(Magics):
         return proposal["value"]
 
     @observe("provider", "model", "max_history_tokens", "timeout", "max_retries", "log_text",
-             "ledger_path", "budget", "exchange_rate", "providers")
+             "ledger_path", "budget", "exchange_rate", "providers", "allow_remote_images")
     def _sync(self, change: Any) -> None:
         """Push settings into the shared session so every front-end sees them."""
         from .commands import parse_budget, parse_rate
@@ -117,6 +123,8 @@ class GLMMagics(Magics):
             s.exchange_rate = parse_rate(new) if new else None
         elif name == "providers":
             s.provider_options = dict(new or {})
+            origin = getattr(self, "_pyproject_providers", None)
+            s.provider_options_from = origin[1] if origin and new and new == origin[0] else None
             s.reset_clients()
         else:
             setattr(s, name, new)

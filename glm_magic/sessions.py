@@ -69,10 +69,12 @@ class Session:
         self.provider: str | None = None
         self.model: str | None = None
         self.provider_options: dict[str, dict[str, Any]] = {}
+        self.provider_options_from: str | None = None  # a project file they were read from
         self.max_history_tokens: int | None = None
         self.timeout: float | None = None
         self.max_retries = 3
         self.log_text = log_text
+        self.allow_remote_images = False  # model-linked images render as links unless set
         self.ledger_path = ledger_path
         self.budget: tuple[float, str] | None = None
         self.exchange_rate: tuple[str, float] | None = None
@@ -123,6 +125,9 @@ class Session:
         name, _ = self.resolve(provider)
         key = (name, repr(self.timeout), self.max_retries)
         cl = self._clients.get(key)
+        if cl is not None and cl.credentials_changed():
+            cl.close()  # a corrected key (environment or .env) counts from the next call on
+            cl = None
         if cl is None:
             cl = self._clients[key] = Client(self._provider(name), timeout=self.timeout,
                                              max_retries=self.max_retries,
@@ -147,6 +152,8 @@ class Session:
         retries = self.max_retries if max_retries is None else max_retries
         key = (name, repr(self.timeout), retries)
         cl = per_loop.get(key)
+        if cl is not None and cl.credentials_changed():
+            cl = None  # the old one is closed with its loop; new calls use the new key
         if cl is None:
             cl = per_loop[key] = AsyncClient(self._provider(name), timeout=self.timeout,
                                              max_retries=retries,
@@ -154,7 +161,11 @@ class Session:
         return cl
 
     def _provider(self, name: str):
-        return make_provider(name, **self.provider_options.get(name, {}))
+        options = dict(self.provider_options.get(name) or {})
+        if self.provider_options_from and options.get("base_url") and \
+                not options.get("api_key"):
+            options["base_url_from"] = self.provider_options_from
+        return make_provider(name, **options)
 
     def reset_clients(self) -> None:
         """Drop cached clients so new settings (timeouts, provider options) take effect."""

@@ -8,7 +8,6 @@ Requests run as asyncio tasks on the kernel's running loop, so the kernel stays 
 from __future__ import annotations
 
 import asyncio
-import html
 import time
 from typing import Any
 
@@ -16,7 +15,8 @@ import ipywidgets as widgets
 
 from . import errors
 from .pricing import format_cost
-from .render import footer_text, markdown_html
+from .render import footer_text
+from .sanitize import escape, markdown_html
 from .sessions import Session, session
 from .types import Chunk, Completion
 
@@ -28,11 +28,11 @@ ERR_STYLE = "color:#b00020;margin:4px 0;font-size:0.9em;"
 
 
 def _user_html(text: str) -> str:
-    return f'<div class="glm-msg glm-user" style="{USER_STYLE}">{html.escape(text)}</div>'
+    return f'<div class="glm-msg glm-user" style="{USER_STYLE}">{escape(text)}</div>'
 
 
-def _bot_html(text: str, mark: str = "") -> str:
-    body = markdown_html(text) if text else "<em>…</em>"
+def _bot_html(text: str, mark: str = "", allow_images: bool = False) -> str:
+    body = markdown_html(text, allow_images=allow_images) if text else "<em>…</em>"
     tail = f' <em class="glm-mark">[{mark}]</em>' if mark else ""
     return f'<div class="glm-msg glm-assistant" style="{BOT_STYLE}">{body}{tail}</div>'
 
@@ -40,8 +40,9 @@ def _bot_html(text: str, mark: str = "") -> str:
 class _Bubble:
     """The assistant message being streamed: a widget updated at most MAX_FPS times a second."""
 
-    def __init__(self, widget: widgets.HTML) -> None:
+    def __init__(self, widget: widgets.HTML, allow_images: bool = False) -> None:
         self.widget = widget
+        self.allow_images = allow_images
         self.parts: list[str] = []
         self._last = 0.0
 
@@ -51,12 +52,14 @@ class _Bubble:
             now = time.monotonic()
             if now - self._last >= 1.0 / MAX_FPS:
                 self._last = now
-                self.widget.value = _bot_html("".join(self.parts))
+                self.widget.value = _bot_html("".join(self.parts),
+                                              allow_images=self.allow_images)
 
     def finish(self, comp: Completion) -> None:
         mark = {"interrupted": "stopped", "filtered": "filtered by moderation"}.get(comp.status,
                                                                                    "")
-        self.widget.value = _bot_html(comp.text or "".join(self.parts), mark)
+        self.widget.value = _bot_html(comp.text or "".join(self.parts), mark,
+                                      self.allow_images)
 
 
 class ChatPanel:
@@ -145,7 +148,7 @@ class ChatPanel:
         return [m.name for m in provider_class(provider).models]
 
     def _status_html(self, text: str) -> str:
-        return f'<span class="glm-status" style="color:#666;font-size:0.85em">{html.escape(text)}</span>'
+        return f'<span class="glm-status" style="color:#666;font-size:0.85em">{escape(text)}</span>'
 
     def _render_history(self) -> None:
         children = []
@@ -154,7 +157,9 @@ class ChatPanel:
                 children.append(widgets.HTML(_user_html(str(m.get("content") or ""))))
             elif m["role"] == "assistant":
                 mark = "stopped" if m.get("status") == "interrupted" else ""
-                children.append(widgets.HTML(_bot_html(str(m.get("content") or ""), mark)))
+                body = _bot_html(str(m.get("content") or ""), mark,
+                                 self.session.allow_remote_images)
+                children.append(widgets.HTML(body))
         self.transcript.children = tuple(children)
 
     def _on_provider(self, change: Any) -> None:
@@ -222,7 +227,7 @@ class ChatPanel:
         return self._start(self.aretry())
 
     async def _run(self, text: str) -> Completion | None:
-        bubble = _Bubble(widgets.HTML(_bot_html("")))
+        bubble = _Bubble(widgets.HTML(_bot_html("")), self.session.allow_remote_images)
         self.transcript.children += (bubble.widget,)
         self._busy = True
         self._task = asyncio.current_task()
@@ -245,7 +250,7 @@ class ChatPanel:
             else:
                 self.transcript.children = self.transcript.children[:-1]
             self.transcript.children += (widgets.HTML(
-                f'<div class="glm-error" style="{ERR_STYLE}">⚠ {html.escape(str(err))}</div>'),)
+                f'<div class="glm-error" style="{ERR_STYLE}">⚠ {escape(str(err))}</div>'),)
         finally:
             self._busy = False
             self._task = None
@@ -253,7 +258,7 @@ class ChatPanel:
         for note in self.session.drain_notices():
             self.transcript.children += (widgets.HTML(
                 f'<div class="glm-notice" style="color:#b36b00;font-size:0.85em">ⓘ '
-                f'{html.escape(note)}</div>'),)
+                f'{escape(note)}</div>'),)
         if comp is not None:
             self._account(comp)
         return comp

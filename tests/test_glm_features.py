@@ -235,9 +235,10 @@ def test_thinking_is_streamed_shown_and_kept_out_of_history(shell, zhipu):
     with capture_output() as cap:
         shell.run_cell_magic("glm", "--thinking -m glm-4.6", "meaning of life?")
     assert zhipu.received[-1].json["thinking"] == {"type": "enabled"}
-    md = [o.data["text/markdown"] for o in cap.outputs if "text/markdown" in o.data][-1]
-    assert "<details><summary>thinking</summary>" in md and "let me think hard" in md
-    assert md.rstrip().endswith("42")
+    md = [o.data["text/html"] for o in cap.outputs if "glm-thinking" in o.data.get("text/html",
+                                                                                    "")][-1]
+    assert "<summary>thinking</summary>" in md and "let me think hard" in md
+    assert md.rstrip().endswith("<p>42</p>")
     comp = shell.user_ns["_glm"]
     assert comp.choices[0].message.reasoning_content == "let me think hard"
     assert comp.usage.reasoning_tokens == 28

@@ -91,8 +91,9 @@ def test_notebook_view_renders_markdown_footer_and_html_safely(shell, zhipu):
     with capture_output() as cap:
         run(shell, "", "**bold** answer")
     kinds = [o.data for o in cap.outputs]
-    assert any("text/markdown" in d and "echo: **bold** answer" in d["text/markdown"]
-               for d in kinds)
+    assert any("<strong>bold</strong> answer" in d.get("text/html", "")
+               and d["text/plain"] == "echo: **bold** answer" for d in kinds)
+    assert not any("text/markdown" in d for d in kinds)  # live sessions render it unsanitized
     footer = [d["text/html"] for d in kinds if "glm-footer" in d.get("text/html", "")]
     assert footer and "glm-4-flash" in footer[0] and "tokens" in footer[0]
     hostile = '<img src=x onerror=alert(1)><script>alert(2)</script><a href="javascript:x">l</a>'

@@ -76,6 +76,9 @@ def register_provider(name: str, *, base_url: str, key_env: str | None = None,
 def default_provider_name() -> str:
     """The first provider that has credentials: zhipu (ZHIPUAI_API_KEY), then local."""
     global _notified_fallback
+    from ..config import load_dotenv
+
+    load_dotenv()  # a key kept only in .env counts from the first call
     if os.environ.get("ZHIPUAI_API_KEY"):
         return "zhipu"
     if not _notified_fallback:

@@ -48,12 +48,49 @@ class Provider:
     pricing_name: ClassVar[str | None] = None  # price rows to use, when not `name`
 
     def __init__(self, api_key: str | None = None, base_url: str | None = None,
-                 **options: Any) -> None:
+                 *, base_url_from: str | None = None, **options: Any) -> None:
+        """`base_url_from` names a project file the base URL was read from (pyproject.toml):
+        a key is sent there only when it came from the same place."""
+        from ..config import source_of
+
         self._api_key = api_key or (os.environ.get(self.key_env) if self.key_env else None)
         register(self._api_key)
-        self.base_url = (base_url or (os.environ.get(self.base_url_env) if self.base_url_env
-                                      else None) or self.default_base_url).rstrip("/")
+        # where the key and the base URL came from: 'code', 'environment' or a file path
+        self.key_source = "code" if api_key else source_of(self.key_env)
+        env_url = os.environ.get(self.base_url_env) if self.base_url_env else None
+        if base_url:
+            self.base_url_source = base_url_from or "code"
+        elif env_url:
+            self.base_url_source = source_of(self.base_url_env)
+        else:
+            self.base_url_source = "default"
+        self.base_url = (base_url or env_url or self.default_base_url).rstrip("/")
         self.options = options
+
+    def credential_envs(self) -> tuple[str, ...]:
+        """The environment variables this provider's credentials and base URL come from."""
+        return tuple(v for v in (self.key_env, self.base_url_env) if v)
+
+    def describe_key(self) -> str:
+        """`ZHIPUAI_API_KEY from /home/me/proj/.env (abc…wxyz)`, for error messages."""
+        where = {"code": "api_key=", "environment": f"{self.key_env} from the environment"
+                 }.get(self.key_source, f"{self.key_env} from {self.key_source}")
+        return f"{where} ({mask(self._api_key)})"
+
+    def check_destination(self) -> None:
+        """Refuse to send a key to a base URL that a project file set, unless the key came
+        from that same file: a cloned project must not redirect the user's own key."""
+        src = self.base_url_source
+        if src in ("default", "code", "environment") or not self._api_key:
+            return
+        if src == self.key_source or self.base_url == self.default_base_url:
+            return
+        env = self.base_url_env or "the base URL"
+        raise errors.ConfigurationError(
+            f"refusing to send {self.describe_key()} to {self.base_url}, which {src} set",
+            provider=self.name,
+            hint=f"if you trust that host, set {env} in your environment, pass base_url= to "
+                 "Client(...), or set it with %config GLMMagics.providers")
 
     # --- credentials -------------------------------------------------------------------
     @property
@@ -65,6 +102,7 @@ class Provider:
         self.require_key()
 
     def require_key(self) -> str:
+        self.check_destination()
         if not self._api_key:
             env = f"set {self.key_env} (environment or .env)" if self.key_env else "pass api_key="
             raise errors.ConfigurationError(

@@ -40,7 +40,7 @@ class QianfanProvider(Provider):
     models = (ModelInfo("ERNIE-Speed-8K", 8_000, "free"), ModelInfo("ERNIE-Lite-8K", 8_000, "free"),
               ModelInfo("ERNIE-3.5-8K", 8_000), ModelInfo("ERNIE-4.0-8K", 8_000),
               ModelInfo("ChatGLM2-6B-32K", 32_000),
-              ModelInfo("ChatGLM3-6B", 8_000, "your deployed endpoint (seed 004)"))
+              ModelInfo("ChatGLM3-6B", 8_000, "your own deployed endpoint"))
 
     def __init__(self, api_key: str | None = None, base_url: str | None = None,
                  secret_key: str | None = None, max_chars: int = MAX_CHARS, **options: Any):
@@ -52,7 +52,11 @@ class QianfanProvider(Provider):
         self._expires = 0.0
         self._lock = threading.Lock()
 
+    def credential_envs(self) -> tuple[str, ...]:
+        return (*super().credential_envs(), "QIANFAN_SK")
+
     def require_key(self) -> str:
+        self.check_destination()
         if not self._api_key or not self._secret:
             raise errors.ConfigurationError(
                 "Qianfan needs an API Key and a Secret Key", provider=self.name,
