@@ -195,9 +195,11 @@ def answer_bundle(text: str, fmt: str = "markdown", *, final: bool = True,
     if fmt == "json":
         if final:
             try:
-                bundle["application/json"] = json.loads(text)
-            except ValueError:
-                pass
+                value = json.loads(text)
+            except (ValueError, RecursionError):  # not JSON, or nested past any reason
+                value = None
+            if isinstance(value, (dict, list)):
+                bundle["application/json"] = value
         if head:
             bundle["text/html"] = head + f"<pre>{escape(text)}</pre>"
         return bundle
