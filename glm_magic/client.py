@@ -17,7 +17,7 @@ import httpx
 from . import errors
 from ._json import loads
 from ._secrets import install_log_filter, mask
-from .config import load_dotenv
+from .config import load_dotenv, source_of
 from .providers import make_provider
 from .providers.base import STOP, HTTPRequest, Provider, body_summary
 from .sse import SSEDecoder
@@ -441,7 +441,8 @@ class _BaseClient:
         import hashlib
 
         load_dotenv()  # one stat; re-read only when .env changed
-        values = "\0".join(os.environ.get(v, "") for v in self.provider.credential_envs())
+        values = "\0".join(f"{os.environ.get(v, '')}\0{source_of(v)}"
+                           for v in self.provider.credential_envs())
         return hashlib.sha256(values.encode("utf-8", "surrogatepass")).hexdigest()
 
     def credentials_changed(self) -> bool:

@@ -107,6 +107,19 @@ def make_view(magics: GLMMagics, fmt: str) -> NotebookView | TerminalView:
     return TerminalView(fmt, footer=magics.show_footer, rate=rate)
 
 
+def show_text(magics: GLMMagics, text: str) -> None:
+    """Model-written text outside an answer (history): escaped HTML in a notebook, where
+    stdout would autolink its URLs; terminal-safe text elsewhere."""
+    from .sanitize import text_html
+
+    if isinstance(make_view(magics, "text"), NotebookView):
+        from IPython.display import display
+
+        display({"text/plain": terminal_safe(text), "text/html": text_html(text)}, raw=True)
+    else:
+        print(terminal_safe(text))
+
+
 def build_call(magics: GLMMagics, args: Any, cell: str) -> tuple[str, dict[str, Any]]:
     """(prompt, keyword arguments for Session.prepare/complete) from parsed options."""
     ns = magics.shell.user_ns if magics.shell is not None else {}
@@ -327,7 +340,7 @@ def _history(magics: GLMMagics, rest: list[str]) -> None:
     conv = magics.session.chats.get(name)
     if conv is None:
         raise UsageError(f"no conversation named {name!r}; %glm chats lists them")
-    print(terminal_safe(conv.transcript()))
+    show_text(magics, conv.transcript())
 
 
 def _reset(magics: GLMMagics, rest: list[str]) -> None:

@@ -3,6 +3,7 @@ in the working directory, and `[tool.glm_magic]` in the nearest `pyproject.toml`
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -59,8 +60,12 @@ def source_of(var: str | None) -> str:
     or '' when it is not set."""
     if not var or var not in os.environ:
         return ""
-    for path, (_sig, held) in _dotenv.items():
-        if held.get(var) == os.environ[var]:
+    here = Path.cwd() / ".env"
+    with contextlib.suppress(OSError):
+        here = here.resolve()
+    paths = sorted(_dotenv, key=lambda p: p != here)  # the working directory's file first
+    for path in paths:
+        if _dotenv[path][1].get(var) == os.environ[var]:
             return str(path)
     return "environment"
 

@@ -25,6 +25,17 @@ def _parser_error(self: Any, message: str) -> None:
     raise UsageError(f"%%glm: {message} (see %%glm? for the options)")
 
 
+def _mark_origin(providers: dict[str, Any], path: str) -> dict[str, Any]:
+    """A base URL read from a project file carries that file's name, so that a key from
+    elsewhere is never sent there (a cloned project must not redirect the user's key)."""
+    marked: dict[str, Any] = {}
+    for name, opts in providers.items():
+        if isinstance(opts, dict) and opts.get("base_url") and not opts.get("api_key"):
+            opts = {**opts, "base_url_from": path}
+        marked[name] = opts
+    return marked
+
+
 @magics_class
 class GLMMagics(Magics):
     """Settings are traits: `%config GLMMagics.model = "glm-4-flash"`; also read from
@@ -86,8 +97,8 @@ class GLMMagics(Magics):
         for key, value in pyproject_settings().items():
             if key in configured or not self.has_trait(key):
                 continue
-            if key == "providers":  # base URLs from a project file are not trusted with keys
-                self._pyproject_providers = (value, str(find_pyproject()))
+            if key == "providers" and isinstance(value, dict):
+                value = _mark_origin(value, str(find_pyproject()))
             try:
                 setattr(self, key, value)
             except Exception as exc:  # a bad value in a file must not break loading
@@ -123,8 +134,6 @@ class GLMMagics(Magics):
             s.exchange_rate = parse_rate(new) if new else None
         elif name == "providers":
             s.provider_options = dict(new or {})
-            origin = getattr(self, "_pyproject_providers", None)
-            s.provider_options_from = origin[1] if origin and new and new == origin[0] else None
             s.reset_clients()
         else:
             setattr(s, name, new)

@@ -173,6 +173,11 @@ def code_block(text: str) -> tuple[str, str]:
     return lang, text[nl + 1: end if end >= 0 else len(text)].rstrip()
 
 
+def text_html(text: str) -> str:
+    """Plain text shown as text in an HTML front-end (no autolinking of its URLs)."""
+    return f'<pre class="glm-text">{escape(text)}</pre>'
+
+
 def thinking_html(reasoning: str) -> str:
     """The model's reasoning, collapsed, as escaped text."""
     return (f'<details class="glm-thinking"><summary>thinking</summary>'
@@ -190,7 +195,10 @@ def answer_bundle(text: str, fmt: str = "markdown", *, final: bool = True,
         plain = f"[thinking] {terminal_safe(reasoning)}\n\n{plain}"
     bundle: dict[str, Any] = {"text/plain": plain}
     head = thinking_html(reasoning) if reasoning and fmt != "text" else ""
+    # a front-end autolinks text/plain (JupyterLab links even `data:` URLs), so every bundle
+    # carries HTML too: plain text as an escaped <pre>
     if fmt == "text":
+        bundle["text/html"] = text_html(plain)
         return bundle
     if fmt == "json":
         if final:
@@ -200,8 +208,7 @@ def answer_bundle(text: str, fmt: str = "markdown", *, final: bool = True,
                 value = None
             if isinstance(value, (dict, list)):
                 bundle["application/json"] = value
-        if head:
-            bundle["text/html"] = head + f"<pre>{escape(text)}</pre>"
+        bundle["text/html"] = _no_risky_math(head + text_html(text), text + reasoning)
         return bundle
     if fmt == "html":
         bundle["text/html"] = head + safe_html(text, allow_images=allow_images)
@@ -211,6 +218,7 @@ def answer_bundle(text: str, fmt: str = "markdown", *, final: bool = True,
         bundle["text/plain"] = terminal_safe(code)
     else:
         bundle["text/html"] = head + markdown_html(text, allow_images=allow_images)
+    bundle["text/html"] = _no_risky_math(bundle["text/html"], text + reasoning)
     return bundle
 
 
@@ -226,9 +234,10 @@ def footer_html(text: str) -> str:
 
 def tool_html(name: str, arguments: str, result: str) -> str:
     """A function call the model made and what it returned, as escaped text."""
-    return (f'<details class="glm-tool" style="font-size:0.85em;color:#555"><summary>'
-            f'🔧 {escape(name)}({escape(arguments)})</summary>'
-            f'<pre>{escape(result)}</pre></details>')
+    return _no_risky_math(
+        f'<details class="glm-tool" style="font-size:0.85em;color:#555"><summary>'
+        f'🔧 {escape(name)}({escape(arguments)})</summary><pre>{escape(result)}</pre></details>',
+        name + arguments + result)
 
 
 def references_html(refs: list[dict[str, Any]]) -> str:
@@ -242,8 +251,9 @@ def references_html(refs: list[dict[str, Any]]) -> str:
                          f'rel="noopener noreferrer">{title}</a></li>')
         else:
             items.append(f"<li>{title}</li>")
-    return clean_html('<div class="glm-refs"><b>References</b><ol>' + "".join(items)
-                      + "</ol></div>")
+    out = clean_html('<div class="glm-refs"><b>References</b><ol>' + "".join(items)
+                     + "</ol></div>")
+    return _no_risky_math(out, out)
 
 
 def references_text(refs: list[Any]) -> str:

@@ -69,7 +69,6 @@ class Session:
         self.provider: str | None = None
         self.model: str | None = None
         self.provider_options: dict[str, dict[str, Any]] = {}
-        self.provider_options_from: str | None = None  # a project file they were read from
         self.max_history_tokens: int | None = None
         self.timeout: float | None = None
         self.max_retries = 3
@@ -161,11 +160,10 @@ class Session:
         return cl
 
     def _provider(self, name: str):
-        options = dict(self.provider_options.get(name) or {})
-        if self.provider_options_from and options.get("base_url") and \
-                not options.get("api_key"):
-            options["base_url_from"] = self.provider_options_from
-        return make_provider(name, **options)
+        from .config import load_dotenv
+
+        load_dotenv()  # before the provider reads its key and base URL
+        return make_provider(name, **self.provider_options.get(name, {}))
 
     def reset_clients(self) -> None:
         """Drop cached clients so new settings (timeouts, provider options) take effect."""

@@ -18,7 +18,10 @@ def clean_env(monkeypatch, tmp_path):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("GLM_MAGIC_LEDGER", str(tmp_path / "ledger.sqlite"))
     monkeypatch.chdir(tmp_path)
+    from glm_magic import config
     from glm_magic import sessions as session_mod
+
+    config._dotenv.clear()  # what an earlier test's .env put in the environment is gone
 
     session_mod._reset_session()
     yield

@@ -30,6 +30,52 @@ SHOTS = ROOT / "build" / "browser"
 HOSTILE = '<img src=x onerror=alert(1)> <script>alert(2)</script> <a href="javascript:alert(3)">go</a>'
 
 
+class LabServer:
+    """A running JupyterLab: `url(name)` opens notebook `name` from its root folder."""
+
+    def __init__(self, base: str, token: str, root: Path) -> None:
+        self.base, self.token, self.root = base, token, root
+
+    def url(self, notebook: str, workspace: str | None = None) -> str:
+        """A fresh named workspace opens only that notebook (no tabs left from before)."""
+        if workspace:
+            return (f"{self.base}/lab/workspaces/{workspace}/tree/{notebook}"
+                    f"?reset&token={self.token}")
+        return f"{self.base}/lab/tree/{notebook}?token={self.token}"
+
+
+def launch(pw):
+    return pw.chromium.launch(
+        executable_path=CHROMIUM, headless=True,
+        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+              "--disable-component-update", "--disable-sync", "--no-first-run",
+              "--disable-quic"])
+
+
+def run_all_cells(page, until, shots_prefix: str) -> None:
+    """Run all cells once the kernel is idle; a run sent while it still connects can be
+    dropped, so retry until `until()` holds (at most three times)."""
+    from playwright.sync_api import expect
+
+    page.wait_for_selector(".jp-Notebook", timeout=90_000)
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
+                           timeout=90_000)
+    page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=90_000)
+    for attempt in range(3):
+        first = page.locator(".jp-Cell").first
+        first.scroll_into_view_if_needed()
+        first.click()
+        page.get_by_role("menuitem", name="Run", exact=True).click()
+        page.get_by_text("Run All Cells", exact=True).click()
+        try:
+            expect(until()).to_have_count(1, timeout=40_000)
+            return
+        except AssertionError:
+            page.screenshot(path=str(SHOTS / f"{shots_prefix}-not-run-{attempt}.png"))
+            if attempt == 2:
+                raise
+
+
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory, _zhipu_server):
     if not os.path.exists(CHROMIUM):
@@ -75,7 +121,7 @@ def lab(tmp_path_factory, _zhipu_server):
     else:
         proc.kill()
         pytest.fail("JupyterLab did not start: " + (work / "lab.log").read_text()[-2000:])
-    yield f"{base}/lab/tree/panel.ipynb?token={token}"
+    yield LabServer(base, token, work)
     proc.terminate()
     try:
         proc.wait(timeout=30)
@@ -89,15 +135,11 @@ def test_chat_panel_in_jupyterlab(lab, _zhipu_server):
     SHOTS.mkdir(parents=True, exist_ok=True)
     dialogs: list[str] = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run",
-                  "--disable-quic"])
+        browser = launch(pw)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
         page.set_default_timeout(60_000)
-        page.goto(lab)
+        page.goto(lab.url("panel.ipynb"))
         page.wait_for_selector(".jp-Notebook", timeout=90_000)
         page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
                                timeout=90_000)
@@ -149,3 +191,135 @@ def test_chat_panel_in_jupyterlab(lab, _zhipu_server):
     sent = [r.json for r in _zhipu_server.received if r.json]
     assert json.dumps(sent[-1]["messages"][0]) == json.dumps(
         {"role": "user", "content": "Tell me a very long story"})
+
+
+# --- hostile answers in every front-end ------------------------------------------------------
+PRETTY = ("Euler: $e^{i\\pi} + 1 = 0$\n\n$$\\sum_{k=1}^{n} k = \\frac{n(n+1)}{2}$$\n\n"
+          "| model | score |\n|---|---|\n| glm-4 | 0.9 |\n\n```python\nprint('hello')\n```\n")
+FIND_BAD = """() => {
+  const out = [];
+  for (const el of document.querySelectorAll('.jp-OutputArea-output *, .glm-chat-panel *')) {
+    for (const a of el.attributes) {
+      const v = (a.value || '').trim().toLowerCase();
+      if (a.name.startsWith('on')) out.push(el.tagName + ' ' + a.name);
+      if (['href', 'src', 'action', 'xlink:href', 'formaction'].includes(a.name)
+          && /^(javascript|data|vbscript):/.test(v)) {
+        const mime = (el.closest('[data-mime-type]') || {dataset: {}}).dataset.mimeType;
+        out.push(el.tagName + ' ' + a.name + '=' + v.slice(0, 30) + ' in ' + mime);
+      }
+    }
+    if (['SCRIPT', 'IFRAME', 'OBJECT', 'EMBED', 'FORM', 'META', 'BASE', 'STYLE']
+        .includes(el.tagName)) out.push('element ' + el.tagName);
+  }
+  return out;
+}"""
+
+
+def _hostile_notebook(server_url: str):
+    from glm_magic.testing.zhipu import API_KEY as key
+
+    setup = "\n".join([
+        "import os",
+        f"os.environ['ZHIPUAI_API_KEY'] = {key!r}",
+        f"os.environ['ZHIPUAI_BASE_URL'] = {server_url!r}",
+        "%load_ext glm_magic",
+        "def lookup(q: str) -> str:",
+        "    '''Look something up.'''",
+        "    from tests_payloads import ALL",
+        "    return ALL",
+    ])
+    cells = [new_code_cell(setup)]
+    for fmt in ("markdown", "text", "code", "json", "html"):
+        cells.append(new_code_cell(f"%%glm -f {fmt} --once\nsummarise the page"))
+    cells.append(new_code_cell("%%glm --thinking --once\nthink about the page"))
+    cells.append(new_code_cell("%%glm --tools lookup --once\nlook it up"))
+    cells.append(new_code_cell("%%glm --once\nshow me math"))
+    cells.append(new_code_cell("from glm_magic import ChatPanel\n"
+                               "p = ChatPanel(provider='zhipu', chat='hostile')\np"))
+    cells.append(new_code_cell("p.send('summarise the page')"))
+    cells.append(new_code_cell("print('all cells ran')"))
+    nb = new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    return nb
+
+
+def test_hostile_answers_run_nothing_in_jupyterlab(lab, _zhipu_server):
+    """Every -f format, a thinking block, a tool display and the panel answer with the whole
+    payload corpus; nothing may run, navigate or fetch, and math, tables and code still render."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from glm_magic.testing.loopback import sse
+    from tests.payloads import PAYLOADS
+
+    everything = "\n\n".join(PAYLOADS)
+    (lab.root / "tests_payloads.py").write_text(f"ALL = {everything!r}\n")
+    nbformat.write(_hostile_notebook(_zhipu_server.base_url), lab.root / "hostile.ipynb")
+    _zhipu_server.reset()
+    for _ in range(5):  # one answer per -f format
+        _zhipu_server.push(Reply(events=stream_frames(everything, "glm-4-flash")))
+    _zhipu_server.push(Reply(events=sse(
+        {"choices": [{"index": 0, "delta": {"reasoning_content": everything}}]},
+        {"choices": [{"index": 0, "delta": {"content": everything}}]},
+        {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+         "web_search": [{"title": p, "link": "javascript:window.__glm_pwned(2)"}
+                        for p in PAYLOADS[:8]]})))
+    args = json.dumps({"q": everything})
+    _zhipu_server.push(Reply(events=sse(
+        {"choices": [{"index": 0, "delta": {"tool_calls": [
+            {"index": 0, "id": "call_1", "type": "function",
+             "function": {"name": "lookup", "arguments": args}}]}}]},
+        {"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]})))
+    _zhipu_server.push(Reply(events=stream_frames(everything, "glm-4-flash")))
+    _zhipu_server.push(Reply(events=stream_frames(PRETTY, "glm-4-flash")))
+    _zhipu_server.push(Reply(events=stream_frames(everything, "glm-4-flash")))  # the panel
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    dialogs: list[str] = []
+    foreign: list[str] = []
+    with sync_playwright() as pw:
+        browser = launch(pw)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+
+        def guard(route):
+            host = route.request.url.split("/")[2].split(":")[0] if "://" in \
+                route.request.url else ""
+            if host in ("127.0.0.1", "localhost") or route.request.url.startswith(
+                    ("data:", "blob:")):
+                route.continue_()
+            else:
+                foreign.append(route.request.url)
+                route.abort()
+
+        context.route("**/*", guard)
+        context.add_init_script("window.__glm_hits = 0;"
+                                "window.__glm_pwned = () => { window.__glm_hits += 1; };")
+        page = context.new_page()
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.set_default_timeout(60_000)
+        page.goto(lab.url("hostile.ipynb", workspace="hostile"))
+        run_all_cells(page, lambda: page.locator(".glm-chat-panel"), "hostile")
+        expect(page.get_by_text("all cells ran", exact=True)).to_have_count(1, timeout=90_000)
+        expect(page.locator(".glm-chat-panel .glm-assistant")).to_have_count(1)
+        expect(page.locator(".glm-chat-panel .glm-status")).to_contain_text("tokens",
+                                                                           timeout=30_000)
+        expect(page.locator("mjx-container").first).to_be_visible(timeout=30_000)
+        page.wait_for_timeout(1500)  # let any late handler fire
+        bad = page.evaluate(FIND_BAD)
+        hits = page.evaluate("window.__glm_hits")
+        outputs = page.locator(".jp-OutputArea-output")
+        assert outputs.count() >= 12
+        # the payloads are there, as text
+        assert page.get_by_text("<script>", exact=False).count() > 0
+        assert page.locator(".glm-thinking").count() == 1 and page.locator(".glm-tool").count() == 1
+        last = page.locator(".jp-Cell", has_text="show me math")
+        last.scroll_into_view_if_needed()
+        assert last.locator("table").count() == 1 and last.locator("pre code").count() == 1
+        assert last.locator("mjx-container").count() >= 2
+        last.screenshot(path=str(SHOTS / "math-table-code.png"))
+        page.screenshot(path=str(SHOTS / "hostile.png"), full_page=True)
+        browser.close()
+    assert bad == [], bad
+    assert hits == 0
+    assert dialogs == []
+    assert foreign == [], foreign
