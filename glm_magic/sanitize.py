@@ -175,7 +175,7 @@ def code_block(text: str) -> tuple[str, str]:
 
 def text_html(text: str) -> str:
     """Plain text shown as text in an HTML front-end (no autolinking of its URLs)."""
-    return f'<pre class="glm-text">{escape(text)}</pre>'
+    return _no_risky_math(f'<pre class="glm-text">{escape(text)}</pre>', text)
 
 
 def thinking_html(reasoning: str) -> str:
