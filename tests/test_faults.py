@@ -362,9 +362,18 @@ def write_reliability_table() -> None:
               "`tests/test_durability.py::test_price_files_fuzz` |",
               "| keys never appear in outputs, reprs, errors, logs, the ledger or saved "
               "notebooks | `tests/test_secrets.py` |",
-              "| model output rendered as HTML is sanitized | "
-              "`tests/test_widget.py::test_hostile_answer_is_sanitized`, "
-              "`tests/test_browser.py` |"]
+              "| everything a model writes is rendered by one sanitizer (see docs/security.md): "
+              "55 XSS payloads are inert in every `-f` format, thinking, tool and reference "
+              "displays, the panel, history and errors | `tests/test_untrusted_output.py` |",
+              "| in JupyterLab + Chromium the whole corpus runs no script, sets no marker, "
+              "opens no dialog, makes no request off loopback; math, tables and code render | "
+              "`tests/test_browser.py::test_hostile_answers_run_nothing_in_jupyterlab` |",
+              "| terminal output shows control characters and escape sequences escaped | "
+              "`tests/test_untrusted_output.py::test_terminal_view_writes_no_control_sequences` |",
+              "| a corrected key (environment or .env) is used on the next call; the 401 names "
+              "its source | `tests/test_untrusted_output.py::test_a_corrected_key_*` |",
+              "| a base URL from a project file (pyproject.toml, .env) never gets a key from "
+              "elsewhere | `tests/test_untrusted_output.py::test_base_url_from_*` |"]
     Path(__file__).resolve().parent.parent.joinpath("docs", "reliability.md").write_text(
         "\n".join(lines) + "\n", encoding="utf-8")
 
