@@ -8,7 +8,6 @@ import asyncio
 import hashlib
 import json
 import math
-import random
 import sqlite3
 import threading
 import time
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import errors, pricing
+from .client import backoff_delay
 from .sessions import Session
 from .sessions import session as default_session
 from .tokens import estimate_messages
@@ -236,9 +236,7 @@ async def abatch(prompts: Any, *, template: str | None = None, model: str | None
                     finish(i, _row(None, "error", str(err), attempt))
                     return
                 if (rate or err.retryable) and attempt <= max_retries:
-                    delay = err.retry_after if err.retry_after is not None else \
-                        min(0.5 * 2 ** (attempt - 1), 8.0) * random.uniform(0.75, 1.0)
-                    await asyncio.sleep(delay)
+                    await asyncio.sleep(backoff_delay(attempt, err.retry_after))
                     continue
                 if on_error == "raise":
                     stop["reason"], stop["error"] = str(err), err

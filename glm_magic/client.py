@@ -56,22 +56,27 @@ def backoff_delay(attempt: int, retry_after: float | None = None) -> float:
 
 
 def _retry_after(headers: httpx.Headers) -> float | None:
+    """The server's requested wait in seconds, made safe: `nan`, `inf`, negative values, far
+    dates and garbage never stall or crash a caller (at most MAX_RETRY_AFTER_S)."""
     value = headers.get("retry-after-ms")
+    seconds: float | None = None
     if value:
         try:
-            return float(value) / 1000
+            seconds = float(value) / 1000
         except ValueError:
-            pass
+            seconds = None
     value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return float(value)
-    except ValueError:
+    if seconds is None and value:
         try:
-            return parsedate_to_datetime(value).timestamp() - time.time()
-        except (TypeError, ValueError):
-            return None
+            seconds = float(value)
+        except ValueError:
+            try:
+                seconds = parsedate_to_datetime(value).timestamp() - time.time()
+            except (TypeError, ValueError, OverflowError, IndexError):
+                seconds = None
+    if seconds is None or seconds != seconds:  # absent or NaN
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
 
 
 def _transport_error(exc: Exception, provider: str, during: str = "") -> errors.GLMError:

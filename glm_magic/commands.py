@@ -44,15 +44,40 @@ def parse_rate(text: str) -> tuple[str, float]:
         raise UsageError(f"exchange_rate must look like 'USD 0.14', not {text!r}") from None
 
 
+ROUTING_PARAMS = {"model": "-m", "provider": "-p", "stream": "--no-stream",
+                  "messages": "the cell body", "chat": "-c"}
+
+
 def parse_param(item: str) -> tuple[str, Any]:
     key, sep, raw = item.partition("=")
     key = key.strip()
     if not sep or not key.isidentifier():
         raise UsageError(f"--param needs KEY=VALUE, got {item!r}")
+    if key in ROUTING_PARAMS:
+        raise UsageError(f"--param {key}=… is not a request field here; use "
+                         f"{ROUTING_PARAMS[key]} instead")
     try:
-        return key, json.loads(raw)
+        value = json.loads(raw)
     except ValueError:
         return key, raw
+    except RecursionError:
+        raise UsageError(f"--param {key}: the JSON is nested too deeply") from None
+    if not _finite(value):
+        raise UsageError(f"--param {key}: numbers must be finite (no NaN or Infinity, "
+                         "no 1e999)")
+    return key, value
+
+
+def _finite(value: Any, depth: int = 0) -> bool:
+    if depth > 64:
+        raise UsageError("--param: the JSON is nested too deeply (at most 64 levels)")
+    if isinstance(value, float):
+        return value == value and value not in (float("inf"), float("-inf"))
+    if isinstance(value, dict):
+        return all(_finite(v, depth + 1) for v in value.values())
+    if isinstance(value, list):
+        return all(_finite(v, depth + 1) for v in value)
+    return True
 
 
 def image_part(ref: str) -> dict[str, Any]:
@@ -127,7 +152,10 @@ def build_call(magics: GLMMagics, args: Any, cell: str) -> tuple[str, dict[str, 
     if not body.strip():
         raise UsageError("%%glm: the cell is empty; write the prompt below the %%glm line")
     if magics.interpolate and not args.no_interpolate:
-        body = interpolate(body, ns)
+        problems: list[str] = []
+        body = interpolate(body, ns, problems)
+        for problem in problems:
+            print(f"glm-magic: {terminal_safe(problem)}")
     if looks_like_key(body):
         print("glm-magic: this prompt contains something that looks like an API key; keys "
               "belong in the environment or .env, never in cells.")

@@ -3,6 +3,7 @@ from the oldest turns (the system prompt always stays), saved and loaded as JSON
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -94,8 +95,23 @@ class Conversation:
                           indent=1)
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(self.to_json())
+        """Write atomically: a temp file beside `path`, fsync, then `os.replace`, so a full
+        disk or an unencodable character never leaves the previous file partial or empty."""
+        import tempfile
+
+        data = self.to_json().encode("utf-8")  # fails here, before anything is touched
+        folder = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(prefix=".glm-save-", suffix=".tmp", dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
 
     @classmethod
     def from_json(cls, text: str, name: str | None = None) -> Conversation:

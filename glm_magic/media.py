@@ -47,12 +47,19 @@ def _read_file(ref: str) -> bytes:
     mime = mimetypes.guess_type(path)[0]
     if mime is not None and not mime.startswith("image/"):
         raise ValueError(f"{ref} does not look like an image ({mime})")
-    size = os.path.getsize(path)
-    if size > MAX_BYTES:
-        raise ValueError(f"{ref} is {size / 1e6:.1f} MB; the limit is 5 MB — resize or "
-                         "compress it")
-    with open(path, "rb") as f:
-        return f.read()
+    real = os.path.realpath(path)
+    if real.startswith(("/proc/", "/sys/", "/dev/")):
+        raise ValueError(f"{ref} is not an image file (only regular image files are sent)")
+    with open(real, "rb") as f:  # read at most the limit: sizes of special files lie
+        data = f.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        raise ValueError(f"{ref} is over 5 MB, the limit — resize or compress it")
+    if not data.startswith(IMAGE_MAGIC) and not (data[:4] == b"RIFF" and data[8:12] == b"WEBP"):
+        raise ValueError(f"{ref} is not a PNG, JPEG, GIF, WebP or BMP image")
+    return data
+
+
+IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM")
 
 
 def _b64(data: bytes, what: str) -> str:

@@ -6,6 +6,23 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+MAX_TOKENS_COUNT = 10**12  # more than any call could use; a larger count is a broken server
+
+
+def count(value: Any) -> int:
+    """A token count from a server: a non-negative int, whatever was sent (`"NaN"`, `2**63`,
+    `-500`, a dict → 0 or the cap), so a hostile body can neither crash recording nor
+    credit the budget."""
+    if isinstance(value, bool):
+        return int(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return 0
+    if number != number or number <= 0:  # NaN or negative
+        return 0
+    return int(min(number, MAX_TOKENS_COUNT))
+
 
 @dataclass(slots=True)
 class Usage:
@@ -16,20 +33,31 @@ class Usage:
     reasoning_tokens: int | None = None
     estimated: bool = False  # True when we counted because the provider sent nothing
 
+    def __post_init__(self) -> None:
+        self.prompt_tokens = count(self.prompt_tokens)
+        self.completion_tokens = count(self.completion_tokens)
+        self.total_tokens = max(count(self.total_tokens),
+                                self.prompt_tokens + self.completion_tokens)
+        if self.cached_tokens is not None:  # billed lower: never more than the prompt
+            self.cached_tokens = min(count(self.cached_tokens), self.prompt_tokens)
+        if self.reasoning_tokens is not None:
+            self.reasoning_tokens = min(count(self.reasoning_tokens), self.completion_tokens)
+
     @classmethod
     def from_openai(cls, data: dict | None) -> Usage | None:
         if not data:
             return None
-        prompt = int(data.get("prompt_tokens") or 0)
-        completion = int(data.get("completion_tokens") or 0)
-        details = data.get("prompt_tokens_details") or {}
-        cdetails = data.get("completion_tokens_details") or {}
+        if not isinstance(data, dict):
+            return None
+        details = data.get("prompt_tokens_details")
+        cdetails = data.get("completion_tokens_details")
         return cls(
-            prompt_tokens=prompt,
-            completion_tokens=completion,
-            total_tokens=int(data.get("total_tokens") or prompt + completion),
-            cached_tokens=details.get("cached_tokens"),
-            reasoning_tokens=cdetails.get("reasoning_tokens"),
+            prompt_tokens=data.get("prompt_tokens"),
+            completion_tokens=data.get("completion_tokens"),
+            total_tokens=data.get("total_tokens"),
+            cached_tokens=details.get("cached_tokens") if isinstance(details, dict) else None,
+            reasoning_tokens=cdetails.get("reasoning_tokens") if isinstance(cdetails, dict)
+            else None,
         )
 
 

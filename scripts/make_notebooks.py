@@ -90,9 +90,9 @@ and its estimated cost and sends nothing.
     code("%%glm -f code --once -t 0 --max-tokens 60\nHow do I print hello in Python? "
          "Answer with code."),
     code("%%glm -f text --no-stream --once -t 0 --max-tokens 20\nSay hello."),
-    md("## Interpolation: `{name}` and `{expr}` from your namespace; other braces stay"),
+    md("## Interpolation: `{name}` from your namespace, `{=expr}` to evaluate; other braces stay"),
     code('city = "Paris"\nnumbers = [3, 4]'),
-    code('%%glm --dry-run\nWhat country is {city} in? The sum is {sum(numbers)}. '
+    code('%%glm --dry-run\nWhat country is {city} in? The sum is {=sum(numbers)}. '
          'This JSON stays: {"a": 1}. Escaped: {{city}}.'),
     code('%%glm --dry-run --no-interpolate\nSent verbatim: {city}'),
     md("## GLM-only features, shown as dry runs"),

@@ -141,7 +141,7 @@ def test_dry_run_sends_nothing_and_masks_the_key(shell, zhipu, capsys):
 def test_interpolation_and_braces(shell, zhipu):
     shell.user_ns.update(name="Ada", data={"k": [1, 2]})
     run(shell, "", 'Hi {name}, {data["k"][1]}, json {"a": 1}, {{literal}}, {missing}, '
-                   '{name.upper()}, code: def f(): return {1: 2}')
+                   '{=name.upper()}, code: def f(): return {1: 2}')
     assert sent(zhipu)["messages"][-1]["content"] == (
         'Hi Ada, 2, json {"a": 1}, {literal}, {missing}, ADA, code: def f(): return {1: 2}')
     run(shell, "--no-interpolate", "{name}")

@@ -17,9 +17,10 @@ PARAMETERS = ("temperature", "top_p", "top_k", "seed", "max_tokens", "stop",
 def _usage(data: dict | None) -> Usage | None:
     if not data:
         return None
-    i, o = int(data.get("input_tokens") or 0), int(data.get("output_tokens") or 0)
-    cached = (data.get("prompt_tokens_details") or {}).get("cached_tokens")
-    return Usage(i, o, int(data.get("total_tokens") or i + o), cached_tokens=cached)
+    details = data.get("prompt_tokens_details")
+    cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    return Usage(data.get("input_tokens"), data.get("output_tokens"), data.get("total_tokens"),
+                 cached_tokens=cached)
 
 
 def _finish(value: Any) -> str | None:

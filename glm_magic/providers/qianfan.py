@@ -180,8 +180,8 @@ class QianfanProvider(Provider):
     def parse_completion(self, data: Any) -> Completion:
         self.raise_for_body(data)
         u = data.get("usage") or {}
-        usage = Usage(int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0),
-                      int(u.get("total_tokens") or 0)) if u else None
+        usage = Usage(u.get("prompt_tokens"), u.get("completion_tokens"),
+                      u.get("total_tokens")) if isinstance(u, dict) and u else None
         return Completion(id=data.get("id") or "", created=data.get("created") or 0,
                           choices=[Choice(0, Message("assistant", data.get("result") or ""),
                                           data.get("finish_reason") or "stop")],
@@ -194,8 +194,8 @@ class QianfanProvider(Provider):
         data = self.event_json(ev.data)
         self.raise_for_body(data)
         u = data.get("usage") or {}
-        usage = Usage(int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0),
-                      int(u.get("total_tokens") or 0)) if u else None
+        usage = Usage(u.get("prompt_tokens"), u.get("completion_tokens"),
+                      u.get("total_tokens")) if isinstance(u, dict) and u else None
         finish = (data.get("finish_reason") or "stop") if data.get("is_end") else None
         return text_chunk(data.get("result") or "", id=data.get("id") or "",
                           finish_reason=finish, usage=usage, raw=data, extra=self._extra(data))

@@ -32,8 +32,8 @@ def unwrap(content: str | None) -> str:
 def _usage(data: dict | None) -> Usage | None:
     if not data:
         return None
-    p, c = int(data.get("prompt_tokens") or 0), int(data.get("completion_tokens") or 0)
-    return Usage(p, c, int(data.get("total_tokens") or p + c))
+    return Usage(data.get("prompt_tokens"), data.get("completion_tokens"),
+                 data.get("total_tokens"))
 
 
 class ZhipuV3Provider(Provider):
