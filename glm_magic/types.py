@@ -1,4 +1,4 @@
-"""OpenAI-shaped response objects, so code from the seeds (`resp.choices[0].message.content`)
+"""OpenAI-shaped response objects, so code written for the official SDKs (`resp.choices[0].message.content`)
 works unchanged whichever provider answered."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Alibaba DashScope native text generation (protocols.md §4; seed 001's Qwen examples)."""
+"""Alibaba DashScope native text generation (the Qwen `Generation` API)."""
 
 from __future__ import annotations
 

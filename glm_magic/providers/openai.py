@@ -1,5 +1,5 @@
-"""Any OpenAI-compatible endpoint (protocols.md §5): OpenAI, DeepSeek, Qianfan v2, DashScope
-compatible mode, vLLM, Ollama, llama.cpp's server, the seeds' gateway — and named presets."""
+"""Any OpenAI-compatible endpoint: OpenAI, DeepSeek, Qianfan v2, DashScope
+compatible mode, vLLM, Ollama, llama.cpp's server, any gateway — and named presets."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ class OpenAIProvider(Provider):
     base_url_env = "OPENAI_BASE_URL"
     default_model = "gpt-4o-mini"
     models = (ModelInfo("gpt-4o-mini", 128_000), ModelInfo("gpt-4o", 128_000),
-              ModelInfo("glm-4.7", 200_000, "seed 003's gateway"))
+              ModelInfo("glm-4.7", 200_000, "via an OpenAI-compatible gateway"))
     # servers on this machine (Ollama, llama.cpp, vLLM) usually need no key
     key_optional_for_loopback: ClassVar[bool] = True
 

@@ -1,4 +1,4 @@
-"""Baidu Qianfan v1 "wenxinworkshop" (protocols.md §3; seed 004's ChatGLM3-6B): an OAuth access
+"""Baidu Qianfan v1 "wenxinworkshop" (ChatGLM3-6B and ERNIE endpoints): an OAuth access
 token from the AK/SK pair, the model name as the endpoint, `result` bodies, `error_code` errors
 whatever the HTTP status, and local validation of the API's documented limits."""
 

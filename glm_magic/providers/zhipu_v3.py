@@ -1,4 +1,4 @@
-"""The legacy Zhipu v3 model API (seed 002; retired for new keys): invoke, sse-invoke with
+"""The legacy Zhipu v3 model API (retired for new keys): invoke, sse-invoke with
 add/finish/error/interrupted events and usage in a `meta:` line, the {code,msg,data} envelope."""
 
 from __future__ import annotations

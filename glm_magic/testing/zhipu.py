@@ -1,4 +1,4 @@
-"""A loopback server that speaks Zhipu v4 (protocols.md §1): completions, SSE streams with
+"""A loopback server that speaks Zhipu v4: completions, SSE streams with
 usage on the last chunk, JWT checking, and the error body `{"error": {"code", "message"}}`."""
 
 from __future__ import annotations
