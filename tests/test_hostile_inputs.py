@@ -196,3 +196,16 @@ def test_non_finite_numbers_are_refused(shell, key, value):
 
 def test_errors_module_is_intact():
     assert issubclass(errors.ProtocolError, errors.GLMError)
+
+
+def test_inserted_code_shows_invisible_characters(shell, zhipu, monkeypatch, capsys):
+    from glm_magic.testing.zhipu import stream_frames
+
+    inserted: list[str] = []
+    monkeypatch.setattr(shell, "set_next_input", lambda text, replace=False: inserted.append(text))
+    code = "```python\naccess = 'user' # \u202e } \u2066 if admin: \u2069\u2066\nx\u200b = 1\n```"
+    zhipu.push(Reply(events=stream_frames(code, "glm-4-flash")))
+    shell.run_cell_magic("glm", "-f code --insert --once", "write code")
+    assert inserted and "\\u202e" in inserted[0] and "\\u200b" in inserted[0]
+    assert "\u202e" not in inserted[0] and "\u200b" not in inserted[0]
+    assert "invisible or control characters" in capsys.readouterr().out
