@@ -6,6 +6,7 @@ dry-run output) passes it through `redact`, so a key echoed back by a server nev
 from __future__ import annotations
 
 import re
+from typing import Any
 
 _SECRETS: set[str] = set()
 _pattern: re.Pattern[str] | None = None
@@ -21,6 +22,47 @@ def register(secret: str | None) -> None:
         return
     _SECRETS.update(new)
     _pattern = re.compile("|".join(re.escape(s) for s in sorted(_SECRETS, key=len, reverse=True)))
+
+
+class Secret(str):
+    """A key or token as a `str` whose repr is masked: a traceback that shows the variable
+    holding it (`%xmode Verbose` prints frame locals) shows `sk-…abcd`, never the key."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return repr(mask(str(self)))
+
+
+def secret(value: str | None) -> Secret | None:
+    """`value` registered for redaction and wrapped so its repr is masked."""
+    if not value or not isinstance(value, str):
+        return None
+    register(value)
+    return value if isinstance(value, Secret) else Secret(value)
+
+
+SENSITIVE_NAMES = frozenset({"authorization", "proxy-authorization", "x-api-key", "api-key",
+                             "api_key", "apikey", "access_token", "client_secret",
+                             "secret_key", "secret", "token", "x-dashscope-apikey"})
+
+
+def masked_mapping(mapping: Any) -> str:
+    """The repr of a dict with sensitive values masked and every known secret redacted."""
+    if not isinstance(mapping, dict):
+        return scrub(repr(mapping))
+    parts = []
+    for k, v in mapping.items():
+        shown = mask(str(v)) if str(k).lower() in SENSITIVE_NAMES and v else v
+        parts.append(f"{k!r}: {shown!r}")
+    return scrub("{" + ", ".join(parts) + "}")
+
+
+class SecretDict(dict):
+    """Request headers and query parameters: a plain dict to httpx, masked in any repr."""
+
+    def __repr__(self) -> str:
+        return masked_mapping(self)
 
 
 def mask(secret: str | None) -> str:

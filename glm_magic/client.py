@@ -1,5 +1,7 @@
-"""`Client` and `AsyncClient`: one request pipeline (auth → send → retry → parse) over httpx,
-with the call shape of the official SDKs: `client.chat.completions.create(...)`."""
+"""`Client` and `AsyncClient`: the request pipeline (auth → send → retry → error mapping)
+over httpx, with the call shape of the official SDKs: `client.chat.completions.create(...)`.
+Streams live in `streams.py`, the API surfaces in `resources/`, the bounded transport
+(deadlines, size caps, no redirects) in `transport.py`."""
 
 from __future__ import annotations
 
@@ -7,26 +9,30 @@ import asyncio
 import os
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
-from . import errors
+from . import errors, transport
 from ._json import loads
 from ._secrets import install_log_filter, mask
 from .config import load_dotenv, source_of
 from .providers import make_provider
-from .providers.base import STOP, HTTPRequest, Provider, body_summary
-from .sse import SSEDecoder
-from .types import Accumulator, Chunk, Completion, text_chunk
+from .providers.base import HTTPRequest, Provider, body_summary
+from .resources.chat import Chat
+from .resources.images import Images
+from .streams import AsyncStream, Stream, StreamCore
+from .transport import DEFAULT_TIMEOUT, MAX_RESPONSE_BYTES, Deadline, is_transport_error
+from .types import Chunk, Completion, text_chunk
 
 install_log_filter()
-DEFAULT_TIMEOUT = httpx.Timeout(300.0, connect=10.0)
 MAX_BACKOFF_S = 8.0
 MAX_RETRY_AFTER_S = 60.0
+_StreamCore = StreamCore  # the name older code imports
+__all__ = ["AsyncClient", "AsyncStream", "Client", "Stream", "DEFAULT_TIMEOUT"]
 
 
 @dataclass
@@ -40,12 +46,15 @@ class AttemptReport:
     model: str
 
 
-def _timeout(value: float | httpx.Timeout | None) -> httpx.Timeout:
+def as_timeout(value: float | httpx.Timeout | None) -> httpx.Timeout:
     if value is None:
         return DEFAULT_TIMEOUT
     if isinstance(value, httpx.Timeout):
         return value
     return httpx.Timeout(float(value), connect=min(10.0, float(value)))
+
+
+_timeout = as_timeout
 
 
 def backoff_delay(attempt: int, retry_after: float | None = None) -> float:
@@ -79,28 +88,12 @@ def _retry_after(headers: httpx.Headers) -> float | None:
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
 
 
-def _transport_error(exc: Exception, provider: str, during: str = "") -> errors.GLMError:
-    cause = exc.__cause__
-    if cause is not None and type(cause).__module__.startswith("aiohttp"):
-        # the aiohttp transport maps every ClientConnectionError to ConnectTimeout; a server
-        # that hung up mid-answer is a lost connection, not a timeout
-        name = type(cause).__name__
-        if "Timeout" not in name and not isinstance(cause, asyncio.TimeoutError):
-            return errors.APIConnectionError(f"{name}: {cause}{during}".rstrip(": "),
-                                             provider=provider)
-    if isinstance(exc, httpx.TimeoutException):
-        kind = {httpx.ConnectTimeout: "connect", httpx.ReadTimeout: "read",
-                httpx.WriteTimeout: "write", httpx.PoolTimeout: "pool"}.get(type(exc), "")
-        return errors.APITimeoutError(f"{kind} timeout{during}".strip(), provider=provider)
-    msg = str(exc) or type(exc).__name__
-    return errors.APIConnectionError(f"{msg}{during}", provider=provider)
-
-
-def _error_from_response(provider: Provider, r: httpx.Response) -> errors.GLMError:
+def _error_from_response(provider: Provider, r: httpx.Response, content: bytes
+                         ) -> errors.GLMError:
     try:
-        body: Any = r.json()
+        body: Any = loads(content)
     except ValueError:
-        body = r.text
+        body = content.decode("utf-8", "replace")
     err = provider.error_from(r.status_code, body, r.headers)
     if type(err) is errors.AuthenticationError:
         err.hint = (f"check the API key: {provider.describe_key()} was sent; it must belong "
@@ -113,332 +106,59 @@ def _error_from_response(provider: Provider, r: httpx.Response) -> errors.GLMErr
     return err
 
 
-def _json_body(provider: Provider, r: httpx.Response) -> Any:
+def _json_body(provider: Provider, content: bytes, status: int) -> Any:
     try:
-        return loads(r.content)
-    except ValueError as exc:
-        raise errors.ProtocolError(body_summary(r.text) or "empty response body",
-                                   provider=provider.name, status=r.status_code) from exc
+        return loads(content)
+    except ValueError:
+        text = content[:4096].decode("utf-8", "replace")
+        raise errors.ProtocolError(body_summary(text) or "empty response body",
+                                   provider=provider.name, status=status) from None
 
 
-def _parse_completion(provider: Provider, r: httpx.Response) -> Completion:
-    body = _json_body(provider, r)
+def _parse(provider: Provider, parse: Callable[[Any], Any], content: bytes, status: int) -> Any:
+    """A JSON body of an unexpected shape is a ProtocolError, never a raw TypeError."""
+    body = _json_body(provider, content, status)
     try:
-        return provider.parse_completion(body)
-    except (AttributeError, TypeError, KeyError, IndexError) as exc:
-        raise errors.ProtocolError(f"unexpected response body: {r.text[:80]!r}",
-                                   provider=provider.name, status=r.status_code) from exc
+        return parse(body)
+    except errors.GLMError:
+        raise
+    except (AttributeError, TypeError, KeyError, IndexError, ValueError):
+        raise errors.ProtocolError(
+            f"unexpected response body: {content[:80].decode('utf-8', 'replace')!r}",
+            provider=provider.name, status=status) from None
 
 
-class _StreamCore:
-    """Stream parsing shared by the sync and async streams: bytes in, chunks out."""
-
-    def __init__(self, provider: Provider, started: float, attempt: int) -> None:
-        self.provider = provider
-        self.decoder = SSEDecoder()
-        self.acc = Accumulator()
-        self.started = started
-        self.attempt = attempt
-        self.ttft_s: float | None = None
-        self.ended_s: float | None = None
-        self.finished = False
-        self.error: errors.GLMError | None = None
-
-    def feed(self, raw: bytes, final: bool = False) -> list[Chunk]:
-        events = self.decoder.flush() if final else self.decoder.feed(raw)
-        out = []
-        parse = self._parse
-        for ev in events:
-            item = parse(ev)
-            if item is None:
-                continue
-            if item is STOP:
-                self.finished = True
-                break
-            if self.ttft_s is None:
-                self.ttft_s = time.perf_counter() - self.started
-            self.acc.add(item)
-            out.append(item)
-        return out
-
-    def take(self, chunk: Chunk) -> Chunk:
-        """A ready-made chunk (local model, JSON body): time and accumulate it."""
-        if self.ttft_s is None:
-            self.ttft_s = time.perf_counter() - self.started
-        self.acc.add(chunk)
-        return chunk
-
-    def _parse(self, ev: Any) -> Any:
-        try:
-            return self.provider.parse_event(ev)
-        except (AttributeError, TypeError, KeyError, IndexError) as exc:
-            # valid JSON of an unexpected shape: a protocol error, not a crash
-            raise errors.ProtocolError(f"unexpected stream event: {ev.data[:80]!r}",
-                                       provider=self.provider.name) from exc
-
-    def end(self) -> None:
-        """The connection closed: was that the end of the answer, or a cut-off?"""
-        self.ended_s = time.perf_counter()
-        if not self.finished and (self.provider.needs_terminator and not self.acc.finish_reason):
-            raise errors.ProtocolError("the stream ended before its terminator (truncated answer)",
-                                       provider=self.provider.name)
-        self.finished = True
-        if self.acc.finish_reason == "sensitive":
-            raise errors.ContentFilterError(
-                "the answer was stopped by moderation (finish_reason 'sensitive')",
-                provider=self.provider.name, request_id=self.acc.request_id)
-
-    def fail(self, exc: BaseException) -> errors.GLMError:
-        self.ended_s = time.perf_counter()
-        if isinstance(exc, errors.GLMError):
-            err = exc
-        else:
-            err = _transport_error(exc, self.provider.name, " mid-stream")
-        self.error = err
-        err.partial = self.completion()
-        err.attempt = self.attempt  # type: ignore[attr-defined]
-        return err
-
-    def completion(self) -> Completion:
-        c = self.acc.completion(self.provider.name)
-        end = self.ended_s or time.perf_counter()
-        c.latency_s = end - self.started
-        c.ttft_s = self.ttft_s
-        c.attempt = self.attempt
-        if self.error is not None:
-            c.status = "filtered" if isinstance(self.error, errors.ContentFilterError) else "error"
-            c.error = str(self.error)
-        elif not self.finished:
-            c.status = "interrupted"
-        return c
-
-
-class Stream:
-    """Iterate to get `Chunk`s; `completion()` gives what arrived so far as one Completion,
-    also after an error or an interrupt. Closing it ends the HTTP response at once."""
-
-    def __init__(self, core: _StreamCore, source: Iterator[bytes] | None,
-                 close: Callable[[], None], chunks: Iterator[Chunk] | None = None) -> None:
-        self._core = core
-        self._source = source
-        self._close = close
-        self._chunks = chunks  # local provider / non-SSE body: chunks come ready-made
-
-    def __iter__(self) -> Iterator[Chunk]:
-        core = self._core
-        try:
-            if self._chunks is not None:
-                for chunk in self._chunks:
-                    yield core.take(chunk)
-                core.finished = True
-                core.end()
-                return
-            for raw in self._source:  # type: ignore[union-attr]
-                yield from core.feed(raw)
-                if core.finished:
-                    break
-            else:
-                yield from core.feed(b"", final=True)
-            core.end()
-        except (errors.GLMError, httpx.HTTPError) as exc:
-            raise core.fail(exc) from exc
-        finally:
-            self.close()
-
-    def completion(self) -> Completion:
-        return self._core.completion()
-
-    @property
-    def text(self) -> str:
-        return self._core.acc.text
-
-    def close(self) -> None:
-        if self._core.ended_s is None:
-            self._core.ended_s = time.perf_counter()
-        self._close()
-
-    def __enter__(self) -> Stream:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class AsyncStream:
-    """`async for` twin of `Stream`."""
-
-    def __init__(self, core: _StreamCore, source: Any, close: Callable[[], Any],
-                 chunks: Any = None) -> None:
-        self._core = core
-        self._source = source
-        self._close = close
-        self._chunks = chunks
-
-    async def __aiter__(self) -> AsyncIterator[Chunk]:
-        core = self._core
-        try:
-            if self._chunks is not None:
-                async for chunk in self._chunks:
-                    yield core.take(chunk)
-                core.finished = True
-                core.end()
-                return
-            async for raw in self._source:
-                for chunk in core.feed(raw):
-                    yield chunk
-                if core.finished:
-                    break
-            else:
-                for chunk in core.feed(b"", final=True):
-                    yield chunk
-            core.end()
-        except (errors.GLMError, httpx.HTTPError) as exc:
-            raise core.fail(exc) from exc
-        finally:
-            await self.aclose()
-
-    def completion(self) -> Completion:
-        return self._core.completion()
-
-    @property
-    def text(self) -> str:
-        return self._core.acc.text
-
-    async def aclose(self) -> None:
-        if self._core.ended_s is None:
-            self._core.ended_s = time.perf_counter()
-        res = self._close()
-        if asyncio.iscoroutine(res):
-            await res
-
-    async def __aenter__(self) -> AsyncStream:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-
-class _Completions:
-    def __init__(self, client: _BaseClient) -> None:
-        self._client = client
-
-    def create(self, *, messages: list[dict[str, Any]], model: str | None = None,
-               stream: bool = False, timeout: float | httpx.Timeout | None = None,
-               extra_headers: dict[str, str] | None = None,
-               extra_body: dict[str, Any] | None = None, **params: Any) -> Any:
-        """Create a chat completion. Every keyword the API knows passes through as given."""
-        body = {"model": model or self._client.provider.default_model, "messages": messages}
-        body.update(params)
-        if extra_body:
-            body.update(extra_body)
-        return self._client._create(body, stream, _timeout(timeout) if timeout is not None
-                                    else self._client.timeout, extra_headers or {})
-
-
-class _AsyncCompletions:
-    """Zhipu's asynchronous tasks: submit now, fetch the answer later (the SDK's names)."""
-
-    def __init__(self, client: _BaseClient) -> None:
-        self._client = client
-
-    def create(self, *, messages: list[dict[str, Any]], model: str | None = None,
-               **params: Any) -> Any:
-        """Submit a task → a Completion with `id` and `task_status` (PROCESSING)."""
-        c = self._client
-        body = {"model": model or c.provider.default_model, "messages": messages, **params}
-        return c._json(lambda: c.provider.async_submit(body), c.provider.parse_task, body)
-
-    def retrieve_completion_result(self, id: str) -> Any:
-        """The task's state: `task_status` PROCESSING | SUCCESS | FAIL, choices on success."""
-        c = self._client
-        return c._json(lambda: c.provider.async_result(id), c.provider.parse_task,
-                       {"model": "", "task_id": id})
-
-    def wait(self, id: str, *, timeout: float = 300.0, poll: float = 1.0) -> Any:
-        """Poll with backoff until SUCCESS (→ Completion) or FAIL / timeout (→ GLMError)."""
-        if isinstance(self._client, AsyncClient):
-            return self._await(id, timeout, poll)
-        deadline = time.monotonic() + timeout
-        delay = poll
-        while True:
-            result = self.retrieve_completion_result(id)
-            done = _task_done(result, id)
-            if done is not None:
-                return done
-            if time.monotonic() + delay > deadline:
-                raise _task_timeout(id, timeout, self._client.provider.name)
-            time.sleep(delay)
-            delay = min(delay * 1.5, 10.0)
-
-    async def _await(self, id: str, timeout: float, poll: float) -> Any:
-        deadline = time.monotonic() + timeout
-        delay = poll
-        while True:
-            result = await self.retrieve_completion_result(id)
-            done = _task_done(result, id)
-            if done is not None:
-                return done
-            if time.monotonic() + delay > deadline:
-                raise _task_timeout(id, timeout, self._client.provider.name)
-            await asyncio.sleep(delay)
-            delay = min(delay * 1.5, 10.0)
-
-
-def _task_done(result: Completion, task_id: str) -> Completion | None:
-    status = (result.task_status or "").upper()
-    if status == "SUCCESS":
-        return result
-    if status == "FAIL":
-        raise errors.ServerError(f"async task {task_id} failed", provider=result.provider,
-                                 request_id=result.request_id,
-                                 hint="the provider gave up on this task; submit it again")
-    return None
-
-
-def _task_timeout(task_id: str, timeout: float, provider: str) -> errors.APITimeoutError:
-    return errors.APITimeoutError(
-        f"async task {task_id} still processing after {timeout:g} s", provider=provider,
-        hint=f"fetch it later: %glm result {task_id} (or retrieve_completion_result)")
-
-
-class _Chat:
-    def __init__(self, client: _BaseClient) -> None:
-        self.completions = _Completions(client)
-        self.asyncCompletions = _AsyncCompletions(client)
-        self.async_completions = self.asyncCompletions
-
-
-class _Images:
-    def __init__(self, client: _BaseClient) -> None:
-        self._client = client
-
-    def generations(self, *, prompt: str, model: str = "cogview-3", size: str | None = None,
-                    n: int | None = None, **params: Any) -> Any:
-        """Generate images (CogView): an ImagesResponse with `data[i].url` (or `b64_json`)."""
-        c = self._client
-        body = {"model": model, "prompt": prompt, "size": size, "n": n, **params}
-        body = {k: v for k, v in body.items() if v is not None}
-        return c._json(lambda: c.provider.image_request(body), c.provider.parse_images, body)
+def _check_status(provider: Provider, r: httpx.Response, content: bytes) -> None:
+    if r.is_redirect:
+        raise transport.refuse_redirect(r, provider.name)
+    if r.status_code >= 400:
+        raise _error_from_response(provider, r, content)
 
 
 class _BaseClient:
     def __init__(self, provider: str | Provider | None = None, *, api_key: str | None = None,
                  base_url: str | None = None, auth: str | None = None,
                  timeout: float | httpx.Timeout | None = None, max_retries: int = 3,
+                 deadline: float | None = None, max_response_bytes: int = MAX_RESPONSE_BYTES,
                  model_path: str | None = None,
                  on_retry: Callable[[AttemptReport], None] | None = None,
                  **options: Any) -> None:
+        """`timeout` limits each read (and the wait for headers); `deadline` limits a whole
+        attempt (default: a non-streamed answer must be complete within the read timeout; a
+        stream runs while content keeps coming). `max_response_bytes` caps any response."""
         load_dotenv()
         if isinstance(provider, Provider):
             self.provider = provider
         else:
             self.provider = make_provider(provider, api_key=api_key, base_url=base_url,
                                           auth=auth, model_path=model_path, **options)
-        self.timeout = _timeout(timeout)
+        self.timeout = as_timeout(timeout)
+        self.deadline = None if deadline is None else float(deadline)
+        self.max_response_bytes = int(max_response_bytes)
         self.max_retries = max(0, int(max_retries))
         self.on_retry = on_retry
-        self.chat = _Chat(self)
-        self.images = _Images(self)
+        self.chat = Chat(self)
+        self.images = Images(self)
         self._fingerprint = self._credential_fingerprint()
 
     def _credential_fingerprint(self) -> str:
@@ -478,6 +198,19 @@ class _BaseClient:
         req.headers.update(headers)
         return req
 
+    def _build(self, req: HTTPRequest, timeout: httpx.Timeout) -> httpx.Request:
+        return self._http.build_request(req.method, req.url, headers=req.headers,
+                                        json=req.json, params=req.params, timeout=timeout)
+
+    def _core(self, t0: float, attempt: int, body: dict, deadline: Deadline | None
+              ) -> StreamCore:
+        return StreamCore(self.provider, t0, attempt, deadline, transport.answer_limit(body),
+                          self.max_response_bytes)
+
+
+def _is_stream(r: httpx.Response, stream: bool) -> bool:
+    return stream and r.status_code < 300 and "json" not in r.headers.get("content-type", "")
+
 
 class Client(_BaseClient):
     """Synchronous client. `Client()` picks the provider from the environment (zhipu when
@@ -486,7 +219,7 @@ class Client(_BaseClient):
     def __init__(self, provider: str | Provider | None = None, **kwargs: Any) -> None:
         http_client = kwargs.pop("http_client", None)
         super().__init__(provider, **kwargs)
-        self._http = http_client or httpx.Client(timeout=self.timeout, follow_redirects=True)
+        self._http = http_client or transport.sync_http(self.timeout)
 
     def close(self) -> None:
         self._http.close()
@@ -523,48 +256,50 @@ class Client(_BaseClient):
                 self._report(attempt, err, t0, body)
                 time.sleep(delay)
 
+    def _exchange(self, req: HTTPRequest, timeout: httpx.Timeout, stream: bool
+                  ) -> tuple[httpx.Response, bytes | None, Deadline]:
+        """Send; for a streamed answer return the open response, else read the whole body
+        (bounded in time and size). Transport failures become our errors, with nothing of
+        the request (headers, token-bearing URLs) left in the exception chain."""
+        name = self.provider.name
+        headers_by, body_by = transport.attempt_deadlines(timeout, self.deadline, stream)
+        try:
+            r = transport.send(self._http, self._build(req, timeout), headers_by)
+            if _is_stream(r, stream):
+                transport.follow(r, body_by)
+                return r, None, body_by
+            if stream:  # a JSON answer to a stream request (an error, or one whole body)
+                body_by = transport.attempt_deadlines(timeout, self.deadline, False)[1]
+            return r, transport.read_body(r, body_by, name, self.max_response_bytes), body_by
+        except errors.GLMError:
+            raise
+        except Exception as exc:
+            if not is_transport_error(exc):
+                raise
+            err = transport.transport_error(exc, name)
+        raise err
+
     def _json(self, build: Callable[[], HTTPRequest], parse: Callable[[Any], Any],
               body: dict) -> Any:
         """One JSON request/response exchange (tasks, images) with the same retries."""
         def once(t0: float, attempt: int) -> Any:
-            req = build()
-            try:
-                r = self._http.request(req.method, req.url, headers=req.headers, json=req.json,
-                                       params=req.params, timeout=self.timeout)
-            except httpx.HTTPError as exc:
-                raise _transport_error(exc, self.provider.name) from exc
-            if r.status_code >= 400:
-                raise _error_from_response(self.provider, r)
-            return parse(_json_body(self.provider, r))
+            r, content, _ = self._exchange(build(), self.timeout, False)
+            _check_status(self.provider, r, content or b"")
+            return _parse(self.provider, parse, content or b"", r.status_code)
 
         return self._retrying(once, body)
 
     def _once(self, body: dict, stream: bool, timeout: httpx.Timeout, headers: dict[str, str],
               t0: float, attempt: int) -> Completion | Stream:
-        req = self._request(body, stream, headers)
-        name = self.provider.name
-        request = self._http.build_request(req.method, req.url, headers=req.headers,
-                                           json=req.json, params=req.params, timeout=timeout)
-        try:
-            r = self._http.send(request, stream=stream)
-        except httpx.HTTPError as exc:
-            raise _transport_error(exc, name) from exc
-        if stream and r.status_code < 400 and "json" not in r.headers.get("content-type", ""):
-            core = _StreamCore(self.provider, t0, attempt)
-            return Stream(core, r.iter_bytes(), r.close)
-        try:
-            if stream:
-                r.read()
-        except httpx.HTTPError as exc:
-            raise _transport_error(exc, name) from exc
-        finally:
-            r.close()
-        if r.status_code >= 400:
-            raise _error_from_response(self.provider, r)
-        result = _parse_completion(self.provider, r)
+        r, content, body_by = self._exchange(self._request(body, stream, headers), timeout,
+                                             stream)
+        if content is None:
+            return Stream(self._core(t0, attempt, body, body_by), r.iter_bytes(), r.close)
+        _check_status(self.provider, r, content)
+        result = _parse(self.provider, self.provider.parse_completion, content, r.status_code)
         result.latency_s, result.attempt = time.perf_counter() - t0, attempt
         if stream:  # the server answered a stream request with one JSON body
-            core = _StreamCore(self.provider, t0, attempt)
+            core = self._core(t0, attempt, body, None)
             return Stream(core, None, lambda: None, iter([_as_chunk(result)]))
         _check_filtered(result)
         return result
@@ -573,12 +308,13 @@ class Client(_BaseClient):
 def _async_http(timeout: httpx.Timeout) -> httpx.AsyncClient:
     """httpx's API over aiohttp's connection pool when httpx-aiohttp is installed: httpx's own
     async pool serialises badly at high concurrency (200 requests at concurrency 32 took
-    0.71 s with it and 0.085 s with aiohttp in bench/); plain httpx otherwise."""
+    0.71 s with it and 0.085 s with aiohttp in bench/); plain httpx otherwise. Redirects are
+    never followed (they could take the key to another host)."""
     try:
         from httpx_aiohttp import HttpxAiohttpClient
     except ImportError:  # pragma: no cover
-        return httpx.AsyncClient(timeout=timeout, follow_redirects=True)
-    return HttpxAiohttpClient(timeout=timeout, follow_redirects=True)
+        return httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+    return HttpxAiohttpClient(timeout=timeout, follow_redirects=False)
 
 
 class AsyncClient(_BaseClient):
@@ -625,50 +361,54 @@ class AsyncClient(_BaseClient):
                 self._report(attempt, err, t0, body)
                 await asyncio.sleep(delay)
 
+    async def _prepared(self, build: Callable[[], HTTPRequest]) -> HTTPRequest:
+        if getattr(self.provider, "blocking_auth", False):  # a token fetch blocks: a thread
+            return await asyncio.to_thread(build)
+        return build()
+
+    async def _exchange(self, req: HTTPRequest, timeout: httpx.Timeout, stream: bool
+                        ) -> tuple[httpx.Response, bytes | None, Deadline]:
+        name = self.provider.name
+        headers_by, body_by = transport.attempt_deadlines(timeout, self.deadline, stream)
+        try:
+            r = await transport.asend(self._http, self._build(req, timeout), headers_by, name)
+            if _is_stream(r, stream):
+                return r, None, body_by
+            if stream:
+                body_by = transport.attempt_deadlines(timeout, self.deadline, False)[1]
+            content = await transport.aread_body(r, body_by, name, self.max_response_bytes)
+            return r, content, body_by
+        except errors.GLMError:
+            raise
+        except Exception as exc:
+            if not is_transport_error(exc):
+                raise
+            err = transport.transport_error(exc, name)
+        raise err
+
     async def _json(self, build: Callable[[], HTTPRequest], parse: Callable[[Any], Any],
                     body: dict) -> Any:
         async def once(t0: float, attempt: int) -> Any:
-            req = await asyncio.to_thread(build) if getattr(self.provider, "blocking_auth",
-                                                            False) else build()
-            try:
-                r = await self._http.request(req.method, req.url, headers=req.headers,
-                                             json=req.json, params=req.params,
-                                             timeout=self.timeout)
-            except httpx.HTTPError as exc:
-                raise _transport_error(exc, self.provider.name) from exc
-            if r.status_code >= 400:
-                raise _error_from_response(self.provider, r)
-            return parse(_json_body(self.provider, r))
+            r, content, _ = await self._exchange(await self._prepared(build), self.timeout,
+                                                 False)
+            _check_status(self.provider, r, content or b"")
+            return _parse(self.provider, parse, content or b"", r.status_code)
 
         return await self._retrying(once, body)
 
     async def _once(self, body: dict, stream: bool, timeout: httpx.Timeout,
                     headers: dict[str, str], t0: float, attempt: int) -> Completion | AsyncStream:
-        req = await asyncio.to_thread(self._request, body, stream, headers) \
-            if getattr(self.provider, "blocking_auth", False) else self._request(body, stream, headers)
-        name = self.provider.name
-        request = self._http.build_request(req.method, req.url, headers=req.headers,
-                                           json=req.json, params=req.params, timeout=timeout)
-        try:
-            r = await self._http.send(request, stream=stream)
-        except httpx.HTTPError as exc:
-            raise _transport_error(exc, name) from exc
-        if stream and r.status_code < 400 and "json" not in r.headers.get("content-type", ""):
-            core = _StreamCore(self.provider, t0, attempt)
-            return AsyncStream(core, r.aiter_bytes(), r.aclose)
-        try:
-            if stream:
-                await r.aread()
-        except httpx.HTTPError as exc:
-            raise _transport_error(exc, name) from exc
-        finally:
-            await r.aclose()
-        if r.status_code >= 400:
-            raise _error_from_response(self.provider, r)
-        result = _parse_completion(self.provider, r)
+        req = await self._prepared(lambda: self._request(body, stream, headers))
+        r, content, body_by = await self._exchange(req, timeout, stream)
+        del req
+        if content is None:
+            return AsyncStream(self._core(t0, attempt, body, body_by), r.aiter_bytes(),
+                               r.aclose)
+        _check_status(self.provider, r, content)
+        result = _parse(self.provider, self.provider.parse_completion, content, r.status_code)
         result.latency_s, result.attempt = time.perf_counter() - t0, attempt
         if stream:
-            core = _StreamCore(self.provider, t0, attempt)
+            core = self._core(t0, attempt, body, None)
             return AsyncStream(core, None, lambda: None, _aiter([_as_chunk(result)]))
         _check_filtered(result)
         return result

@@ -17,6 +17,11 @@ _LINES = re.compile(r"\r\n|\r|\n")
 
 
 _NO_EXTRA: dict[str, str] = {}  # shared, never written: most events have no extra fields
+MAX_EVENT_CHARS = 16 * 2**20  # one line or one event; real events are a few hundred bytes
+
+
+class SSELimitError(ValueError):
+    """A line or an event passed MAX_EVENT_CHARS: the server is not sending an answer."""
 
 
 @dataclass(slots=True)
@@ -31,25 +36,42 @@ class Event:
 class SSEDecoder:
     """Feed raw bytes in any split; get complete events out (identical to an unsplit parse)."""
 
-    __slots__ = ("_utf8", "_buf", "_event", "_data", "_id", "_retry", "_extra", "_has")
+    __slots__ = ("_utf8", "_buf", "_event", "_data", "_id", "_retry", "_extra", "_has",
+                 "_pending", "_pending_len", "_data_len", "limit")
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = MAX_EVENT_CHARS) -> None:
         self._utf8 = codecs.getincrementaldecoder("utf-8")("replace")
         self._buf = ""
+        self._pending: list[str] = []  # pieces of a line still waiting for its end
+        self._pending_len = 0
+        self.limit = limit
         self._reset()
 
     def _reset(self) -> None:
         self._event = ""
         self._data: list[str] = []
+        self._data_len = 0
         self._id: str | None = None
         self._retry: int | None = None
         self._extra: dict[str, str] | None = None
         self._has = False
 
     def feed(self, raw: bytes) -> list[Event]:
-        text = self._buf + self._utf8.decode(raw)
-        if not text:
+        new = self._utf8.decode(raw)
+        if not new:
             return []
+        if "\n" not in new and "\r" not in new and not self._buf.endswith("\r"):
+            # no line ends here: keep the piece (joining now would make a long line quadratic)
+            self._pending.append(new)
+            self._pending_len += len(new)
+            if self._pending_len + len(self._buf) > self.limit:
+                raise SSELimitError(f"a stream line passed {self.limit:,} characters")
+            return []
+        if self._pending:
+            new = "".join(self._pending) + new
+            self._pending.clear()
+            self._pending_len = 0
+        text = self._buf + new
         if not self._has and "\r" not in text:
             return self._feed_blocks(text)
         # hold back the unterminated last line; a trailing '\r' may be half of a '\r\n'
@@ -64,19 +86,26 @@ class SSEDecoder:
         """Fast path for LF-framed streams: whole events at once; a one-line `data:` event
         (nearly every event) costs one slice."""
         blocks = text.split("\n\n")
-        self._buf = blocks.pop()  # the unfinished event, if any
+        rest = blocks.pop()  # the unfinished event, if any
         out: list[Event] = []
         for block in blocks:
             if block.startswith("data: ") and "\n" not in block:
                 out.append(Event("message", block[6:]))
             elif block:
                 out.extend(self._lines(block.split("\n") + [""]))
+        if "\n" in rest:  # its complete lines now, so the buffer holds one line at most
+            lines = rest.split("\n")
+            rest = lines.pop()
+            out.extend(self._lines(lines))
+        self._buf = rest
         return out
 
     def flush(self) -> list[Event]:
         """End of stream: a final event without its blank line still counts (many servers)."""
-        rest = self._buf + self._utf8.decode(b"", final=True)
+        rest = "".join(self._pending) + self._buf + self._utf8.decode(b"", final=True)
         self._buf = ""
+        self._pending.clear()
+        self._pending_len = 0
         out = self._lines(_LINES.split(rest.rstrip("\r"))) if rest.strip("\r") else []
         if self._has:
             out.append(self._emit())
@@ -94,6 +123,9 @@ class SSEDecoder:
         for line in lines:
             if line.startswith("data:"):  # the common case first
                 self._data.append(line[6:] if line[5:6] == " " else line[5:])
+                self._data_len += len(line)
+                if self._data_len > self.limit:
+                    raise SSELimitError(f"a stream event passed {self.limit:,} characters")
                 self._has = True
                 continue
             if not line:

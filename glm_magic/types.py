@@ -248,7 +248,7 @@ class Accumulator:
     """Folds a stream of chunks into one Completion (text, reasoning, tool calls, usage)."""
 
     __slots__ = ("id", "model", "created", "request_id", "parts", "reasoning", "tools",
-                 "finish_reason", "usage", "web_search", "role", "extra")
+                 "finish_reason", "usage", "web_search", "role", "extra", "size")
 
     def __init__(self) -> None:
         self.id = ""
@@ -263,6 +263,7 @@ class Accumulator:
         self.web_search: list[dict] | None = None
         self.role = "assistant"
         self.extra: dict[str, Any] | None = None
+        self.size = 0  # characters of text, reasoning and tool arguments so far
 
     def add(self, chunk: Chunk) -> None:
         if not self.model:  # the first chunk names the answer
@@ -280,9 +281,13 @@ class Accumulator:
                 continue  # we assemble the first choice; n>1 streams keep raw chunks
             d = c.delta
             if d.content:
-                self.parts.append(d.content if isinstance(d.content, str) else str(d.content))
+                text = d.content if isinstance(d.content, str) else str(d.content)
+                self.parts.append(text)
+                self.size += len(text)
             if d.reasoning_content:
-                self.reasoning.append(str(d.reasoning_content))
+                text = str(d.reasoning_content)
+                self.reasoning.append(text)
+                self.size += len(text)
             if d.tool_calls:
                 for t in d.tool_calls:
                     cur = self.tools.get(t.index)
@@ -293,6 +298,7 @@ class Accumulator:
                         cur.id = cur.id or t.id
                         cur.function.name = cur.function.name or t.function.name
                         cur.function.arguments += t.function.arguments
+                    self.size += len(t.function.arguments or "")
             if c.finish_reason:
                 self.finish_reason = c.finish_reason
 

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from .. import errors
 from .._json import loads
-from .._secrets import mask, register
+from .._secrets import SecretDict, mask, secret
 from ..sse import Event
 from ..types import Chunk, Completion, chunk_from_openai, completion_from_openai
 
@@ -18,11 +18,20 @@ STOP = object()  # returned by a stream parser for the terminator event
 
 @dataclass
 class HTTPRequest:
+    """What to send. Headers and query parameters carry keys and tokens, so they are
+    `SecretDict`s: masked in any repr, including a verbose traceback's frame locals."""
+
     method: str
     url: str
     headers: dict[str, str] = field(default_factory=dict)
     json: Any = None
     params: dict[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.headers, SecretDict):
+            self.headers = SecretDict(self.headers)
+        if self.params is not None and not isinstance(self.params, SecretDict):
+            self.params = SecretDict(self.params)
 
 
 @dataclass
@@ -53,8 +62,8 @@ class Provider:
         a key is sent there only when it came from the same place."""
         from ..config import source_of
 
-        self._api_key = api_key or (os.environ.get(self.key_env) if self.key_env else None)
-        register(self._api_key)
+        self._api_key = secret(api_key or (os.environ.get(self.key_env) if self.key_env
+                                           else None))
         # where the key and the base URL came from: 'code', 'environment' or a file path
         self.key_source = "code" if api_key else source_of(self.key_env)
         env_url = os.environ.get(self.base_url_env) if self.base_url_env else None

@@ -182,7 +182,7 @@ class LocalProvider(Provider):
 
     def create(self, body: dict[str, Any], stream: bool) -> Completion | Any:
         """Run the model: a Completion, or a `Stream` of chunks when stream=True."""
-        from ..client import Stream, _StreamCore
+        from ..streams import Stream, StreamCore
 
         model = self._model(body.get("model"))
         args = self._args(model, body)
@@ -193,7 +193,7 @@ class LocalProvider(Provider):
             c = _completion(out, model.name)
             c.latency_s = time.perf_counter() - t0
             return c
-        core = _StreamCore(self, t0, 1)
+        core = StreamCore(self, t0, 1)
         gen = self._stream(model, args)
         return Stream(core, None, gen.close, gen)
 
@@ -226,7 +226,7 @@ class LocalProvider(Provider):
     async def acreate(self, body: dict[str, Any], stream: bool) -> Completion | Any:
         if not stream:
             return await asyncio.to_thread(self.create, body, False)
-        from ..client import AsyncStream
+        from ..streams import AsyncStream
 
         sync_stream = await asyncio.to_thread(self.create, body, True)
         return AsyncStream(sync_stream._core, None, sync_stream.close,

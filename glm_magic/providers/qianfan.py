@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from .. import errors
-from .._secrets import register
+from .._secrets import SecretDict, secret
 from ..sse import Event
 from ..types import Choice, Completion, Message, Usage, text_chunk
 from .base import HTTPRequest, ModelInfo, Provider
@@ -45,8 +45,7 @@ class QianfanProvider(Provider):
     def __init__(self, api_key: str | None = None, base_url: str | None = None,
                  secret_key: str | None = None, max_chars: int = MAX_CHARS, **options: Any):
         super().__init__(api_key, base_url, **options)
-        self._secret = secret_key or os.environ.get("QIANFAN_SK")
-        register(self._secret)
+        self._secret = secret(secret_key or os.environ.get("QIANFAN_SK"))
         self.max_chars = max_chars
         self._token: str | None = None
         self._expires = 0.0
@@ -81,20 +80,24 @@ class QianfanProvider(Provider):
                            params={"grant_type": "client_credentials", "client_id": ak,
                                    "client_secret": self._secret}, timeout=30.0)
             data = r.json()
+            if isinstance(data, dict):
+                data = SecretDict(data)  # holds the token: masked in any traceback
         except httpx.HTTPError as exc:
             raise errors.APIConnectionError(f"token request failed: {type(exc).__name__}",
                                             provider=self.name) from None
         except ValueError:
             raise errors.ProtocolError("token response is not JSON", provider=self.name,
                                        status=r.status_code) from None
-        token = data.get("access_token") if isinstance(data, dict) else None
-        if not token:
-            desc = data.get("error_description") or data.get("error") or "no access_token"
+        token = secret(data.get("access_token")) if isinstance(data, dict) else None
+        if not isinstance(token, str) or not token:
+            desc = (data.get("error_description") or data.get("error")
+                    if isinstance(data, dict) else None) or "no access_token"
             raise errors.AuthenticationError(f"token request refused: {desc}",
-                                             provider=self.name, code=data.get("error"),
+                                             provider=self.name,
+                                             code=data.get("error") if isinstance(data, dict)
+                                             else None,
                                              status=r.status_code)
-        register(token)
-        return token, float(data.get("expires_in") or 2_592_000)
+        return token, _seconds(data.get("expires_in"), 2_592_000.0)
 
     def on_auth_failure(self, err: errors.GLMError) -> bool:
         if err.code and err.code.isdigit() and int(err.code) in TOKEN_CODES:
@@ -224,3 +227,13 @@ class QianfanProvider(Provider):
         if c is not None and c >= 336000:
             return errors.BadRequestError
         return super().error_class(status or 400, code)
+
+
+def _seconds(value: object, default: float) -> float:
+    """A token lifetime from the server: a finite positive number, else the default (a body
+    saying `"expires_in": "soon"` must not break the call)."""
+    try:
+        seconds = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return default
+    return seconds if 0 < seconds < 1e9 else default

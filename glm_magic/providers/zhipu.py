@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from .. import errors
-from .._secrets import register
+from .._secrets import Secret, secret
 from .base import ModelInfo, Provider
 
 TOKEN_TTL_MS = 210_000  # what the official SDK signs into `exp`
@@ -20,19 +20,19 @@ def make_jwt(api_key: str, *, ttl_ms: int = TOKEN_TTL_MS, now_ms: int | None = N
 
     import jwt  # PyJWT: imported only when JWT auth is used
 
-    parts = api_key.split(".")
+    parts = [Secret(p) for p in api_key.split(".")]  # masked in any traceback
     if len(parts) != 2 or not all(parts):
         raise errors.ConfigurationError(
             "this API key cannot be used for JWT auth: it must look like 'id.secret' "
             "(exactly one '.')", provider="zhipu", hint="use auth='key' or copy the whole key")
-    kid, secret = parts
+    kid, key_secret = parts
     now = int(time.time() * 1000) if now_ms is None else now_ms
     with warnings.catch_warnings():  # Zhipu's secrets are 16 bytes; PyJWT would warn
         warnings.simplefilter("ignore")
-        token = jwt.encode({"api_key": kid, "exp": now + ttl_ms, "timestamp": now}, secret,
+        token = jwt.encode({"api_key": str(kid), "exp": now + ttl_ms, "timestamp": now},
+                           key_secret,
                            algorithm="HS256", headers={"alg": "HS256", "sign_type": "SIGN"})
-    register(token)
-    return token
+    return secret(token)  # type: ignore[return-value]
 
 
 class JWTCache:
