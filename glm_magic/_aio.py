@@ -16,6 +16,7 @@ def run_in_worker(coro: Coroutine[Any, Any, T]) -> T:
     loop = asyncio.new_event_loop()
     box: dict[str, Any] = {}
     task_ready = threading.Event()
+    done = threading.Event()  # not Thread.join: an interrupted join can mark the thread dead
 
     def main() -> None:
         asyncio.set_event_loop(loop)
@@ -27,18 +28,26 @@ def run_in_worker(coro: Coroutine[Any, Any, T]) -> T:
         except BaseException as exc:  # handed to the caller's thread
             box["error"] = exc
         finally:
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
+            try:
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.close()
+            finally:
+                done.set()
 
     worker = threading.Thread(target=main, name="glm-magic-batch", daemon=True)
     worker.start()
     try:
-        while worker.is_alive():
-            worker.join(0.1)  # short waits so a KeyboardInterrupt reaches us promptly
+        while not done.wait(0.1):  # short waits so a KeyboardInterrupt reaches us promptly
+            pass
     except KeyboardInterrupt:
         task_ready.wait()
         loop.call_soon_threadsafe(box["task"].cancel)
-        worker.join()
+        while True:  # a second interrupt while the rows are gathered must not lose them
+            try:
+                done.wait()
+                break
+            except KeyboardInterrupt:
+                continue
     if "error" in box:
         raise box["error"]
     return box["result"]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import errors, pricing
-from .client import backoff_delay
+from .client import AsyncClient, backoff_delay
 from .sessions import Session
 from .sessions import session as default_session
 from .tokens import estimate_messages
@@ -195,6 +195,10 @@ async def abatch(prompts: Any, *, template: str | None = None, model: str | None
         for i, k in enumerate(plan.keys):
             if k in saved:
                 results[i] = saved[k]
+    # the batch owns its client: closing it at the end never cuts a stream of the chat panel
+    # or a cell running on the same loop
+    client = AsyncClient(s._provider(plan.provider), timeout=s.timeout, max_retries=0,
+                         on_retry=s._on_retry)
     limiter = AdaptiveLimiter(concurrency)
     stop: dict[str, Any] = {"reason": None, "error": None}
     bar = _progress(len(plan.prompts), sum(r is not None for r in results), progress)
@@ -226,7 +230,7 @@ async def abatch(prompts: Any, *, template: str | None = None, model: str | None
                     comp = await s.acomplete(
                         plan.prompts[i], provider=plan.provider, model=plan.model,
                         system=system, once=True, stream=False, source="batch",
-                        call_id=call_id, attempt=attempt, max_retries=0, **params)
+                        call_id=call_id, attempt=attempt, client=client, **params)
             except errors.GLMError as err:
                 rate = isinstance(err, errors.RateLimitError)
                 if rate:
@@ -243,6 +247,9 @@ async def abatch(prompts: Any, *, template: str | None = None, model: str | None
                 status = "filtered" if isinstance(err, errors.ContentFilterError) else "error"
                 finish(i, _row(err.partial if isinstance(err.partial, Completion) else None,
                                status, str(err), attempt))
+                return
+            except Exception as exc:  # noqa: BLE001 - one row's surprise never costs the rest
+                finish(i, _row(None, "error", f"{type(exc).__name__}: {exc}", attempt))
                 return
             limiter.reward()
             finish(i, _row(comp, "ok", None, attempt))
@@ -270,7 +277,7 @@ async def abatch(prompts: Any, *, template: str | None = None, model: str | None
             bar.close()
         if store is not None:
             store.close()
-        await s.aclose_clients()
+        await client.close()
     if stop["error"] is not None and on_error == "raise":
         raise stop["error"]
     left = "interrupted" if interrupted else "skipped"

@@ -286,7 +286,7 @@ def dry_run(magics: GLMMagics, prompt: Any, kwargs: dict[str, Any]) -> dict[str,
     conv = s.chats.get(kwargs.get("chat") or "default")
     saved = [dict(m) for m in conv.messages] if conv is not None else None
     try:
-        call = s.prepare(prompt, check_credentials=False, **kwargs)
+        call = s.prepare(prompt, check_credentials=False, claim=False, **kwargs)
     finally:  # nothing is sent: the conversation stays exactly as it was
         if saved is None:
             s.chats.pop(kwargs.get("chat") or "default", None)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,31 @@ class Conversation:
     name: str = "default"
     messages: list[dict[str, Any]] = field(default_factory=list)
     tokens_used: int = 0
+    # the call answering in this conversation now: one at a time (a cell, the panel, a
+    # thread), or prompts would interleave and a failure would roll back the wrong exchange
+    _owner: str | None = field(default=None, repr=False, compare=False)
+    _claim: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def claim(self, call_id: str) -> None:
+        """Reserve the conversation for one call; refuse while another call answers."""
+        with self._claim:
+            if self._owner is not None and self._owner != call_id:
+                from .errors import ConversationBusyError
+
+                raise ConversationBusyError(
+                    f"conversation {self.name!r} is still answering another prompt",
+                    hint="wait for it (or stop it), or use another conversation: "
+                         "--chat NAME in %%glm, chat= in Python")
+            self._owner = call_id
+
+    def release(self, call_id: str) -> None:
+        with self._claim:
+            if self._owner == call_id:
+                self._owner = None
+
+    @property
+    def busy(self) -> bool:
+        return self._owner is not None
 
     @property
     def system(self) -> str | None:

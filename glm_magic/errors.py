@@ -99,6 +99,12 @@ class ConfigurationError(GLMError):
     hint = ""
 
 
+class ConversationBusyError(GLMError):
+    """Another call is answering in this conversation; nothing was sent."""
+
+    hint = "wait for the other answer, or use another conversation"
+
+
 class BudgetExceededError(GLMError):
     hint = "raise it with %glm budget AMOUNT CURRENCY (or GLMMagics.budget), or use a free model"
 

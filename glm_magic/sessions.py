@@ -4,6 +4,7 @@ remembered answer; the magic, the chat panel and the batch runner only wrap it."
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import math
 import sys
@@ -50,6 +51,26 @@ class Call:
     tags: str | None = None
     started: float = field(default_factory=time.time)
     attempt_offset: int = 0  # attempts made by the caller before this one (batch retries)
+
+
+def _check_encodable(value: Any, path: str = "the prompt") -> None:
+    """A lone surrogate (from a broken copy-paste or decode) cannot be sent as UTF-8: say
+    where it is, before anything changes."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise errors.BadRequestError(
+                f"{path} contains an unpaired surrogate {value[exc.start]!r} at character "
+                f"{exc.start}, which cannot be sent as UTF-8",
+                hint="remove or replace that character (it often comes from a broken "
+                     "copy-paste or a bytes decode with 'surrogateescape')") from None
+    elif isinstance(value, dict):
+        for v in value.values():
+            _check_encodable(v, path)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            _check_encodable(v, path)
 
 
 def split_target(provider: str | None, model: str | None) -> tuple[str | None, str | None]:
@@ -125,8 +146,8 @@ class Session:
         key = (name, repr(self.timeout), self.max_retries)
         cl = self._clients.get(key)
         if cl is not None and cl.credentials_changed():
-            cl.close()  # a corrected key (environment or .env) counts from the next call on
-            cl = None
+            cl = None  # a corrected key counts from the next call on; a stream still
+            # reading from the old client (another thread) keeps it until it ends
         if cl is None:
             cl = self._clients[key] = Client(self._provider(name), timeout=self.timeout,
                                              max_retries=self.max_retries,
@@ -194,12 +215,16 @@ class Session:
                 system: str | None = None, once: bool = False, new: bool = False,
                 source: str = "api", cell: int | None = None, tags: Any = None,
                 check_credentials: bool = True, call_id: str | None = None,
-                attempt: int = 1, **params: Any) -> Call:
-        """Resolve provider/model, build the exact messages to send, check the budget."""
+                attempt: int = 1, claim: bool = True, **params: Any) -> Call:
+        """Resolve provider/model, build the exact messages to send, check the budget.
+        A conversation answers one call at a time: `claim` reserves it until `release`."""
         name, model_name = self.resolve(provider, model)
         if check_credentials:  # fail before anything changes
             self.client(name).provider.require_credentials()
+        call_id = call_id or uuid.uuid4().hex
+        _check_encodable(prompt if messages is None else messages)
         conv_name: str | None = None
+        conv: Conversation | None = None
         if messages is not None:
             msgs = [dict(m) for m in messages]
         elif once:
@@ -208,26 +233,39 @@ class Session:
         else:
             conv = self.chat(chat)
             conv_name = conv.name
-            if new:
-                conv.reset(keep_system=system is None)
-            if system is not None:
-                conv.system = system or None
-            if prompt is not None:  # None: continue (e.g. after tool results)
-                conv.add("user", prompt)
-            msgs, dropped = conv.request_messages(self.max_history_tokens)
-            if dropped:
-                self.notice(f"{dropped} oldest turn(s) of conversation {conv.name!r} were left "
-                            f"out to fit max_history_tokens={self.max_history_tokens}")
-        call = Call(call_id or uuid.uuid4().hex, name, model_name, source, conv_name, msgs,
-                    {k: v for k, v in params.items() if v is not None}, cell,
-                    ",".join(tags) if isinstance(tags, (list, tuple)) else tags,
-                    attempt_offset=attempt - 1)
+            if claim:
+                conv.claim(call_id)
         try:
+            if conv is not None:
+                if new:
+                    conv.reset(keep_system=system is None)
+                if system is not None:
+                    conv.system = system or None
+                if prompt is not None:  # None: continue (e.g. after tool results)
+                    conv.add("user", prompt)
+                msgs, dropped = conv.request_messages(self.max_history_tokens)
+                if dropped:
+                    self.notice(f"{dropped} oldest turn(s) of conversation {conv.name!r} were "
+                                f"left out to fit max_history_tokens={self.max_history_tokens}")
+            call = Call(call_id, name, model_name, source, conv_name, msgs,
+                        {k: v for k, v in params.items() if v is not None}, cell,
+                        ",".join(tags) if isinstance(tags, (list, tuple)) else tags,
+                        attempt_offset=attempt - 1)
             self._check_budget(call)
-        except errors.BudgetExceededError:
-            self._forget_user_turn(call)
+        except BaseException:  # nothing was sent: the conversation is as it was
+            if conv is not None:
+                if prompt is not None and conv.messages and \
+                        conv.messages[-1].get("role") == "user":
+                    conv.pop_last_exchange()
+                if claim:
+                    conv.release(call_id)
             raise
         return call
+
+    def release(self, call: Call) -> None:
+        """The call is over: its conversation may take the next one."""
+        if call.conversation is not None and call.conversation in self.chats:
+            self.chats[call.conversation].release(call.call_id)
 
     def complete(self, prompt: Any = None, *, stream: bool = True, view: View | None = None,
                  **kwargs: Any) -> Completion:
@@ -236,7 +274,12 @@ class Session:
         Errors are raised after their partial answer and ledger row are kept; a
         KeyboardInterrupt ends the stream at once and is re-raised after the same."""
         call = self.prepare(prompt, **kwargs)
-        client = self.client(call.provider)
+        try:
+            client = self.client(call.provider)
+        except BaseException:
+            self._forget_user_turn(call)
+            self.release(call)
+            raise
         token = _CALL.set(call)
         stream_obj = None
         try:
@@ -258,18 +301,29 @@ class Session:
         except errors.GLMError as err:
             err.partial = self.finish(call, self._failed(call, err), view)
             raise
+        except Exception as exc:  # a bug or a library error: still keep the row and turn
+            self._unexpected(call, exc, stream_obj, view)
+            raise
+        else:  # recorded and remembered before the conversation takes another call
+            return self.finish(call, comp, view)
         finally:
             _CALL.reset(token)
-        return self.finish(call, comp, view)
+            self.release(call)
 
     async def acomplete(self, prompt: Any = None, *, stream: bool = True,
                         view: View | None = None, max_retries: int | None = None,
-                        **kwargs: Any) -> Completion:
-        """`complete` for async front-ends (chat panel, batch); cancellation = interrupt."""
+                        client: AsyncClient | None = None, **kwargs: Any) -> Completion:
+        """`complete` for async front-ends (chat panel, batch); cancellation = interrupt.
+        `client` is one the caller owns (a batch), else the session's for this loop."""
         import asyncio
 
         call = self.prepare(prompt, **kwargs)
-        client = self.aclient(call.provider, max_retries)
+        try:
+            client = client or self.aclient(call.provider, max_retries)
+        except BaseException:
+            self._forget_user_turn(call)
+            self.release(call)
+            raise
         token = _CALL.set(call)
         stream_obj = None
         try:
@@ -291,9 +345,24 @@ class Session:
         except errors.GLMError as err:
             err.partial = self.finish(call, self._failed(call, err), view)
             raise
+        except Exception as exc:
+            self._unexpected(call, exc, stream_obj, view)
+            raise
+        else:
+            return self.finish(call, comp, view)
         finally:
             _CALL.reset(token)
-        return self.finish(call, comp, view)
+            self.release(call)
+
+    def _unexpected(self, call: Call, exc: Exception, stream_obj: Any, view: View | None
+                    ) -> None:
+        """Not one of our errors: record the row (with what arrived) and drop the turn."""
+        comp = stream_obj.completion() if stream_obj is not None else Completion(
+            provider=call.provider, model=call.model,
+            choices=[Choice(0, Message("assistant", ""), None)])
+        comp.status, comp.error = "error", f"{type(exc).__name__}: {exc}"
+        with contextlib.suppress(Exception):  # the original error is the one to see
+            self.finish(call, comp, view)
 
     def _interrupted(self, call: Call, stream_obj: Any, view: View | None) -> Completion:
         """An interrupt ended the call: keep what arrived, marked and recorded."""
@@ -449,6 +518,7 @@ class Session:
         kwargs.setdefault("source", "api")
         call = self.prepare(prompt, **kwargs)
         self._forget_user_turn(call)  # the exchange joins the conversation with its answer
+        self.release(call)
         task = self.client(call.provider).chat.asyncCompletions.create(
             model=call.model, messages=call.messages, **call.params)
         self.tasks[task.id] = {"call": call, "prompt": prompt, "submitted": time.time(),

@@ -45,6 +45,7 @@ class _Bubble:
         self.allow_images = allow_images
         self.parts: list[str] = []
         self._last = 0.0
+        self.completion: Completion | None = None  # this bubble's answer once it is recorded
 
     def update(self, chunk: Chunk) -> None:
         if chunk.text:
@@ -56,6 +57,7 @@ class _Bubble:
                                               allow_images=self.allow_images)
 
     def finish(self, comp: Completion) -> None:
+        self.completion = comp
         mark = {"interrupted": "stopped", "filtered": "filtered by moderation"}.get(comp.status,
                                                                                    "")
         self.widget.value = _bot_html(comp.text or "".join(self.parts), mark,
@@ -240,17 +242,20 @@ class ChatPanel:
                 chat=self.chat, temperature=self.temperature_w.value, view=bubble,
                 source="widget")
         except asyncio.CancelledError:
-            comp = self.session.last
+            comp = bubble.completion
             if comp is not None:
                 bubble.finish(comp)
-        except errors.GLMError as err:
-            comp = self.session.last
+        except Exception as err:  # noqa: BLE001 - shown in the panel; the row is recorded
+            partial = getattr(err, "partial", None)
+            comp = partial if isinstance(partial, Completion) else None
             if comp is not None and comp.text:
                 bubble.finish(comp)
             else:
                 self.transcript.children = self.transcript.children[:-1]
+            text = str(err) if isinstance(err, errors.GLMError) else \
+                f"{type(err).__name__}: {err}"
             self.transcript.children += (widgets.HTML(
-                f'<div class="glm-error" style="{ERR_STYLE}">⚠ {escape(str(err))}</div>'),)
+                f'<div class="glm-error" style="{ERR_STYLE}">⚠ {escape(text)}</div>'),)
         finally:
             self._busy = False
             self._task = None
