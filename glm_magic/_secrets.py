@@ -53,9 +53,26 @@ def masked_mapping(mapping: Any) -> str:
         return scrub(repr(mapping))
     parts = []
     for k, v in mapping.items():
-        shown = mask(str(v)) if str(k).lower() in SENSITIVE_NAMES and v else v
+        shown = mask(str(v)) if sensitive(k) and v else v
         parts.append(f"{k!r}: {shown!r}")
     return scrub("{" + ", ".join(parts) + "}")
+
+
+def sensitive(name: object) -> bool:
+    n = str(name).lower()
+    return n in SENSITIVE_NAMES or n.endswith(("_key", "_secret", "_token", "password"))
+
+
+def register_options(providers: dict[str, Any]) -> dict[str, Any]:
+    """Per-provider options as configured (`%config GLMMagics.providers`): every key, secret
+    or token in them is registered for redaction at once and held as a `Secret`."""
+    out: dict[str, Any] = {}
+    for name, opts in providers.items():
+        if isinstance(opts, dict):
+            opts = {k: secret(v) if sensitive(k) and isinstance(v, str) else v
+                    for k, v in opts.items()}
+        out[name] = opts
+    return out
 
 
 class SecretDict(dict):

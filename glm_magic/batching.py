@@ -188,7 +188,7 @@ async def abatch(prompts: Any, *, template: str | None = None, model: str | None
     s.client(plan.provider).provider.require_credentials()
     if s.client(plan.provider).provider.local:
         concurrency = 1  # one model in-process: rows run one after another
-    store = ResumeStore(s.ledger.path if resume is True else resume) if resume else None
+    store = ResumeStore(s.ledger.file if resume is True else resume) if resume else None
     results: list[dict[str, Any] | None] = [None] * len(plan.prompts)
     if store is not None:
         saved = store.load(plan.batch_key)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.error import UsageError
 
 from . import errors
-from ._secrets import looks_like_key, mask, redact
+from ._secrets import looks_like_key, mask, masked_mapping, redact
 from .conversation import Conversation
 from .interpolate import interpolate
 from .render import NotebookView, TerminalView
@@ -425,7 +425,13 @@ def _config(magics: GLMMagics, rest: list[str]) -> None:
     s = magics.session
     lines = ["GLMMagics settings:"]
     for name in sorted(magics.trait_names(config=True)):
-        lines.append(f"  {name} = {getattr(magics, name)!r}")
+        value = getattr(magics, name)
+        if name == "providers":
+            shown = "{" + ", ".join(f"{p!r}: {masked_mapping(o)}" for p, o in value.items()) \
+                + "}"
+        else:
+            shown = repr(value)
+        lines.append(f"  {name} = {shown}")
     lines.append(f"ledger: {s.ledger.path}")
     lines.append("credentials:")
     for p in names():

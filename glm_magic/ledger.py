@@ -6,12 +6,15 @@ Prompts and answers are stored only when the user opts in (log_text); API keys n
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import math
 import os
 import sqlite3
 import sys
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,7 +49,14 @@ def default_path() -> str:
     return str(Path(base) / "glm-magic" / "ledger.sqlite")
 
 
-def _patiently(action: Any, seconds: float = 30.0) -> Any:
+OPEN_WAIT_S = 1.0  # opening (switching a new file to WAL) waits this long for a lock
+APPEND_WAIT_S = 0.05  # an append never holds the caller (often an event loop) longer
+RETRY_S = 2.0  # a busy or broken file is tried again this long after a failure
+TEXT_LIMIT = 8192  # characters kept of a short text column (errors, ids, tags)
+_LONG_TEXT = ("prompt", "answer")
+
+
+def _patiently(action: Any, seconds: float = OPEN_WAIT_S) -> Any:
     """Run a SQLite action, waiting out another process's lock. Switching a new file to WAL
     needs an exclusive lock and does not honour busy_timeout, so two kernels opening one new
     ledger at once would otherwise see 'database is locked'."""
@@ -56,53 +66,173 @@ def _patiently(action: Any, seconds: float = 30.0) -> Any:
         try:
             return action()
         except sqlite3.OperationalError as exc:
-            text = str(exc).lower()
-            if ("locked" not in text and "busy" not in text) or time.monotonic() > deadline:
+            if not _is_busy(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(delay)
-            delay = min(delay * 2, 0.5)
+            delay = min(delay * 2, 0.2)
+
+
+def _is_busy(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
+def _scalar(kind: str, name: str, value: Any) -> Any:
+    """A value SQLite stores as the column's type: a dict `request_id`, a NaN or 2**70 token
+    count, bytes or a numpy number never break the row."""
+    if value is None:
+        return None
+    if kind in ("INTEGER", "REAL"):
+        if isinstance(value, (str, bytes, dict, list, tuple, set)):
+            try:
+                value = float(value)  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                return None
+        try:
+            f = float(value)
+        except (TypeError, ValueError, OverflowError):
+            return None
+        if not math.isfinite(f):
+            return None
+        if kind == "REAL":
+            return f
+        return int(max(min(f, 2**63 - 1), -(2**63)))
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    elif isinstance(value, (dict, list, tuple)):
+        import json
+
+        value = json.dumps(value, ensure_ascii=False, default=str)
+    elif not isinstance(value, str):
+        value = str(value)
+    value = value.encode("utf-8", "replace").decode("utf-8")  # lone surrogates
+    return value if name in _LONG_TEXT else value[:TEXT_LIMIT]
+
+
+_LEDGERS: weakref.WeakSet[Ledger] = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_all() -> None:
+    for led in list(_LEDGERS):
+        with contextlib.suppress(Exception):
+            led.close()
 
 
 class Ledger:
-    """Append-only call log. A path that cannot be used warns once and falls back to memory,
-    so the user's call still works."""
+    """Append-only call log that never loses a row and never holds its caller for long.
+
+    A row that cannot be written now (another process holds the write lock, the disk is
+    full, the file is read-only or broken) is kept in memory, shown in every read, and
+    written when the file works again: the next append or read retries, and so does
+    `close()` and the end of the process. `path` is `":memory:"` while rows wait there;
+    `file` is always where they belong."""
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
-        self.path = str(path) if path else default_path()
+        self.file = str(path) if path else default_path()
+        self.path = self.file
         self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._pending: list[list[Any]] = []
+        self._retry_at = 0.0
+        self._warned = False
         self.fallback_reason: str | None = None
-        try:
-            self._conn = _patiently(lambda: self._open(self.path))
-        except (sqlite3.Error, OSError) as exc:
-            self._fall_back(exc)
+        with self._lock:
+            self._connect()
+        _LEDGERS.add(self)
 
     def _open(self, path: str) -> sqlite3.Connection:
         if path != ":memory:":
             Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(os.path.expanduser(path), timeout=30.0, isolation_level=None,
-                               check_same_thread=False)
-        conn.execute("PRAGMA busy_timeout=30000")
-        if path != ":memory:":
-            conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        cols = ", ".join(f"{k} {v}" for k, v in COLUMNS.items())
-        conn.execute(f"CREATE TABLE IF NOT EXISTS calls (id INTEGER PRIMARY KEY, {cols})")
-        have = {r[1] for r in conn.execute("PRAGMA table_info(calls)")}
-        for k, v in COLUMNS.items():  # files from older versions gain new columns
-            if k not in have:
-                conn.execute(f"ALTER TABLE calls ADD COLUMN {k} {v}")
+        conn = sqlite3.connect(os.path.expanduser(path), timeout=APPEND_WAIT_S,
+                               isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute(f"PRAGMA busy_timeout={int(APPEND_WAIT_S * 1000)}")
+            if path != ":memory:":
+                conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            cols = ", ".join(f"{k} {v}" for k, v in COLUMNS.items())
+            conn.execute(f"CREATE TABLE IF NOT EXISTS calls (id INTEGER PRIMARY KEY, {cols})")
+            have = {r[1] for r in conn.execute("PRAGMA table_info(calls)")}
+            for k, v in COLUMNS.items():  # files from older versions gain new columns
+                if k not in have:
+                    conn.execute(f"ALTER TABLE calls ADD COLUMN {k} {v}")
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
-    def _fall_back(self, exc: BaseException) -> None:
+    def _connect(self, wait: float = OPEN_WAIT_S) -> bool:
+        if self._conn is not None:
+            return True
+        if self.file == ":memory:":
+            self._conn = self._open(":memory:")
+            return True
+        try:
+            self._conn = _patiently(lambda: self._open(self.file), wait)
+        except (sqlite3.Error, OSError) as exc:
+            self._degrade(exc)
+            return False
+        return True
+
+    def _degrade(self, exc: BaseException) -> None:
+        """Rows wait in memory; say so once, and try the file again later."""
+        self._retry_at = time.monotonic() + RETRY_S
+        if self._conn is not None and not _is_busy(exc):
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.close()
+            self._conn = None
+        if _is_busy(exc):
+            return  # another writer holds the lock for now: the rows go in shortly
         self.fallback_reason = f"{type(exc).__name__}: {exc}"
-        print(f"glm-magic: cannot use the ledger at {self.path} ({self.fallback_reason}); "
-              "keeping usage in memory for this session. Set GLM_MAGIC_LEDGER to a writable "
-              "file.", file=sys.stderr)
         self.path = ":memory:"
-        self._conn = self._open(":memory:")
+        if not self._warned:
+            self._warned = True
+            print(f"glm-magic: cannot use the ledger at {self.file} ({self.fallback_reason}); "
+                  "keeping usage in memory and retrying the file (rows are written when it "
+                  "works again). Set GLM_MAGIC_LEDGER to a writable file to move it.",
+                  file=sys.stderr)
+
+    def _flush(self, force: bool = False, wait: float = APPEND_WAIT_S) -> None:
+        """Write what waits in memory (caller holds the lock)."""
+        if not self._pending or (not force and time.monotonic() < self._retry_at):
+            return
+        if not self._connect(wait):
+            return
+        conn = self._conn
+        assert conn is not None
+        try:
+            if wait != APPEND_WAIT_S:
+                conn.execute(f"PRAGMA busy_timeout={int(wait * 1000)}")
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(_INSERT, self._pending)
+            conn.execute("COMMIT")
+        except (sqlite3.Error, OSError) as exc:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            self._degrade(exc)
+            return
+        finally:
+            if wait != APPEND_WAIT_S and self._conn is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute(f"PRAGMA busy_timeout={int(APPEND_WAIT_S * 1000)}")
+        written = len(self._pending)
+        self._pending.clear()
+        if self.path != self.file:
+            self.path, self.fallback_reason = self.file, None
+            if self._warned:
+                print(f"glm-magic: the ledger at {self.file} works again; {written} row(s) "
+                      "kept in memory were written to it.", file=sys.stderr)
+                self._warned = False
+
+    @property
+    def pending(self) -> int:
+        """Rows kept in memory, not yet in the file."""
+        return len(self._pending)
 
     def append(self, row: dict[str, Any]) -> None:
-        """Write one row (a missing column is NULL). Errors and text are scrubbed of secrets."""
+        """Write one row (a missing column is NULL). Errors and text are scrubbed of secrets;
+        every value is stored as its column's type."""
         row = dict(row)
         row.setdefault("time", time.time())
         row.setdefault("pid", os.getpid())
@@ -111,33 +241,64 @@ class Ledger:
                 row[k] = scrub(str(row[k]))
         if isinstance(row.get("tags"), (list, tuple, set)):
             row["tags"] = ",".join(map(str, row["tags"]))
-        c = row.get("cost")
-        if isinstance(c, float) and math.isnan(c):
-            row["cost"] = None
-        values = [row.get(k) for k in COLUMNS]
+        values = [_scalar(kind, k, row.get(k)) for k, kind in COLUMNS.items()]
         with self._lock:
+            self._pending.append(values)
+            self._flush()
+
+    def _read(self, sql: str, args: tuple = ()) -> list[tuple]:
+        """Rows from the file: the open connection, else a read-only one (a ledger on a
+        read-only disk still shows its history)."""
+        if self._conn is not None:
             try:
-                _patiently(lambda: self._conn.execute(_INSERT, values))
-            except sqlite3.Error as exc:
-                if self.path == ":memory:":
-                    raise
-                self._fall_back(exc)
-                self._conn.execute(_INSERT, values)
+                return self._conn.execute(sql, args).fetchall()
+            except sqlite3.Error:
+                pass
+        if self.file == ":memory:" or not Path(self.file).expanduser().exists():
+            return []
+        target = Path(self.file).expanduser().resolve().as_uri()
+        for mode in ("?mode=ro", "?mode=ro&immutable=1"):
+            try:
+                ro = sqlite3.connect(target + mode, uri=True, timeout=APPEND_WAIT_S)
+            except sqlite3.Error:
+                continue
+            try:
+                return ro.execute(sql, args).fetchall()
+            except sqlite3.Error:
+                continue
+            finally:
+                ro.close()
+        return []
 
     def rows(self, where: str = "", args: tuple = ()) -> list[dict[str, Any]]:
+        names = list(COLUMNS)
         with self._lock:
-            cur = self._conn.execute(f"SELECT {', '.join(COLUMNS)} FROM calls {where} "
-                                     "ORDER BY id", args)
-            names = [d[0] for d in cur.description]
-            return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+            self._flush()
+            found = self._read(f"SELECT {', '.join(names)} FROM calls {where} ORDER BY id", args)
+            out = [dict(zip(names, r, strict=True)) for r in found]
+            if self._pending:
+                out += _matching(self._pending, names, where, args)
+            return out
 
     def count(self) -> int:
         with self._lock:
-            return self._conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
+            self._flush()
+            found = self._read("SELECT COUNT(*) FROM calls")
+            return (found[0][0] if found else 0) + len(self._pending)
 
     def close(self) -> None:
+        """Write what waits in memory (waiting up to a few seconds for a lock), then close."""
         with self._lock:
-            self._conn.close()
+            if self._pending:
+                self._flush(force=True, wait=3.0)
+            if self._pending:
+                print(f"glm-magic: {len(self._pending)} ledger row(s) could not be written to "
+                      f"{self.file} ({self.fallback_reason or 'the file stayed locked'}).",
+                      file=sys.stderr)
+            if self._conn is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.close()
+                self._conn = None
 
     def frame(self, since: Any = None, model: str | None = None, source: str | None = None,
               provider: str | None = None, status: str | None = None,
@@ -154,6 +315,27 @@ class Ledger:
                 args.append(val)
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
         return to_frame(self.rows(where, tuple(args)))
+
+
+
+def _matching(pending: list[list[Any]], names: list[str], where: str, args: tuple
+              ) -> list[dict[str, Any]]:
+    """Rows kept in memory that satisfy `frame()`'s simple filters (col = ?, time >= ?)."""
+    import re
+
+    rows = [dict(zip(names, v, strict=True)) for v in pending]
+    if not where:
+        return rows
+    tests = re.findall(r"(\w+) (=|>=) \?", where)
+    out = []
+    for r in rows:
+        ok = True
+        for (col, op), val in zip(tests, args, strict=False):
+            have = r.get(col)
+            ok = ok and (have == val if op == "=" else have is not None and have >= val)
+        if ok:
+            out.append(r)
+    return out
 
 
 def _to_epoch(value: Any) -> float:

@@ -133,7 +133,9 @@ class GLMMagics(Magics):
         elif name == "exchange_rate":
             s.exchange_rate = parse_rate(new) if new else None
         elif name == "providers":
-            s.provider_options = dict(new or {})
+            from ._secrets import register_options
+
+            s.provider_options = register_options(new or {})  # masked from this moment on
             s.reset_clients()
         else:
             setattr(s, name, new)
