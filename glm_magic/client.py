@@ -420,10 +420,16 @@ async def _aiter(items: list[Chunk]) -> AsyncIterator[Chunk]:
 
 
 def _as_chunk(c: Completion) -> Chunk:
+    """A whole JSON answer to a stream request, as the one chunk of its stream."""
     msg = c.choices[0].message if c.choices else None
-    return text_chunk(msg.content or "" if msg else "", model=c.model, id=c.id, usage=c.usage,
-                      finish_reason=c.finish_reason or "stop", raw=c.raw,
-                      reasoning=msg.reasoning_content if msg else None)
+    chunk = text_chunk(msg.content or "" if msg else "", model=c.model, id=c.id,
+                       usage=c.usage, finish_reason=c.finish_reason or "stop", raw=c.raw,
+                       reasoning=msg.reasoning_content if msg else None)
+    chunk.web_search = c.web_search
+    chunk.request_id = c.request_id
+    if msg is not None and msg.tool_calls and chunk.choices:
+        chunk.choices[0].delta.tool_calls = msg.tool_calls
+    return chunk
 
 
 def _check_filtered(c: Completion) -> None:

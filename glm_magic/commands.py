@@ -563,8 +563,9 @@ def run_image(magics: GLMMagics, prompt: str, *, model: str | None, size: str | 
                                 cell=getattr(magics.shell, "execution_count", None))
     except errors.GLMError as err:
         raise UsageError(str(err)) from None
+    trusted = s.client(provider).provider.base_url
     for i, item in enumerate(resp.data):
-        data = image_bytes(item)
+        data = image_bytes(item, trusted)
         if save and data is not None:
             path = save if len(resp.data) == 1 else _numbered(save, i + 1)
             with open(path, "wb") as f:
@@ -583,16 +584,20 @@ def run_image(magics: GLMMagics, prompt: str, *, model: str | None, size: str | 
     return None
 
 
-def image_bytes(item: Any) -> bytes | None:
+def image_bytes(item: Any, trusted: str | None = None) -> bytes | None:
+    """The image's bytes: decoded from b64_json, or downloaded from its URL when that is a
+    public http(s) address or the provider's own host (else shown as a link, with why)."""
     if item.b64_json:
         return base64.b64decode(item.b64_json)
     if item.url:
         import httpx
 
+        from .media import fetch_image
+
         try:
-            r = httpx.get(item.url, timeout=30.0, follow_redirects=True)
-            r.raise_for_status()
-            return r.content
+            return fetch_image(item.url, trusted)
+        except ValueError as exc:
+            print(terminal_safe(f"glm-magic: not downloading the image: {exc}"))
         except httpx.HTTPError:
             return None
     return None

@@ -13,6 +13,22 @@ from typing import Any
 from .tokens import estimate_messages
 
 API_KEYS = ("role", "content", "tool_calls", "tool_call_id", "name")
+MAX_NESTING = 32
+
+
+def nesting(value: Any, limit: int = 1000) -> int:
+    """How deeply lists and dicts nest in a JSON value (iterative: no recursion limit),
+    stopping early past `limit`."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (list, dict)):
+            deepest = max(deepest, depth)
+            if deepest > limit:
+                return deepest
+            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict)
+                                                  else item))
+    return deepest
 ROLES = ("system", "user", "assistant", "tool")
 
 
@@ -146,6 +162,11 @@ class Conversation:
             data = json.loads(text)
         except ValueError as exc:
             raise ValueError(f"not valid JSON: {exc}") from None
+        except RecursionError:
+            raise ValueError("the JSON is nested too deeply to be a conversation") from None
+        if nesting(data) > MAX_NESTING:
+            raise ValueError(f"the JSON is nested more than {MAX_NESTING} levels deep; a "
+                             "conversation file is not") from None
         if isinstance(data, list):
             data = {"messages": data}
         if not isinstance(data, dict) or not isinstance(data.get("messages"), list):

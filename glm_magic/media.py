@@ -73,3 +73,54 @@ def vision_message(text: str, *images: Any) -> dict[str, Any]:
     """A user message with text and images, ready for `messages=[...]`."""
     return {"role": "user",
             "content": [{"type": "text", "text": text}, *[image_part(i) for i in images]]}
+
+
+MAX_FETCH_BYTES = 20 * 1024 * 1024
+
+
+def fetch_image(url: str, trusted: str | None = None, timeout: float = 30.0) -> bytes:
+    """Download a generated image from the URL an API answer gave. Only http(s) on public
+    addresses (or the provider's own host, `trusted`), no redirect elsewhere, at most 20 MB,
+    and the bytes must be an image: an answer cannot make the kernel fetch from the local
+    network or cloud metadata. Raises ValueError saying why not."""
+    import httpx
+
+    for _ in range(4):  # the URL, then at most three redirects, each checked again
+        _check_public(url, trusted)
+        with httpx.stream("GET", url, timeout=timeout, follow_redirects=False) as r:
+            if r.is_redirect and r.headers.get("location"):
+                url = str(r.url.join(r.headers["location"]))
+                continue
+            r.raise_for_status()
+            data = bytearray()
+            for part in r.iter_bytes():
+                data += part
+                if len(data) > MAX_FETCH_BYTES:
+                    raise ValueError("the image is over 20 MB; not downloaded")
+        if not bytes(data[:12]).startswith(IMAGE_MAGIC) and data[8:12] != b"WEBP":
+            raise ValueError("the download is not a PNG, JPEG, GIF, WebP or BMP image")
+        return bytes(data)
+    raise ValueError("too many redirects")
+
+
+def _check_public(url: str, trusted: str | None) -> None:
+    import ipaddress
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"only http(s) image URLs are fetched, not {parts.scheme or url!r}")
+    if trusted:
+        t = urlsplit(trusted)
+        if (parts.hostname, parts.port) == (t.hostname, t.port):
+            return  # the provider's own host
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise ValueError(f"cannot resolve {parts.hostname}: {exc}") from None
+    for info in infos:
+        addr = ipaddress.ip_address(info[4][0])
+        if not addr.is_global:
+            raise ValueError(f"{parts.hostname} is a private or local address ({addr}); "
+                             "images are fetched only from public hosts")

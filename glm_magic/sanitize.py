@@ -206,7 +206,7 @@ def answer_bundle(text: str, fmt: str = "markdown", *, final: bool = True,
                 value = json.loads(text)
             except (ValueError, RecursionError):  # not JSON, or nested past any reason
                 value = None
-            if isinstance(value, (dict, list)):
+            if isinstance(value, (dict, list)) and _shallow(value):
                 bundle["application/json"] = value
         bundle["text/html"] = _no_risky_math(head + text_html(text), text + reasoning)
         return bundle
@@ -220,6 +220,14 @@ def answer_bundle(text: str, fmt: str = "markdown", *, final: bool = True,
         bundle["text/html"] = head + markdown_html(text, allow_images=allow_images)
     bundle["text/html"] = _no_risky_math(bundle["text/html"], text + reasoning)
     return bundle
+
+
+def _shallow(value: Any, limit: int = 64) -> bool:
+    """JSON a front-end's tree viewer (and the kernel's serializer) can take: at most 64
+    levels; deeper answers are shown as text."""
+    from .conversation import nesting
+
+    return nesting(value, limit) <= limit
 
 
 def notice_html(text: str) -> str:

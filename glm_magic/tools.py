@@ -62,14 +62,57 @@ def tool_schema(fn: Callable[..., Any]) -> dict[str, Any]:
         "parameters": {"type": "object", "properties": props, "required": required}}}
 
 
+_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: not isinstance(v, bool) and (
+        isinstance(v, int) or isinstance(v, float) and v.is_integer()),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "array": lambda v: isinstance(v, list),
+    "object": lambda v: isinstance(v, dict),
+}
+
+
+def check_arguments(fn: Callable[..., Any], args: dict[str, Any]) -> str | None:
+    """What is wrong with the model's arguments for `fn` (unknown or missing names, wrong
+    JSON types, values outside an enum), or None: the function runs only on valid input."""
+    params = tool_schema(fn)["function"]["parameters"]
+    props, required = params["properties"], params["required"]
+    accepts_any = any(p.kind is p.VAR_KEYWORD for p in inspect.signature(fn).parameters.values())
+    unknown = [k for k in args if k not in props]
+    if unknown and not accepts_any:
+        return f"unknown argument(s) {', '.join(map(repr, unknown))}; expected {list(props)}"
+    missing = [k for k in required if k not in args]
+    if missing:
+        return f"missing required argument(s) {', '.join(map(repr, missing))}"
+    for k, v in args.items():
+        schema = props.get(k) or {}
+        kind = schema.get("type")
+        if kind in _CHECKS and not _CHECKS[kind](v):
+            return f"argument {k!r} must be a JSON {kind}, not {type(v).__name__}"
+        if "enum" in schema and v not in schema["enum"]:
+            return f"argument {k!r} must be one of {schema['enum']}, not {v!r}"
+        items = (schema.get("items") or {}).get("type")
+        if kind == "array" and items in _CHECKS and not all(_CHECKS[items](x) for x in v):
+            return f"argument {k!r} must be an array of {items}"
+    return None
+
+
 def call_tool(fn: Callable[..., Any] | None, name: str, arguments: str) -> str:
-    """Run one tool call; any failure becomes the result text, so the model can react."""
+    """Run one tool call whose arguments match the function's schema; any failure (bad
+    arguments included) becomes the result text, so the model can react and try again."""
     if fn is None:
         return f"error: there is no tool named {name!r}"
     try:
         args = json.loads(arguments) if arguments and arguments.strip() else {}
-        if not isinstance(args, dict):
-            raise TypeError("arguments must be a JSON object")
+    except (ValueError, RecursionError) as exc:
+        return f"error: {type(exc).__name__}: {exc} (send the arguments as a JSON object)"
+    if not isinstance(args, dict):
+        return "error: the arguments must be a JSON object"
+    problem = check_arguments(fn, args)
+    if problem:
+        return f"error: {problem}; the function was not called"
+    try:
         result = fn(**args)
     except Exception as exc:  # sent back to the model, never crashes the cell
         return f"error: {type(exc).__name__}: {exc}"

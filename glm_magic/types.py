@@ -210,18 +210,46 @@ def chunk_from_openai(data: dict) -> Chunk:
     for c in data.get("choices") or ():
         d = c.get("delta") or _EMPTY
         tcs = d.get("tool_calls")
+        text, reasoning = d.get("content"), d.get("reasoning_content")
+        if text is not None and text.__class__ is not str:  # odd but valid JSON
+            text = as_text(text)
+        if reasoning is not None and reasoning.__class__ is not str:
+            reasoning = as_text(reasoning)
         choices.append(ChunkChoice(
             c.get("index") or 0,
-            Delta(d.get("role"), d.get("content"), d.get("reasoning_content"),
+            Delta(d.get("role"), text, reasoning,
                   [ToolCall.from_dict(t) for t in tcs] if tcs else None),
             c.get("finish_reason")))
     usage = data.get("usage")
+    search = data.get("web_search")
     return Chunk(data.get("id") or "", data.get("model") or "", data.get("created") or 0,
                  choices, Usage.from_openai(usage) if usage else None, data.get("request_id"),
-                 data.get("web_search"), data)
+                 as_references(search) if search is not None else None, data)
 
 
 _EMPTY: dict = {}
+
+
+def as_text(value: Any) -> str | None:
+    """Message content as text, whatever valid JSON a server put there: a list of content
+    parts gives their text, a number or object its JSON."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "".join(p if isinstance(p, str) else str(p.get("text") or "")
+                       if isinstance(p, dict) else "" for p in value)
+    import json
+
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def as_references(value: Any) -> list[dict] | None:
+    """`web_search` results as a list of dicts (a bare string becomes its title)."""
+    if not isinstance(value, list):
+        return None
+    out = [v if isinstance(v, dict) else {"title": v} for v in value
+           if isinstance(v, (dict, str))]
+    return out or None
 
 
 def completion_from_openai(data: dict, provider: str = "") -> Completion:
@@ -232,7 +260,8 @@ def completion_from_openai(data: dict, provider: str = "") -> Completion:
         tcs = m.get("tool_calls")
         choices.append(Choice(
             c.get("index") or 0,
-            Message(m.get("role") or "assistant", m.get("content"), m.get("reasoning_content"),
+            Message(m.get("role") or "assistant", as_text(m.get("content")),
+                    as_text(m.get("reasoning_content")),
                     [ToolCall.from_dict(t) for t in tcs] if tcs else None),
             c.get("finish_reason"),
         ))
@@ -240,7 +269,7 @@ def completion_from_openai(data: dict, provider: str = "") -> Completion:
         id=data.get("id") or "", model=data.get("model") or "", created=data.get("created") or 0,
         choices=choices, usage=Usage.from_openai(data.get("usage")),
         request_id=data.get("request_id") or data.get("id"), provider=provider,
-        web_search=data.get("web_search"), raw=data,
+        web_search=as_references(data.get("web_search")), raw=data,
     )
 
 

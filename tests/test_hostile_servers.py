@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import resource
 import time
+from typing import Literal
 
 import pytest
 
@@ -15,7 +16,15 @@ from glm_magic import AsyncClient, Client, errors
 from glm_magic.testing.loopback import LoopbackServer, Reply
 from glm_magic.testing.zhipu import API_KEY
 from tests.servers.hostile import (
-    MALFORMED, HostileServer, body_of, completion, delta, gzip_bomb, response, sse_head)
+    MALFORMED,
+    HostileServer,
+    body_of,
+    completion,
+    delta,
+    gzip_bomb,
+    response,
+    sse_head,
+)
 
 MSGS = [{"role": "user", "content": "hi"}]
 
@@ -292,3 +301,114 @@ def test_a_redirect_to_another_host_is_not_followed(cls):
     finally:
         elsewhere.close()
         origin.close()
+
+
+# --- generated-image downloads ---------------------------------------------------------------
+@pytest.mark.parametrize("where", ["metadata", "other loopback", "file", "redirect"])
+def test_image_urls_on_private_addresses_are_not_fetched(shell, zhipu, tmp_path, capsys,
+                                                        where):
+    from IPython.utils.capture import capture_output
+
+    lure = LoopbackServer(lambda rec: Reply(body=b"\x89PNG\r\n\x1a\n" + b"0" * 64,
+                                            content_type="image/png"))
+    try:
+        url = {"metadata": "http://169.254.169.254/latest/meta-data/pic.png",
+               "other loopback": f"{lure.url}/pic.png",
+               "file": "file:///etc/passwd",
+               "redirect": f"{zhipu.url}/bounce"}[where]
+        zhipu.push(Reply(body={"created": 1, "data": [{"url": url}]}))
+        if where == "redirect":  # the provider's own host redirects to a private one
+            zhipu.push(Reply(302, "", headers={"Location": f"{lure.url}/pic.png"}))
+        out = tmp_path / "pic.png"
+        with capture_output() as cap:
+            shell.run_line_magic("glm", f"image --save {out} a cat")
+        assert not out.exists()
+        assert "not downloading the image" in cap.stdout
+        assert lure.received == []
+        assert any("text/html" in o.data for o in cap.outputs)  # shown as a link instead
+    finally:
+        lure.close()
+
+
+def test_a_huge_image_download_stops_at_the_cap(monkeypatch):
+    from glm_magic import media
+
+    srv = LoopbackServer(lambda rec: Reply(body=b"\x89PNG\r\n\x1a\n" + b"0" * 300_000,
+                                           content_type="image/png"))
+    monkeypatch.setattr(media, "MAX_FETCH_BYTES", 100_000)
+    try:
+        with pytest.raises(ValueError, match="over"):
+            media.fetch_image(f"{srv.url}/big.png", trusted=srv.url)
+    finally:
+        srv.close()
+
+
+# --- odd but valid JSON ------------------------------------------------------------------------
+def _body(message, **extra):
+    return {"id": "x", "created": 1, "model": "glm-4-flash", "choices": [
+        {"index": 0, "message": {"role": "assistant", **message}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}, **extra}
+
+
+@pytest.mark.parametrize("message, text", [
+    ({"content": [{"type": "text", "text": "from "}, {"type": "text", "text": "parts"}]},
+     "from parts"),
+    ({"content": 42}, "42"),
+    ({"content": {"answer": True}}, '{"answer": true}'),
+    ({"content": None}, ""),
+])
+def test_content_of_any_json_shape_becomes_text(shell, zhipu, message, text):
+    from IPython.utils.capture import capture_output
+
+    zhipu.push(Reply(body=_body(message, web_search=["just a string", {"title": "T",
+                                                                       "link": "https://x"}])))
+    with capture_output() as cap:
+        shell.run_cell_magic("glm", "--once -o ans", "hi")
+    comp = glm_magic.session().last
+    assert comp.text == text and shell.user_ns["ans"] == text
+    assert comp.web_search[0] == {"title": "just a string"}
+    assert text in cap.stdout and "just a string" in cap.stdout  # the terminal view
+
+
+def test_a_deeply_nested_json_answer_shows_as_text():
+    from glm_magic.sanitize import answer_bundle
+
+    deep = answer_bundle("[" * 5000 + "]" * 5000, "json", final=True)
+    assert "application/json" not in deep and "text/html" in deep
+    just_deeper = answer_bundle("[" * 65 + "]" * 65, "json", final=True)
+    assert "application/json" not in just_deeper
+    shallow = answer_bundle('{"a": [1, {"b": 2}]}', "json", final=True)
+    assert shallow["application/json"] == {"a": [1, {"b": 2}]}
+
+
+def test_loading_a_deeply_nested_conversation_is_a_usage_error(shell, tmp_path):
+    from IPython.core.error import UsageError
+
+    path = tmp_path / "deep.json"
+    path.write_text('{"messages": [{"role": "user", "content": ' + "[" * 3000 + "]" * 3000
+                    + "}]}")
+    with pytest.raises(UsageError, match="nested"):
+        shell.run_line_magic("glm", f"load {path}")
+
+
+def test_tool_arguments_are_checked_against_the_schema_before_the_call():
+    from glm_magic.tools import call_tool
+
+    ran = []
+
+    def get_weather(city: str, unit: Literal["C", "F"] = "C", days: int = 1) -> str:
+        """Weather."""
+        ran.append((city, unit, days))
+        return "sunny"
+
+    for bad, why in [('{"city": 3}', "must be a JSON string"),
+                     ('{"unit": "C"}', "missing required"),
+                     ('{"city": "x", "unit": "K"}', "must be one of"),
+                     ('{"city": "x", "rm": "-rf"}', "unknown argument"),
+                     ('{"city": "x", "days": "2"}', "must be a JSON integer"),
+                     ('["x"]', "JSON object"), ('{"city": ', "JSONDecodeError")]:
+        out = call_tool(get_weather, "get_weather", bad)
+        assert out.startswith("error:") and why in out, (bad, out)
+    assert ran == []
+    assert call_tool(get_weather, "get_weather", '{"city": "x", "days": 2.0}') == "sunny"
+    assert ran == [("x", "C", 2.0)]

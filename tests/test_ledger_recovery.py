@@ -17,6 +17,21 @@ import glm_magic
 from glm_magic import ledger as ledger_mod
 from glm_magic.ledger import Ledger
 
+_open_ledgers: list[Ledger] = []
+
+
+def opened(led: Ledger) -> Ledger:
+    _open_ledgers.append(led)
+    return led
+
+
+def unmount(mnt) -> None:
+    """Close what the test opened on the mount (an open file keeps it busy), then unmount."""
+    while _open_ledgers:
+        _open_ledgers.pop().close()
+    if subprocess.run(["umount", str(mnt)], capture_output=True).returncode:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
 
 def test_odd_values_are_cast_to_the_column_types(tmp_path):
     led = Ledger(tmp_path / "l.sqlite")
@@ -121,13 +136,13 @@ def test_a_read_only_ledger_still_shows_its_history(tmp_path, capsys):
             first.append({"call_id": f"old-{i}", "status": "ok", "model": "m"})
         first.close()
         subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True)
-        led = Ledger(path)
+        led = opened(Ledger(path))
         led.append({"call_id": "new", "status": "ok", "model": "m"})
         assert [r["call_id"] for r in led.rows()] == ["old-0", "old-1", "old-2", "new"]
         assert len(led.frame(model="m")) == 4
         assert "cannot use the ledger" in capsys.readouterr().err
     finally:
-        subprocess.run(["umount", str(mnt)], capture_output=True)
+        unmount(mnt)
 
 
 def test_a_full_disk_keeps_rows_in_memory_until_there_is_room(tmp_path, monkeypatch):
@@ -139,7 +154,7 @@ def test_a_full_disk_keeps_rows_in_memory_until_there_is_room(tmp_path, monkeypa
     monkeypatch.setattr(ledger_mod, "RETRY_S", 0.1)
     filler = mnt / "filler"
     try:
-        led = Ledger(mnt / "ledger.sqlite")
+        led = opened(Ledger(mnt / "ledger.sqlite"))
         led.append({"call_id": "first", "status": "ok"})
         with contextlib.suppress(OSError), open(filler, "wb") as f:  # fill the disk
             while True:
@@ -159,7 +174,7 @@ def test_a_full_disk_keeps_rows_in_memory_until_there_is_room(tmp_path, monkeypa
             "SELECT call_id FROM calls ORDER BY id")]
         assert ids == ["first"] + [f"full-{i}" for i in range(60)] + ["last"]
     finally:
-        subprocess.run(["umount", str(mnt)], capture_output=True)
+        unmount(mnt)
 
 
 def test_a_broken_file_is_retried_and_replayed_once_repaired(tmp_path, monkeypatch, capsys):

@@ -6,7 +6,7 @@ from typing import Any
 
 from .. import errors
 from ..sse import Event
-from ..types import Choice, Completion, Message, ToolCall, Usage, text_chunk
+from ..types import Choice, Completion, Message, ToolCall, Usage, as_text, text_chunk
 from .base import HTTPRequest, ModelInfo, Provider
 
 PARAMETERS = ("temperature", "top_p", "top_k", "seed", "max_tokens", "stop",
@@ -67,8 +67,9 @@ class DashScopeProvider(Provider):
         for i, c in enumerate(out.get("choices") or []):
             m = c.get("message") or {}
             tcs = m.get("tool_calls")
-            choices.append(Choice(i, Message(m.get("role") or "assistant", m.get("content"),
-                                             m.get("reasoning_content"),
+            choices.append(Choice(i, Message(m.get("role") or "assistant",
+                                             as_text(m.get("content")),
+                                             as_text(m.get("reasoning_content")),
                                              [ToolCall.from_dict(t) for t in tcs] if tcs
                                              else None), _finish(c.get("finish_reason"))))
         if not choices and "text" in out:
@@ -88,11 +89,11 @@ class DashScopeProvider(Provider):
         out = data.get("output") or {}
         choice = (out.get("choices") or [{}])[0]
         msg = choice.get("message") or {}
-        text = msg.get("content") if msg else out.get("text")
+        text = as_text(msg.get("content") if msg else out.get("text"))
         finish = _finish(choice.get("finish_reason") if msg else out.get("finish_reason"))
         chunk = text_chunk(text or "", model=data.get("model") or "", id=data.get("request_id")
                            or "", finish_reason=finish, usage=_usage(data.get("usage")),
-                           raw=data, reasoning=msg.get("reasoning_content"))
+                           raw=data, reasoning=as_text(msg.get("reasoning_content")))
         return chunk
 
     def error_from(self, status: int, body: Any, headers: Any) -> errors.GLMError:

@@ -12,7 +12,7 @@ from typing import Any
 from .. import errors
 from .._secrets import SecretDict, secret
 from ..sse import Event
-from ..types import Choice, Completion, Message, Usage, text_chunk
+from ..types import Choice, Completion, Message, Usage, as_text, text_chunk
 from .base import HTTPRequest, ModelInfo, Provider
 
 ENDPOINTS = {  # model name → preset endpoint; anything else is the user's own service name
@@ -186,7 +186,7 @@ class QianfanProvider(Provider):
         usage = Usage(u.get("prompt_tokens"), u.get("completion_tokens"),
                       u.get("total_tokens")) if isinstance(u, dict) and u else None
         return Completion(id=data.get("id") or "", created=data.get("created") or 0,
-                          choices=[Choice(0, Message("assistant", data.get("result") or ""),
+                          choices=[Choice(0, Message("assistant", as_text(data.get("result")) or ""),
                                           data.get("finish_reason") or "stop")],
                           usage=usage, request_id=data.get("id"), provider=self.name, raw=data,
                           extra=self._extra(data))
@@ -200,7 +200,7 @@ class QianfanProvider(Provider):
         usage = Usage(u.get("prompt_tokens"), u.get("completion_tokens"),
                       u.get("total_tokens")) if isinstance(u, dict) and u else None
         finish = (data.get("finish_reason") or "stop") if data.get("is_end") else None
-        return text_chunk(data.get("result") or "", id=data.get("id") or "",
+        return text_chunk(as_text(data.get("result")) or "", id=data.get("id") or "",
                           finish_reason=finish, usage=usage, raw=data, extra=self._extra(data))
 
     def error_from(self, status: int, body: Any, headers: Any) -> errors.GLMError:

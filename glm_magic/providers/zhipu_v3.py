@@ -9,7 +9,7 @@ from typing import Any
 from .. import errors
 from .._json import loads
 from ..sse import Event
-from ..types import Choice, Completion, Message, Usage, text_chunk
+from ..types import Choice, Completion, Message, Usage, as_text, text_chunk
 from .base import HTTPRequest, ModelInfo, Provider
 from .zhipu import JWTCache, make_jwt, zhipu_error_class
 
@@ -19,7 +19,9 @@ V3_TTL_MS = 180_000
 def unwrap(content: str | None) -> str:
     """v3 often returns the text wrapped in quotes with escaped newlines: undo that."""
     if not content:
-        return content or ""
+        return ""
+    if not isinstance(content, str):
+        return as_text(content) or ""
     s = content.strip()
     if len(s) >= 2 and s[0] == '"' and s[-1] == '"':
         try:

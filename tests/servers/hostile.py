@@ -4,6 +4,7 @@ the pieces to write, each an item `bytes` or `(bytes, pause_seconds)`."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import socket
@@ -53,10 +54,8 @@ class HostileServer:
         except OSError:
             pass
         finally:
-            try:
+            with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             conn.close()
 
     def close(self) -> None:
