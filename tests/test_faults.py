@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
 import time
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ import pytest
 import glm_magic
 from glm_magic import errors
 from glm_magic.testing.loopback import Reply, sse
-from glm_magic.testing.zhipu import API_KEY, stream_frames, zhipu_error
+from glm_magic.testing.zhipu import API_KEY, completion_body, stream_frames, zhipu_error
 from tests.servers import free_port, outcomes
 from tests.servers.outcomes import OUTCOMES
 
@@ -115,6 +116,17 @@ FAULTS = [
     Fault("500, then success", [zhipu_error("1200", "internal", 500)], None, "ok", requests=2,
           attempts=2),
     Fault("HTML page from a proxy", [html_page()] * 2, errors.ServerError, "error", requests=2),
+    Fault("keep-alive pings, no content (idle deadline)",
+          [Reply(events=partial_frames()[:2] + [b": ping\n\n"] * 60, pause=0.1)],
+          errors.APITimeoutError, "error", partial=True, requests=1, stream_only=True),
+    Fault("JSON body trickled a byte at a time (deadline)",
+          [Reply(events=[bytes([b]) for b in json.dumps(completion_body(
+              "slow", "glm-4-flash")).encode()], pause=0.05,
+              content_type="application/json")] * 2,
+          errors.APITimeoutError, "error", requests=2),
+    Fault("307 redirect to another host (not followed)",
+          [Reply(307, "", headers={"Location": "http://localhost:9/steal"})],
+          errors.BadRequestError, "error", requests=1),
 ]
 FRONTS = ["client", "client-stream", "async-client", "magic", "panel", "batch"]
 STREAMING = {"client-stream", "async-client", "magic", "panel"}
@@ -350,7 +362,7 @@ def write_reliability_table() -> None:
               "`tests/test_durability.py::test_kill_9_during_a_batch_keeps_completed_calls` |",
               "| two processes append to one ledger without losing rows | "
               "`tests/test_ledger.py::test_two_processes_append_concurrently` |",
-              "| a corrupt or unwritable ledger warns once and falls back to memory | "
+              "| a corrupt or unwritable ledger warns once, keeps rows in memory and retries | "
               "`tests/test_durability.py::test_unusable_ledger_paths_fall_back` |",
               "| option lines and cell bodies raise only UsageError | "
               "`tests/test_magic.py::test_fuzz_option_lines` |",
@@ -373,7 +385,35 @@ def write_reliability_table() -> None:
               "| a corrected key (environment or .env) is used on the next call; the 401 names "
               "its source | `tests/test_untrusted_output.py::test_a_corrected_key_*` |",
               "| a base URL from a project file (pyproject.toml, .env) never gets a key from "
-              "elsewhere | `tests/test_untrusted_output.py::test_base_url_from_*` |"]
+              "elsewhere | `tests/test_untrusted_output.py::test_base_url_from_*` |",
+              "| a bad status line, oversized or 20,000 headers, a bad chunk size or garbage "
+              "instead of HTTP is a ProtocolError on the sync and async paths; a batch keeps "
+              "its 19 finished rows; the panel shows the error and records it | "
+              "`tests/test_hostile_servers.py::test_malformed_*`, `test_batch_keeps_*`, "
+              "`test_panel_shows_*` |",
+              "| headers or a body trickled a byte at a time end at the deadline (< 3 s with "
+              "timeout=1); pings end at the idle deadline; `deadline=` bounds a stream | "
+              "`tests/test_hostile_servers.py::test_headers_trickled_*`, `test_a_body_*`, "
+              "`test_a_stream_of_pings_*`, `test_a_total_deadline_*` |",
+              "| a gzip bomb stops at the size cap with bounded memory; an endless stream stops "
+              "at a multiple of max_tokens or the response cap; a 20 MB SSE line fails in "
+              "linear time | `tests/test_hostile_servers.py::test_a_gzip_bomb_*`, "
+              "`test_an_endless_stream_*`, `test_a_huge_sse_line_*` |",
+              "| a redirect is never followed (the key stays with the chosen host) | "
+              "`tests/test_hostile_servers.py::test_a_redirect_*` |",
+              "| generated images are fetched only from public hosts or the provider's own, "
+              "at most 20 MB | `tests/test_hostile_servers.py::test_image_urls_*` |",
+              "| keys, JWTs and access tokens are masked in `%xmode Verbose` tracebacks and "
+              "`%glm config` | `tests/test_secret_tracebacks.py` |",
+              "| a kernel interrupt of `batch()` returns the rows done; one call at a time per "
+              "conversation; a batch never closes the panel's client; a lone surrogate leaves "
+              "the conversation as it was | `tests/test_nothing_lost.py` |",
+              "| the ledger casts odd values, never holds the event loop on a lock, keeps rows "
+              "in memory while the file is locked, full, read-only or broken and writes them "
+              "when it works again; a read-only ledger shows its history | "
+              "`tests/test_ledger_recovery.py` |",
+              "| hostile usage (negative, NaN, 2**63, cached > prompt) is clamped and always "
+              "recorded; Retry-After is bounded | `tests/test_hostile_inputs.py` |"]
     Path(__file__).resolve().parent.parent.joinpath("docs", "reliability.md").write_text(
         "\n".join(lines) + "\n", encoding="utf-8")
 
