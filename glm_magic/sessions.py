@@ -5,27 +5,18 @@ remembered answer; the magic, the chat panel and the batch runner only wrap it."
 from __future__ import annotations
 
 import contextlib
-import contextvars
-import math
-import sys
 import time
 import uuid
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from . import errors, pricing
+from . import errors
 from .client import AsyncClient, AttemptReport, Client
 from .conversation import Conversation
-from .ledger import Ledger
 from .providers import default_provider_name, known, make_provider, provider_class
-from .tokens import estimate_messages, estimate_tokens
-from .types import Choice, Chunk, Completion, Message, Usage
-
-_CALL: contextvars.ContextVar[Call | None] = contextvars.ContextVar("glm_magic_call",
-                                                                    default=None)
-FREE_STATUSES = ("free",)
+from .recording import CURRENT, Call, Recorder
+from .types import Choice, Chunk, Completion, Message
 
 
 class View(Protocol):
@@ -34,23 +25,6 @@ class View(Protocol):
     def update(self, chunk: Chunk) -> None: ...
 
     def finish(self, completion: Completion) -> None: ...
-
-
-@dataclass
-class Call:
-    """Everything known about one call while it runs; becomes ledger rows."""
-
-    call_id: str
-    provider: str
-    model: str
-    source: str
-    conversation: str | None
-    messages: list[dict[str, Any]]
-    params: dict[str, Any]
-    cell: int | None = None
-    tags: str | None = None
-    started: float = field(default_factory=time.time)
-    attempt_offset: int = 0  # attempts made by the caller before this one (batch retries)
 
 
 def _check_encodable(value: Any, path: str = "the prompt") -> None:
@@ -93,17 +67,12 @@ class Session:
         self.max_history_tokens: int | None = None
         self.timeout: float | None = None
         self.max_retries = 3
-        self.log_text = log_text
         self.allow_remote_images = False  # model-linked images render as links unless set
-        self.ledger_path = ledger_path
-        self.budget: tuple[float, str] | None = None
         self.exchange_rate: tuple[str, float] | None = None
-        self.spent: dict[str, float] = {}
         self.last: Completion | None = None
         self.tasks: dict[str, dict[str, Any]] = {}
         self.notices: list[str] = []
-        self._budget_warned = False
-        self._ledger: Ledger | None = None
+        self.recorder = Recorder(ledger_path, log_text=log_text, notice=self.notice)
         self._clients: dict[tuple, Client] = {}
         # httpx async pools belong to one event loop: one set of clients per loop, dropped
         # with the loop
@@ -114,16 +83,31 @@ class Session:
                 f"chats={list(self.chats)} ledger={self.ledger_path or 'default'!r}>")
 
     # --- parts ---------------------------------------------------------------------------
+    # recording lives in `self.recorder`; these names keep the session's public surface
+    ledger = property(lambda self: self.recorder.ledger, doc="The usage ledger (lazy).")
+    spent = property(lambda self: self.recorder.spent)
+    budget = property(lambda self: self.recorder.budget)
+
     @property
-    def ledger(self) -> Ledger:
-        if self._ledger is None:
-            self._ledger = Ledger(self.ledger_path)
-        return self._ledger
+    def ledger_path(self) -> str | None:
+        return self.recorder.ledger_path
+
+    @property
+    def log_text(self) -> bool:
+        return self.recorder.log_text
+
+    @log_text.setter
+    def log_text(self, value: bool) -> None:
+        self.recorder.log_text = bool(value)
 
     def set_ledger(self, path: str | None) -> None:
-        if self._ledger is not None:
-            self._ledger.close()
-        self._ledger, self.ledger_path = None, path
+        self.recorder.set_ledger(path)
+
+    def set_budget(self, amount: float | None, currency: str = "CNY") -> None:
+        self.recorder.set_budget(amount, currency)
+
+    def _on_retry(self, report: AttemptReport) -> None:
+        self.recorder.on_retry(report)
 
     def chat(self, name: str = "default") -> Conversation:
         conv = self.chats.get(name)
@@ -205,9 +189,7 @@ class Session:
 
     def close(self) -> None:
         self.reset_clients()
-        if self._ledger is not None:
-            self._ledger.close()
-            self._ledger = None
+        self.recorder.close()
 
     # --- one call --------------------------------------------------------------------------
     def prepare(self, prompt: Any = None, *, messages: list[dict] | None = None,
@@ -251,7 +233,7 @@ class Session:
                         {k: v for k, v in params.items() if v is not None}, cell,
                         ",".join(tags) if isinstance(tags, (list, tuple)) else tags,
                         attempt_offset=attempt - 1)
-            self._check_budget(call)
+            self.recorder.check_budget(call)
         except BaseException:  # nothing was sent: the conversation is as it was
             if conv is not None:
                 if prompt is not None and conv.messages and \
@@ -280,7 +262,7 @@ class Session:
             self._forget_user_turn(call)
             self.release(call)
             raise
-        token = _CALL.set(call)
+        token = CURRENT.set(call)
         stream_obj = None
         try:
             if stream:
@@ -307,7 +289,7 @@ class Session:
         else:  # recorded and remembered before the conversation takes another call
             return self.finish(call, comp, view)
         finally:
-            _CALL.reset(token)
+            CURRENT.reset(token)
             self.release(call)
 
     async def acomplete(self, prompt: Any = None, *, stream: bool = True,
@@ -324,7 +306,7 @@ class Session:
             self._forget_user_turn(call)
             self.release(call)
             raise
-        token = _CALL.set(call)
+        token = CURRENT.set(call)
         stream_obj = None
         try:
             if stream:
@@ -351,7 +333,7 @@ class Session:
         else:
             return self.finish(call, comp, view)
         finally:
-            _CALL.reset(token)
+            CURRENT.reset(token)
             self.release(call)
 
     def _unexpected(self, call: Call, exc: Exception, stream_obj: Any, view: View | None
@@ -386,66 +368,13 @@ class Session:
         comp.provider = comp.provider or call.provider
         if comp.latency_s is None:
             comp.latency_s = time.time() - call.started
-        if comp.usage is None and (comp.status != "error" or comp.text):
-            comp.usage = Usage(estimate_messages(call.messages), estimate_tokens(comp.text),
-                               0, estimated=True)
-            comp.usage.total_tokens = comp.usage.prompt_tokens + comp.usage.completion_tokens
-        model = self._ledger_model(call, comp)
-        comp.cost, comp.currency, comp.cost_status = pricing.cost(
-            call.provider, model, comp.usage, estimated=bool(comp.usage and comp.usage.estimated))
-        self._record(call, comp, model)
+        model = self.recorder.price(call, comp)
+        self.recorder.record(call, comp, model)
         self._remember(call, comp)
         self.last = comp
         if view is not None:
             view.finish(comp)
         return comp
-
-    def _ledger_model(self, call: Call, comp: Completion) -> str:
-        if call.model in ("default", "", None) and comp.model:
-            return comp.model
-        return call.model
-
-    def _record(self, call: Call, comp: Completion, model: str, images: int | None = None
-                ) -> None:
-        u = comp.usage
-        row = {
-            "time": max(call.started, time.time() - (comp.latency_s or 0.0)),
-            "call_id": call.call_id, "request_id": comp.request_id,
-            "attempt": comp.attempt + call.attempt_offset, "provider": call.provider,
-            "model": model,
-            "source": call.source, "conversation": call.conversation, "status": comp.status,
-            "finish_reason": comp.finish_reason, "error": comp.error,
-            "prompt_tokens": u.prompt_tokens if u else 0,
-            "completion_tokens": u.completion_tokens if u else 0,
-            "total_tokens": u.total_tokens if u else 0,
-            "cached_tokens": u.cached_tokens if u else None,
-            "usage_estimated": int(bool(u and u.estimated)),
-            "latency_s": comp.latency_s, "ttft_s": comp.ttft_s, "cost": comp.cost,
-            "currency": comp.currency, "cost_status": comp.cost_status, "cell": call.cell,
-            "tags": call.tags, "images": images,
-        }
-        if self.log_text:
-            last_user = next((m for m in reversed(call.messages) if m.get("role") == "user"), {})
-            row["prompt"] = str(last_user.get("content", ""))
-            row["answer"] = comp.text
-        self.ledger.append(row)
-        if comp.cost_status in ("priced", "estimated") and comp.cost and not math.isnan(comp.cost):
-            self.spent[comp.currency or ""] = self.spent.get(comp.currency or "", 0.0) + comp.cost
-
-    def _on_retry(self, report: AttemptReport) -> None:
-        call = _CALL.get()
-        if call is None:
-            return
-        err = report.error
-        self.ledger.append({
-            "time": time.time() - report.elapsed_s, "call_id": call.call_id,
-            "request_id": err.request_id, "attempt": report.attempt + call.attempt_offset,
-            "provider": call.provider,
-            "model": call.model, "source": call.source, "conversation": call.conversation,
-            "status": "error", "error": str(err), "latency_s": report.elapsed_s, "cost": 0.0,
-            "cost_status": "free", "cell": call.cell, "tags": call.tags,
-            "prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0,
-        })
 
     def _remember(self, call: Call, comp: Completion) -> None:
         if call.conversation is None:
@@ -475,143 +404,32 @@ class Session:
                 call.messages[-1].get("role") == "user":
             self.chat(call.conversation).pop_last_exchange()
 
-    # --- function calling ----------------------------------------------------------------------
-    def complete_with_tools(self, prompt: Any, functions: dict[str, Callable[..., Any]], *,
-                            max_rounds: int = 5,
-                            on_tool: Callable[[str, str, str], None] | None = None,
+    # --- features built on the call path (kept as methods: the public surface) ---------------
+    def complete_with_tools(self, prompt: Any, functions: dict[str, Callable[..., Any]],
                             **kwargs: Any) -> Completion:
         """Ask, run the functions the model calls, send their results back, until it answers
-        (at most `max_rounds` rounds). A function that raises reports the error to the model."""
-        from .tools import call_tool, tool_schema
+        (see `glm_magic.tool_loop.complete_with_tools`)."""
+        from .tool_loop import complete_with_tools
 
-        tools = [tool_schema(f) for f in functions.values()] + list(kwargs.pop("tools", []))
-        once = kwargs.pop("once", False)
-        chat = kwargs.pop("chat", "default")
-        if once:  # a private conversation that is dropped afterwards
-            chat = f"_once_{uuid.uuid4().hex[:8]}"
-        try:
-            comp = self.complete(prompt, tools=tools, chat=chat, **kwargs)
-            kwargs.pop("new", None)
-            kwargs.pop("system", None)
-            rounds = 0
-            while comp.finish_reason == "tool_calls" and comp.choices[0].message.tool_calls:
-                if rounds >= max_rounds:
-                    self.notice(f"stopped after {max_rounds} tool rounds (max_rounds)")
-                    break
-                rounds += 1
-                conv = self.chat(chat)
-                for tc in comp.choices[0].message.tool_calls:
-                    name = tc.function.name
-                    result = call_tool(functions.get(name), name, tc.function.arguments)
-                    conv.add("tool", result, tool_call_id=tc.id or None)
-                    if on_tool is not None:
-                        on_tool(name, tc.function.arguments, result)
-                comp = self.complete(None, tools=tools, chat=chat, **kwargs)
-            return comp
-        finally:
-            if once:
-                self.chats.pop(chat, None)
+        return complete_with_tools(self, prompt, functions, **kwargs)
 
-    # --- async tasks -----------------------------------------------------------------------------
     def submit_task(self, prompt: Any, **kwargs: Any) -> Completion:
         """Submit an asynchronous task; the answer is fetched later with `task_result`."""
-        kwargs.setdefault("source", "api")
-        call = self.prepare(prompt, **kwargs)
-        self._forget_user_turn(call)  # the exchange joins the conversation with its answer
-        self.release(call)
-        task = self.client(call.provider).chat.asyncCompletions.create(
-            model=call.model, messages=call.messages, **call.params)
-        self.tasks[task.id] = {"call": call, "prompt": prompt, "submitted": time.time(),
-                               "status": task.task_status or "PROCESSING", "recorded": False}
-        return task
+        from .tasks import submit_task
 
-    def task_result(self, task_id: str, *, wait: bool = False, timeout: float = 300.0,
-                    poll: float = 1.0, provider: str | None = None) -> Completion:
+        return submit_task(self, prompt, **kwargs)
+
+    def task_result(self, task_id: str, **kwargs: Any) -> Completion:
         """The task's state; when it has finished, its ledger row and conversation turn."""
-        info = self.tasks.get(task_id)
-        call: Call | None = info["call"] if info else None
-        client = self.client(call.provider if call else provider)
-        api = client.chat.asyncCompletions
-        try:
-            comp = api.wait(task_id, timeout=timeout, poll=poll) if wait else \
-                api.retrieve_completion_result(task_id)
-        except errors.ServerError as err:  # FAIL
-            if info is not None and not info["recorded"]:
-                info["status"], info["recorded"] = "FAIL", True
-                failed = self._failed(call, err)
-                failed.latency_s = time.time() - info["submitted"]
-                self._record(call, failed, call.model)
-            raise
-        if info is None:
-            return comp
-        info["status"] = comp.task_status or info["status"]
-        if (comp.task_status or "").upper() == "SUCCESS" and not info["recorded"]:
-            info["recorded"] = True
-            comp.latency_s = time.time() - info["submitted"]
-            comp.provider = call.provider
-            if comp.usage is None:
-                comp.usage = Usage(estimate_messages(call.messages), estimate_tokens(comp.text),
-                                   0, estimated=True)
-            model = self._ledger_model(call, comp)
-            comp.cost, comp.currency, comp.cost_status = pricing.cost(
-                call.provider, model, comp.usage,
-                estimated=bool(comp.usage and comp.usage.estimated))
-            self._record(call, comp, model)
-            if call.conversation is not None:
-                conv = self.chat(call.conversation)
-                conv.add("user", info["prompt"])
-                conv.messages.append(comp.choices[0].message.to_dict())
-            self.last = comp
-        return comp
+        from .tasks import task_result
 
-    # --- images ----------------------------------------------------------------------------------
-    def generate_image(self, prompt: str, *, model: str = "cogview-3", size: str | None = None,
-                       n: int | None = None, provider: str | None = None, source: str = "api",
-                       cell: int | None = None, **params: Any):
+        return task_result(self, task_id, **kwargs)
+
+    def generate_image(self, prompt: str, **kwargs: Any) -> Any:
         """Generate images (CogView); priced per image in the ledger."""
-        name, _ = self.resolve(provider or "zhipu")
-        client = self.client(name)
-        client.provider.require_credentials()
-        call = Call(uuid.uuid4().hex, name, model, source, None, [], params, cell)
-        token = _CALL.set(call)
-        t0 = time.perf_counter()
-        try:
-            resp = client.images.generations(prompt=prompt, model=model, size=size, n=n,
-                                             **params)
-        except errors.GLMError as err:
-            self._record(call, self._failed(call, err), model)
-            raise
-        finally:
-            _CALL.reset(token)
-        comp = Completion(provider=name, model=model, latency_s=time.perf_counter() - t0,
-                          request_id=(resp.raw or {}).get("id") if isinstance(resp.raw, dict)
-                          else None)
-        images = len(resp.data)
-        comp.cost, comp.currency, comp.cost_status = pricing.cost(name, model, None,
-                                                                 images=images)
-        self._record(call, comp, model, images=images)
-        return resp
+        from .image_generation import generate_image
 
-    # --- budget ------------------------------------------------------------------------------
-    def set_budget(self, amount: float | None, currency: str = "CNY") -> None:
-        self.budget = None if amount is None else (float(amount), currency.upper())
-        self._budget_warned = False
-
-    def _check_budget(self, call: Call) -> None:
-        if self.budget is None:
-            return
-        limit, currency = self.budget
-        price = pricing.lookup(call.provider, call.model)
-        if price is not None and price.free:
-            return
-        spent = self.spent.get(currency, 0.0)
-        if spent >= limit:
-            raise errors.BudgetExceededError(
-                f"budget of {limit:g} {currency} reached ({spent:.4f} spent this session); "
-                "paid calls are refused", provider=call.provider)
-        if spent >= 0.8 * limit and not self._budget_warned:
-            self._budget_warned = True
-            self.notice(f"80% of the budget used: {spent:.4f} of {limit:g} {currency}")
+        return generate_image(self, prompt, **kwargs)
 
     # --- notices -------------------------------------------------------------------------------
     def notice(self, text: str) -> None:
@@ -624,7 +442,7 @@ class Session:
 
     # --- analysis --------------------------------------------------------------------------------
     def usage(self, **filters: Any):
-        return self.ledger.frame(**filters)
+        return self.recorder.ledger.frame(**filters)
 
 
 _session: Session | None = None
@@ -645,5 +463,3 @@ def _reset_session() -> None:
     _session = None
 
 
-def warn(text: str) -> None:
-    print(f"glm-magic: {text}", file=sys.stderr)

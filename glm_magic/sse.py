@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import AsyncIterable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 _LINES = re.compile(r"\r\n|\r|\n")
@@ -151,19 +150,3 @@ class SSEDecoder:
                 self._extra[name] = value
             self._has = True
         return out
-
-
-def iter_events(chunks: Iterable[bytes]) -> Iterator[Event]:
-    dec = SSEDecoder()
-    for raw in chunks:
-        yield from dec.feed(raw)
-    yield from dec.flush()
-
-
-async def aiter_events(chunks: AsyncIterable[bytes]):
-    dec = SSEDecoder()
-    async for raw in chunks:
-        for ev in dec.feed(raw):
-            yield ev
-    for ev in dec.flush():
-        yield ev

@@ -102,10 +102,6 @@ class Provider:
                  "Client(...), or set it with %config GLMMagics.providers")
 
     # --- credentials -------------------------------------------------------------------
-    @property
-    def has_credentials(self) -> bool:
-        return bool(self._api_key)
-
     def require_credentials(self) -> None:
         """Raise ConfigurationError (with how to fix it) when a call could not authenticate."""
         self.require_key()
@@ -170,9 +166,6 @@ class Provider:
         if ev.event == "error" or "error" in obj:
             raise self.error_from(0, obj, {})
         return chunk_from_openai(obj)
-
-    def stream_extras(self, params: dict[str, Any]) -> None:
-        """Adjust stream params (e.g. ask for usage)."""
 
     # --- beyond chat (Zhipu) -----------------------------------------------------------------
     def _unsupported(self, what: str) -> errors.ConfigurationError:

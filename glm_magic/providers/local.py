@@ -149,10 +149,6 @@ class LocalProvider(Provider):
         self.model_path = model_path or os.environ.get("GLM_MAGIC_LOCAL_MODEL")
         self.n_ctx = n_ctx
 
-    @property
-    def has_credentials(self) -> bool:
-        return True
-
     def require_credentials(self) -> None:
         return None
 

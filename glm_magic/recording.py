@@ -1,0 +1,156 @@
+"""What a call costs and leaves behind: the ledger row of every attempt (retries included),
+its price, the running spend, and the budget that refuses paid calls past a limit. One
+collaborator of the session, usable and testable on its own."""
+
+from __future__ import annotations
+
+import contextvars
+import math
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from . import errors, pricing
+from .ledger import Ledger
+from .tokens import estimate_messages, estimate_tokens
+from .types import Completion, Usage
+
+if TYPE_CHECKING:
+    from .client import AttemptReport
+
+
+@dataclass
+class Call:
+    """Everything known about one call while it runs; becomes ledger rows."""
+
+    call_id: str
+    provider: str
+    model: str
+    source: str
+    conversation: str | None
+    messages: list[dict[str, Any]]
+    params: dict[str, Any]
+    cell: int | None = None
+    tags: str | None = None
+    started: float = field(default_factory=time.time)
+    attempt_offset: int = 0  # attempts made by the caller before this one (batch retries)
+
+
+# the call running in this thread or task: retry reports from the client land on its row
+CURRENT: contextvars.ContextVar[Call | None] = contextvars.ContextVar("glm_magic_call",
+                                                                     default=None)
+
+
+class Recorder:
+    """Ledger rows, cost, spend and budget for one session."""
+
+    def __init__(self, ledger_path: str | None = None, *, log_text: bool = False,
+                 notice: Any = None) -> None:
+        self.ledger_path = ledger_path
+        self.log_text = log_text
+        self.budget: tuple[float, str] | None = None
+        self.spent: dict[str, float] = {}
+        self._ledger: Ledger | None = None
+        self._budget_warned = False
+        self._notice = notice or (lambda text: None)
+
+    # --- the ledger ---------------------------------------------------------------------------
+    @property
+    def ledger(self) -> Ledger:
+        if self._ledger is None:
+            self._ledger = Ledger(self.ledger_path)
+        return self._ledger
+
+    def set_ledger(self, path: str | None) -> None:
+        self.close()
+        self.ledger_path = path
+
+    def close(self) -> None:
+        if self._ledger is not None:
+            self._ledger.close()
+            self._ledger = None
+
+    # --- pricing and rows ---------------------------------------------------------------------
+    def price(self, call: Call, comp: Completion) -> str:
+        """Fill in usage (estimated when the server sent none) and cost; returns the model
+        name the row is priced and recorded under."""
+        if comp.usage is None and (comp.status != "error" or comp.text):
+            comp.usage = Usage(estimate_messages(call.messages), estimate_tokens(comp.text), 0,
+                               estimated=True)
+            comp.usage.total_tokens = comp.usage.prompt_tokens + comp.usage.completion_tokens
+        model = ledger_model(call, comp)
+        comp.cost, comp.currency, comp.cost_status = pricing.cost(
+            call.provider, model, comp.usage, estimated=bool(comp.usage and comp.usage.estimated))
+        return model
+
+    def record(self, call: Call, comp: Completion, model: str, images: int | None = None
+               ) -> None:
+        u = comp.usage
+        row = {
+            "time": max(call.started, time.time() - (comp.latency_s or 0.0)),
+            "call_id": call.call_id, "request_id": comp.request_id,
+            "attempt": comp.attempt + call.attempt_offset, "provider": call.provider,
+            "model": model,
+            "source": call.source, "conversation": call.conversation, "status": comp.status,
+            "finish_reason": comp.finish_reason, "error": comp.error,
+            "prompt_tokens": u.prompt_tokens if u else 0,
+            "completion_tokens": u.completion_tokens if u else 0,
+            "total_tokens": u.total_tokens if u else 0,
+            "cached_tokens": u.cached_tokens if u else None,
+            "usage_estimated": int(bool(u and u.estimated)),
+            "latency_s": comp.latency_s, "ttft_s": comp.ttft_s, "cost": comp.cost,
+            "currency": comp.currency, "cost_status": comp.cost_status, "cell": call.cell,
+            "tags": call.tags, "images": images,
+        }
+        if self.log_text:
+            last_user = next((m for m in reversed(call.messages) if m.get("role") == "user"), {})
+            row["prompt"] = str(last_user.get("content", ""))
+            row["answer"] = comp.text
+        self.ledger.append(row)
+        if comp.cost_status in ("priced", "estimated") and comp.cost and not math.isnan(comp.cost):
+            self.spent[comp.currency or ""] = self.spent.get(comp.currency or "", 0.0) + comp.cost
+
+    def on_retry(self, report: AttemptReport) -> None:
+        """A failed attempt that the client will retry: its own row, free."""
+        call = CURRENT.get()
+        if call is None:
+            return
+        err = report.error
+        self.ledger.append({
+            "time": time.time() - report.elapsed_s, "call_id": call.call_id,
+            "request_id": err.request_id, "attempt": report.attempt + call.attempt_offset,
+            "provider": call.provider,
+            "model": call.model, "source": call.source, "conversation": call.conversation,
+            "status": "error", "error": str(err), "latency_s": report.elapsed_s, "cost": 0.0,
+            "cost_status": "free", "cell": call.cell, "tags": call.tags,
+            "prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0,
+        })
+
+    # --- budget -------------------------------------------------------------------------------
+    def set_budget(self, amount: float | None, currency: str = "CNY") -> None:
+        self.budget = None if amount is None else (float(amount), currency.upper())
+        self._budget_warned = False
+
+    def check_budget(self, call: Call) -> None:
+        """Refuse a paid call once the budget is spent; warn once at 80%."""
+        if self.budget is None:
+            return
+        limit, currency = self.budget
+        price = pricing.lookup(call.provider, call.model)
+        if price is not None and price.free:
+            return
+        spent = self.spent.get(currency, 0.0)
+        if spent >= limit:
+            raise errors.BudgetExceededError(
+                f"budget of {limit:g} {currency} reached ({spent:.4f} spent this session); "
+                "paid calls are refused", provider=call.provider)
+        if spent >= 0.8 * limit and not self._budget_warned:
+            self._budget_warned = True
+            self._notice(f"80% of the budget used: {spent:.4f} of {limit:g} {currency}")
+
+
+def ledger_model(call: Call, comp: Completion) -> str:
+    """The model a row is recorded under: the one the server named when we sent 'default'."""
+    if call.model in ("default", "", None) and comp.model:
+        return comp.model
+    return call.model
