@@ -354,12 +354,14 @@ def _cost(magics: GLMMagics, rest: list[str]) -> Any:
 
     by = rest[0] if rest else "model"
     df = magics.session.usage()
-    summary = summarize(df, by)
-    if len(df):
+    try:
+        summary = summarize(df, by)
+    except ValueError as exc:
+        raise UsageError(f"%glm cost: {exc}") from None
+    if len(df):  # the chart is shown; the table is the value (`x = %glm cost`)
         from IPython.display import display
 
-        display(summary)
-        return plot(df, "cost")
+        display(plot(df, "cost"))
     return summary
 
 

@@ -178,7 +178,7 @@ def cost(provider: str, model: str, usage: Usage | None, *, images: int = 0,
                   "input=..., output=..., currency='CNY')", file=sys.stderr)
         return math.nan, None, "unpriced"
     if price.free:
-        return 0.0, price.currency, "free"
+        return 0.0, price.currency or None, "free"
     total = 0.0
     if images:
         if price.per_image is None:
@@ -213,15 +213,19 @@ def format_cost(value: float, currency: str | None, status: str = "priced",
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "cost unknown"
     sign = CURRENCY_SIGN.get(currency or "", f"{currency} " if currency else "")
-    if value >= 100:
-        text = f"{sign}{value:,.2f}"
-    elif 0 < value < 0.01:  # small calls: keep the significant digits, not ¥0.0000
-        text = f"{sign}{value:.8f}".rstrip("0")
-    else:
-        text = f"{sign}{value:.4f}"
+    text = sign + _amount(value)
     if status == "estimated":
         text = "~" + text
     if rate and currency and rate[0] != currency:
         other = CURRENCY_SIGN.get(rate[0], rate[0] + " ")
-        text += f" (≈{other}{value * rate[1]:.4f} at 1 {currency} = {rate[1]} {rate[0]})"
+        text += f" (≈{other}{_amount(value * rate[1])} at 1 {currency} = {rate[1]} {rate[0]})"
     return text
+
+
+def _amount(value: float) -> str:
+    """Money with the digits that matter: 1,234.50 · 0.0012 · 0.00000042 (never 0.0000)."""
+    if value >= 100:
+        return f"{value:,.2f}"
+    if 0 < value < 0.01:
+        return f"{value:.8f}".rstrip("0")
+    return f"{value:.4f}"
