@@ -91,10 +91,12 @@ def plot_usage(kind: str = "cost", **filters: Any) -> Figure:
 
 def load_ipython_extension(ipython: Any) -> None:
     """`%load_ext glm_magic`: register %%glm / %glm (reloading does not duplicate state)."""
+    from .cell_errors import install
     from .magics import GLMMagics
 
     magics = GLMMagics(shell=ipython)
     ipython.register_magics(magics)
+    install(ipython)
     if ipython.configurables is not None and magics not in ipython.configurables:
         ipython.configurables = [c for c in ipython.configurables
                                  if not isinstance(c, GLMMagics)] + [magics]
@@ -109,6 +111,10 @@ def unload_ipython_extension(ipython: Any) -> None:
         mm.magics[kind].pop("glm", None)
     mm.registry.pop("GLMMagics", None)
     ipython.configurables = [c for c in ipython.configurables if not isinstance(c, GLMMagics)]
+    from .cell_errors import CallFailed
+
+    if tuple(getattr(ipython, "custom_exceptions", ()) or ()) == (CallFailed,):
+        ipython.set_custom_exc((), None)
 
 
 __all__ = [

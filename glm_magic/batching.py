@@ -236,17 +236,17 @@ async def abatch(prompts: Any, *, template: str | None = None, model: str | None
                 if rate:
                     limiter.penalize(err.retry_after)
                 if isinstance(err, STOPPING):
-                    stop["reason"], stop["error"] = str(err), err
-                    finish(i, _row(None, "error", str(err), attempt))
+                    stop["reason"], stop["error"] = errors.describe(err), err
+                    finish(i, _row(None, "error", errors.describe(err), attempt))
                     return
                 if (rate or err.retryable) and attempt <= max_retries:
                     await asyncio.sleep(backoff_delay(attempt, err.retry_after))
                     continue
                 if on_error == "raise":
-                    stop["reason"], stop["error"] = str(err), err
+                    stop["reason"], stop["error"] = errors.describe(err), err
                 status = "filtered" if isinstance(err, errors.ContentFilterError) else "error"
                 finish(i, _row(err.partial if isinstance(err.partial, Completion) else None,
-                               status, str(err), attempt))
+                               status, errors.describe(err), attempt))
                 return
             except Exception as exc:  # noqa: BLE001 - one row's surprise never costs the rest
                 finish(i, _row(None, "error", f"{type(exc).__name__}: {exc}", attempt))

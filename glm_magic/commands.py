@@ -13,6 +13,7 @@ from IPython.core.error import UsageError
 
 from . import errors
 from ._secrets import looks_like_key, mask, masked_mapping, redact
+from .cell_errors import cell_error
 from .conversation import Conversation
 from .interpolate import interpolate
 from .render import NotebookView, TerminalView
@@ -163,7 +164,7 @@ def build_call(magics: GLMMagics, args: Any, cell: str) -> tuple[str, dict[str, 
     try:
         provider, model = s.resolve(args.provider, args.model)
     except errors.ConfigurationError as err:
-        raise UsageError(str(err)) from None
+        raise cell_error(err) from None
     params: dict[str, Any] = {}
     temperature = args.temperature if args.temperature is not None else magics.temperature
     for key, value in (("temperature", temperature), ("top_p", args.top_p),
@@ -324,7 +325,7 @@ def run_subcommand(magics: GLMMagics, line: str) -> Any:
     try:
         return fn(magics, rest)
     except errors.GLMError as err:
-        raise UsageError(str(err)) from None
+        raise cell_error(err) from None
     except (ValueError, OSError) as err:
         raise UsageError(f"%glm {name}: {err}") from None
 
@@ -564,7 +565,7 @@ def run_image(magics: GLMMagics, prompt: str, *, model: str | None, size: str | 
                                 provider=provider, source="magic",
                                 cell=getattr(magics.shell, "execution_count", None))
     except errors.GLMError as err:
-        raise UsageError(str(err)) from None
+        raise cell_error(err) from None
     trusted = s.client(provider).provider.base_url
     for i, item in enumerate(resp.data):
         data = image_bytes(item, trusted)

@@ -39,10 +39,16 @@ class GLMError(Exception):
         head = f"[{self.provider}] " if self.provider else ""
         detail = f" ({', '.join(where)})" if where else ""
         hint = f" — {self.hint}" if self.hint else ""
-        return scrub(f"{head}{type(self).__name__}: {self.message}{detail}{hint}")
+        # Python prints the class name before this; `describe(err)` adds it for one-line UIs
+        return scrub(f"{head}{self.message}{detail}{hint}")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self)!r})"
+
+
+def describe(err: BaseException) -> str:
+    """`AuthenticationError: [zhipu] … — hint`: the one line a notebook or panel shows."""
+    return f"{type(err).__name__}: {err}"
 
 
 class AuthenticationError(GLMError):
@@ -109,4 +115,4 @@ class BudgetExceededError(GLMError):
     hint = "raise it with %glm budget AMOUNT CURRENCY (or GLMMagics.budget), or use a free model"
 
 
-__all__ = [n for n in dir() if n.endswith("Error")]
+__all__ = [n for n in dir() if n.endswith("Error")] + ["describe"]

@@ -14,6 +14,7 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Bool, Dict, Enum, Float, Int, TraitError, Unicode, observe, validate
 
 from . import errors
+from .cell_errors import cell_error
 from .config import find_pyproject, pyproject_settings
 from .render import FORMATS
 
@@ -205,7 +206,7 @@ class GLMMagics(Magics):
         try:
             return commands.run_cell(self, args, cell)
         except errors.GLMError as err:
-            raise UsageError(str(err)) from None
+            raise cell_error(err) from None
 
     def _parse(self, line: str) -> Any:
         """Shell-like splitting (quotes group words and are removed), then argparse."""

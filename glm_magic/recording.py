@@ -121,7 +121,7 @@ class Recorder:
             "request_id": err.request_id, "attempt": report.attempt + call.attempt_offset,
             "provider": call.provider,
             "model": call.model, "source": call.source, "conversation": call.conversation,
-            "status": "error", "error": str(err), "latency_s": report.elapsed_s, "cost": 0.0,
+            "status": "error", "error": errors.describe(err), "latency_s": report.elapsed_s, "cost": 0.0,
             "cost_status": "free", "cell": call.cell, "tags": call.tags,
             "prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0,
         })

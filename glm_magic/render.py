@@ -45,6 +45,11 @@ def footer_text(comp: Completion, rate: tuple[str, float] | None = None) -> str:
     return " · ".join(parts)
 
 
+def _worth_a_footer(comp: Completion) -> bool:
+    """A failed call with no answer gets only its one error line, not a footer before it."""
+    return not (comp.status in ("error", "filtered") and not comp.text)
+
+
 def _display_html(fragment: str) -> None:
     from IPython.display import display
 
@@ -104,7 +109,7 @@ class NotebookView:
             self._show(final=True, text=text)
         if comp.web_search:
             _display_html(references_html(comp.web_search))
-        if self.footer:
+        if self.footer and _worth_a_footer(comp):
             _display_html(footer_html(footer_text(comp, self.rate)))
 
     def show_notice(self, text: str) -> None:
@@ -156,7 +161,7 @@ class TerminalView:
         out.write("\n")
         if comp.web_search:
             out.write(references_text(comp.web_search) + "\n")
-        if self.footer:
+        if self.footer and _worth_a_footer(comp):
             out.write(f"[{terminal_safe(footer_text(comp, self.rate))}]\n")
         out.flush()
 

@@ -358,7 +358,7 @@ class Session:
             provider=call.provider, model=call.model, request_id=err.request_id,
             choices=[Choice(0, Message("assistant", ""), None)])
         comp.status = "filtered" if isinstance(err, errors.ContentFilterError) else "error"
-        comp.error = str(err)
+        comp.error = errors.describe(err)
         comp.attempt = getattr(err, "attempt", comp.attempt) or 1
         comp.request_id = comp.request_id or err.request_id
         return comp

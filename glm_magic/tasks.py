@@ -23,8 +23,9 @@ def submit_task(session: Session, prompt: Any, **kwargs: Any) -> Completion:
     task = session.client(call.provider).chat.asyncCompletions.create(
         model=call.model, messages=call.messages, **call.params)
     session.tasks[task.id] = {"call": call, "prompt": prompt, "submitted": time.time(),
-                           "status": task.task_status or "PROCESSING", "recorded": False}
+                              "status": task.task_status or "PROCESSING", "recorded": False}
     return task
+
 
 def task_result(session: Session, task_id: str, *, wait: bool = False, timeout: float = 300.0,
                 poll: float = 1.0, provider: str | None = None) -> Completion:
@@ -36,6 +37,10 @@ def task_result(session: Session, task_id: str, *, wait: bool = False, timeout: 
     try:
         comp = api.wait(task_id, timeout=timeout, poll=poll) if wait else \
             api.retrieve_completion_result(task_id)
+    except errors.NotFoundError as err:
+        err.hint = (f"no task {task_id!r} at {client.provider.name}: check the id "
+                    "(%glm tasks lists this session's tasks)")
+        raise
     except errors.ServerError as err:  # FAIL
         if info is not None and not info["recorded"]:
             info["status"], info["recorded"] = "FAIL", True

@@ -252,8 +252,7 @@ class ChatPanel:
                 bubble.finish(comp)
             else:
                 self.transcript.children = self.transcript.children[:-1]
-            text = str(err) if isinstance(err, errors.GLMError) else \
-                f"{type(err).__name__}: {err}"
+            text = errors.describe(err)
             self.transcript.children += (widgets.HTML(
                 f'<div class="glm-error" style="{ERR_STYLE}">⚠ {escape(text)}</div>'),)
         finally:

@@ -116,3 +116,36 @@ def test_glm_cost_returns_the_table(shell, zhipu):
     assert list(table.columns)[:4] == ["provider", "model", "currency", "calls"]
     assert int(table["calls"].sum()) == 2 and int(table["errors"].sum()) == 0
     assert int(table["attempts"].sum()) == 3
+
+
+# --- one clean line per error ---------------------------------------------------------------
+def test_a_server_failure_in_a_cell_is_one_line_with_its_class(shell, zhipu, capsys):
+    zhipu.push(zhipu_error("1000", "身份验证失败", 401))
+    capsys.readouterr()
+    result = shell.run_cell("%%glm\nhello")
+    out = capsys.readouterr()
+    assert result.error_in_exec is not None
+    lines = [ln for ln in (out.out + out.err).splitlines() if ln.strip()]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("AuthenticationError: [zhipu] 身份验证失败")
+    assert "UsageError" not in lines[0] and "· ERROR" not in lines[0]
+
+
+def test_python_shows_the_class_name_once(zhipu):
+    from glm_magic import errors
+
+    zhipu.push(zhipu_error("1000", "bad key", 401))
+    with pytest.raises(errors.AuthenticationError) as info:
+        glm_magic.Client("zhipu", max_retries=0).chat.completions.create(
+            model="glm-4-flash", messages=[{"role": "user", "content": "hi"}])
+    assert "AuthenticationError" not in str(info.value)
+    assert errors.describe(info.value).count("AuthenticationError") == 1
+
+
+def test_a_missing_async_task_gets_the_right_hint(zhipu):
+    from glm_magic import errors
+
+    zhipu.push(zhipu_error("1211", "task not found", 404))
+    with pytest.raises(errors.NotFoundError) as info:
+        glm_magic.session().task_result("no-such-task")
+    assert "check the id" in str(info.value) and "model name" not in str(info.value)
