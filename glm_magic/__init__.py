@@ -6,6 +6,7 @@ Heavy modules (pandas, matplotlib, ipywidgets, llama_cpp, even httpx) load on fi
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
@@ -110,6 +111,10 @@ def unload_ipython_extension(ipython: Any) -> None:
     for kind in ("line", "cell"):
         mm.magics[kind].pop("glm", None)
     mm.registry.pop("GLMMagics", None)
+    for c in ipython.configurables:
+        if isinstance(c, GLMMagics) and getattr(ipython, "events", None) is not None:
+            with contextlib.suppress(ValueError):
+                ipython.events.unregister("pre_run_cell", c._note_cell)
     ipython.configurables = [c for c in ipython.configurables if not isinstance(c, GLMMagics)]
     from .cell_errors import CallFailed
 

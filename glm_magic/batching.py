@@ -125,11 +125,27 @@ def _prompts(prompts: Any, template: str | None) -> tuple[Any, list[str]]:
         return prompts.index, [template.format_map(r) for r in records]
     if isinstance(prompts, pd.Series):
         texts = [str(v) for v in prompts.tolist()]
-        return prompts.index, [template.format(p) if template else p for p in texts]
+        return prompts.index, _fill(template, texts, prompts.name)
     if isinstance(prompts, str) or not isinstance(prompts, Sequence):
         raise ValueError("prompts must be a list of strings, a pandas Series or a DataFrame")
     texts = [str(p) for p in prompts]
-    return pd.RangeIndex(len(texts)), [template.format(p) if template else p for p in texts]
+    return pd.RangeIndex(len(texts)), _fill(template, texts, None)
+
+
+def _fill(template: str | None, texts: list[str], name: Any) -> list[str]:
+    """A template over single values: `{}` is the value, and so is `{<Series name>}` (or
+    `{text}`, the name most people write)."""
+    if not template:
+        return texts
+    fields = set(_fields(template))
+    allowed = {"", "text", "value"} | ({str(name)} if name is not None else set())
+    unknown = fields - allowed
+    if unknown:
+        raise ValueError(f"template field(s) {', '.join(sorted(unknown))} are not known for a "
+                         f"list or Series; use {{}} for the value"
+                         + (f" or {{{name}}}" if name is not None else ""))
+    keys = {f: None for f in fields if f}
+    return [template.format(t, **dict.fromkeys(keys, t)) for t in texts]
 
 
 def _fields(template: str) -> list[str]:
@@ -310,10 +326,27 @@ def _progress(total: int, initial: int, enabled: bool) -> Any:
     return tqdm(total=total, initial=initial, desc="glm batch", unit="row")
 
 
-def batch(prompts: Any, **kwargs: Any) -> Any:
-    """`abatch` for plain calls, also inside a running notebook loop: the batch runs on a
-    private event loop in a worker thread (asyncio is never patched). A kernel interrupt stops
-    it cleanly and returns what is done."""
+def batch(prompts: Any, *, template: str | None = None, model: str | None = None,
+          provider: str | None = None, system: str | None = None, concurrency: int = 8,
+          max_retries: int = 3, on_error: str = "record", resume: str | bool | None = None,
+          dry_run: bool = False, progress: bool = True, session: Session | None = None,
+          **params: Any) -> Any:
+    """Run one prompt per row of a list, Series or DataFrame; returns a DataFrame aligned with
+    the input (same index and order): answer, status, error, prompt_tokens,
+    completion_tokens, cost, latency_s, attempts.
+
+    template: `"Summarise: {text}"` — DataFrame columns by name; for a list or Series `{}`
+        (or the Series' name) is the value. concurrency: requests in flight, halved on every
+        rate limit and regained slowly. resume: True (the ledger's file) or a path: a rerun
+        sends only the rows not yet done. on_error: "record" (a row's error in its row) or
+        "raise". dry_run: the estimated prompt tokens and cost, nothing sent. Other keywords
+        (temperature, max_tokens, …) go to the API.
+
+    Works inside a running notebook loop: the batch runs on a private event loop in a worker
+    thread (asyncio is never patched). A kernel interrupt stops it and returns what is done."""
     from ._aio import run_in_worker
 
-    return run_in_worker(abatch(prompts, **kwargs))
+    return run_in_worker(abatch(
+        prompts, template=template, model=model, provider=provider, system=system,
+        concurrency=concurrency, max_retries=max_retries, on_error=on_error, resume=resume,
+        dry_run=dry_run, progress=progress, session=session, **params))

@@ -201,7 +201,8 @@ def build_call(magics: GLMMagics, args: Any, cell: str) -> tuple[str, dict[str, 
     if magics.shell is not None:
         cell_no = getattr(magics.shell, "execution_count", None)
     return prompt, dict(provider=provider, model=model, chat=args.chat, system=system,
-                        once=args.once, new=args.new, source="magic", cell=cell_no, **params)
+                        once=args.once, new=args.new, source="magic", cell=cell_no,
+                        cell_id=getattr(magics, "cell_id", None), append=args.append, **params)
 
 
 def tool_functions(magics: GLMMagics, spec: str) -> dict[str, Any]:
@@ -224,7 +225,7 @@ def run_cell(magics: GLMMagics, args: Any, cell: str) -> Any:
                          out=args.out, save=args.save, provider=args.provider)
     prompt, kwargs = build_call(magics, args, cell)
     if args.dry_run:
-        return dry_run(magics, prompt, kwargs)
+        return dry_run(magics, prompt, kwargs, stream=magics.stream and not args.no_stream)
     ns = magics.shell.user_ns if magics.shell is not None else {}
     if args.async_:
         task = s.submit_task(prompt, **kwargs)
@@ -279,16 +280,19 @@ def run_cell(magics: GLMMagics, args: Any, cell: str) -> Any:
     return None
 
 
-def dry_run(magics: GLMMagics, prompt: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+def dry_run(magics: GLMMagics, prompt: Any, kwargs: dict[str, Any], stream: bool = True
+            ) -> dict[str, Any]:
     """Show the exact request that would be sent (key masked) and its estimated cost."""
     from . import pricing
 
     s = magics.session
     conv = s.chats.get(kwargs.get("chat") or "default")
     saved = [dict(m) for m in conv.messages] if conv is not None else None
+    notices = len(s.notices)
     try:
         call = s.prepare(prompt, check_credentials=False, claim=False, **kwargs)
     finally:  # nothing is sent: the conversation stays exactly as it was
+        del s.notices[notices:]
         if saved is None:
             s.chats.pop(kwargs.get("chat") or "default", None)
         else:
@@ -297,17 +301,55 @@ def dry_run(magics: GLMMagics, prompt: Any, kwargs: dict[str, Any]) -> dict[str,
     client = s.client(call.provider)
     prov = client.provider
     body = {"model": call.model, "messages": call.messages, **call.params}
+    note = None
+    if not prov.local:
+        try:  # the body the dialect will put on the wire (its adjustments included)
+            prov.validate(dict(body))
+            wire = prov.prepare(dict(body), stream).json
+            if isinstance(wire, dict):
+                body = wire
+        except errors.ConfigurationError:
+            note = "no key is set, so the provider's own adjustments are not shown"
+        except errors.GLMError as err:
+            note = f"this request would be refused before sending: {err}"
     tokens = estimate_messages(call.messages)
     cost, currency, status = pricing.estimate_cost(call.provider, call.model, tokens)
-    info = {
+    info: dict[str, Any] = {
         "provider": call.provider, "base_url": prov.base_url, "model": call.model,
-        "api_key": mask(getattr(prov, "_api_key", None)), "request": body,
+        "api_key": mask(getattr(prov, "_api_key", None)), "stream": stream,
+        "request": _shortened(body),
         "estimated_prompt_tokens": tokens,
         "estimated_prompt_cost": pricing.format_cost(cost, currency, status,
                                                      s.exchange_rate),
     }
+    window = context_window(prov, call.model)
+    if window and tokens > window:
+        info["warning"] = (f"the prompt (~{tokens:,} tokens) is larger than {call.model}'s "
+                           f"context window ({window:,} tokens)")
+    if note:
+        info["note"] = note
     print(terminal_safe(redact(json.dumps(info, ensure_ascii=False, indent=2))))
     return None
+
+
+def context_window(provider: Any, model: str) -> int | None:
+    """The model's context window in tokens, when the provider's model list knows it."""
+    name = (model or "").lower()
+    for info in getattr(provider, "models", ()):
+        if info.name.lower() == name and info.context:
+            return int(info.context)
+    return None
+
+
+def _shortened(value: Any, limit: int = 2000) -> Any:
+    """The request as shown: long strings cut for the display only (never for sending)."""
+    if isinstance(value, str) and len(value) > limit:
+        return f"{value[:limit]}… ({len(value) - limit:,} more characters, sent in full)"
+    if isinstance(value, dict):
+        return {k: _shortened(v, limit) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shortened(v, limit) for v in value]
+    return value
 
 
 # --- %glm SUBCOMMAND ----------------------------------------------------------------------------
@@ -557,6 +599,8 @@ def run_image(magics: GLMMagics, prompt: str, *, model: str | None, size: str | 
     """Generate, show inline (from the URL or b64_json), optionally save; priced per image."""
     from IPython.display import Image, display
 
+    from . import pricing
+
     if not prompt:
         raise UsageError("the image prompt is empty")
     s = magics.session
@@ -580,6 +624,15 @@ def run_image(magics: GLMMagics, prompt: str, *, model: str | None, size: str | 
             display({"text/html": clean_html(f'<a href="{html.escape(item.url)}">image {i + 1}'
                                              "</a>"),
                      "text/plain": terminal_safe(f"image {i + 1}: {item.url}")}, raw=True)
+    comp = getattr(resp, "completion", None)
+    if comp is not None and magics.show_footer:
+        count = f"{len(resp.data)} image{'s' if len(resp.data) != 1 else ''}"
+        line = " · ".join([comp.model, count, f"{comp.latency_s or 0:.2f} s",
+                           pricing.format_cost(comp.cost if comp.cost is not None else
+                                               float("nan"), comp.currency,
+                                               comp.cost_status or "unpriced",
+                                               magics.session.exchange_rate)])
+        print(f"[{terminal_safe(line)}]")
     ns = magics.shell.user_ns if magics.shell is not None else {}
     if out:
         ns[out] = resp

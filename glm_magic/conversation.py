@@ -98,6 +98,21 @@ class Conversation:
                 return dropped
         return []
 
+    def take_cell(self, cell_id: str) -> tuple[int, list[dict[str, Any]]] | None:
+        """Remove the exchange that cell `cell_id` made (its prompt and what followed up to the
+        next prompt); returns (where it was, the messages) so it can be put back."""
+        for i, m in enumerate(self.messages):
+            if m.get("role") == "user" and m.get("cell_id") == cell_id:
+                end = next((j for j in range(i + 1, len(self.messages))
+                            if self.messages[j].get("role") == "user"), len(self.messages))
+                taken = self.messages[i:end]
+                del self.messages[i:end]
+                return i, taken
+        return None
+
+    def put_back(self, where: int, messages: list[dict[str, Any]]) -> None:
+        self.messages[where:where] = messages
+
     def reset(self, keep_system: bool = True) -> None:
         system = self.system if keep_system else None
         self.messages.clear()
@@ -177,6 +192,9 @@ class Conversation:
                 raise ValueError(f"message {i} needs a role in {ROLES}")
             if not isinstance(m.get("content", ""), (str, list, type(None))):
                 raise ValueError(f"message {i}: content must be text or a list of parts")
+            if m.get("content") is None and not (m["role"] == "assistant"
+                                                 and m.get("tool_calls")):
+                raise ValueError(f"message {i} ({m['role']}) has no content")
             msgs.append(dict(m))
         return cls(name=name or str(data.get("name") or "default"), messages=msgs)
 

@@ -39,4 +39,5 @@ def generate_image(session: Session, prompt: str, *, model: str = "cogview-3", s
     comp.cost, comp.currency, comp.cost_status = pricing.cost(name, model, None,
                                                              images=images)
     session.recorder.record(call, comp, model, images=images)
+    resp.completion = comp
     return resp

@@ -23,7 +23,22 @@ SUBCOMMANDS = ("usage", "cost", "history", "reset", "chats", "save", "load", "co
 
 
 def _parser_error(self: Any, message: str) -> None:
-    raise UsageError(f"%%glm: {message} (see %%glm? for the options)")
+    raise UsageError(f"%%glm: {message}{_did_you_mean(self, message)} "
+                     "(see %%glm? for the options)")
+
+
+def _did_you_mean(parser: Any, message: str) -> str:
+    """`; did you mean --temperature?` for a mistyped option."""
+    import difflib
+    import re
+
+    options = [o for a in parser._actions for o in a.option_strings if o.startswith("--")]
+    hints = []
+    for word in re.findall(r"(--[\w-]+)", message):
+        close = difflib.get_close_matches(word.split("=")[0], options, n=1, cutoff=0.6)
+        if close and close[0] != word:
+            hints.append(f"{word} → {close[0]}")
+    return f"; did you mean {', '.join(hints)}?" if hints else ""
 
 
 def _mark_origin(providers: dict[str, Any], path: str) -> dict[str, Any]:
@@ -86,11 +101,21 @@ class GLMMagics(Magics):
         from .sessions import session
 
         self.session = session()
+        self.cell_id: str | None = None  # the running cell's id: a re-run replaces its exchange
+        accepted = self.__dict__.setdefault("_accepted", {})
+        accepted.setdefault("temperature", self.temperature)
+        accepted.setdefault("provider", self.provider)
+        events = getattr(shell, "events", None)
+        if events is not None:
+            events.register("pre_run_cell", self._note_cell)
         self._apply_pyproject()
         for name in ("provider", "model", "max_history_tokens", "timeout", "max_retries",
                      "log_text", "ledger_path", "budget", "exchange_rate", "providers",
                      "allow_remote_images"):
             self._sync({"name": name, "new": getattr(self, name)})
+
+    def _note_cell(self, info: Any = None) -> None:
+        self.cell_id = getattr(info, "cell_id", None)
 
     def _apply_pyproject(self) -> None:
         """Lowest-precedence settings: only traits not set by %config / ipython_config."""
@@ -105,6 +130,41 @@ class GLMMagics(Magics):
             except Exception as exc:  # a bad value in a file must not break loading
                 print(f"glm-magic: ignoring [tool.glm_magic] {key} = {value!r}: {exc}")
 
+    @validate("temperature")
+    def _check_temperature(self, proposal: Any) -> Any:
+        """Refused at `%config` time with the message `-t` gives, not in every later cell."""
+        value = proposal["value"]
+        if value is not None:
+            from .providers import provider_class
+
+            name = self.provider or "zhipu"
+            try:
+                lo, hi = provider_class(name).temperature_range
+            except errors.ConfigurationError:
+                lo, hi = (0.0, 2.0)
+            if not lo <= value <= hi:
+                return self._refuse("temperature", f"temperature {value} is outside {name}'s "
+                                    f"range [{lo}, {hi}]")
+        return value
+
+    def _refuse(self, name: str, message: str) -> Any:
+        """A bad `%config` value (applied while traitlets holds notifications): one line saying
+        what and where, and the old value kept — raising there would reach IPython's log as
+        `ERROR:root:`. A plain assignment in code raises TraitError."""
+        import sys
+
+        if not self._cross_validation_lock:  # a plain assignment in code: raise, as traitlets
+            raise TraitError(message)
+        old = self.__dict__.get("_accepted", {}).get(name)
+        print(f"glm-magic: %config GLMMagics.{name}: {message}; keeping {old!r}",
+              file=sys.stderr)
+        return old
+
+    @observe("temperature", "provider")
+    def _accept(self, change: Any) -> None:
+        # may run while traitlets applies config, before __init__ finished
+        self.__dict__.setdefault("_accepted", {})[change["name"]] = change["new"]
+
     @validate("provider")
     def _check_provider(self, proposal: Any) -> Any:
         from .providers import provider_class
@@ -113,7 +173,7 @@ class GLMMagics(Magics):
             try:
                 provider_class(proposal["value"])
             except errors.ConfigurationError as err:
-                raise TraitError(str(err)) from None
+                return self._refuse("provider", str(err))
         return proposal["value"]
 
     @observe("provider", "model", "max_history_tokens", "timeout", "max_retries", "log_text",
@@ -158,6 +218,8 @@ class GLMMagics(Magics):
     @argument("-c", "--chat", default="default", help="named conversation (default: default)")
     @argument("--new", action="store_true", help="start the named conversation afresh")
     @argument("--once", action="store_true", help="single turn: neither reads nor writes memory")
+    @argument("--append", action="store_true",
+              help="on a re-run of this cell, keep its earlier exchange (default: replace it)")
     @argument("-o", "--out", metavar="VAR", help="store the answer (or parsed --json) in VAR")
     @argument("-f", "--format", choices=FORMATS, help="markdown, text, code, json, html")
     @argument("--insert", action="store_true",

@@ -34,6 +34,9 @@ class Call:
     tags: str | None = None
     started: float = field(default_factory=time.time)
     attempt_offset: int = 0  # attempts made by the caller before this one (batch retries)
+    # a re-run cell's earlier exchange, taken out of the conversation: (index, messages), put
+    # back if this call fails before an answer
+    replaced: tuple[int, list[dict[str, Any]]] | None = None
 
 
 # the call running in this thread or task: retry reports from the client land on its row

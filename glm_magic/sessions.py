@@ -16,6 +16,7 @@ from .client import AsyncClient, AttemptReport, Client
 from .conversation import Conversation
 from .providers import default_provider_name, known, make_provider, provider_class
 from .recording import CURRENT, Call, Recorder
+from .tokens import estimate_messages
 from .types import Choice, Chunk, Completion, Message
 
 
@@ -197,7 +198,8 @@ class Session:
                 system: str | None = None, once: bool = False, new: bool = False,
                 source: str = "api", cell: int | None = None, tags: Any = None,
                 check_credentials: bool = True, call_id: str | None = None,
-                attempt: int = 1, claim: bool = True, **params: Any) -> Call:
+                attempt: int = 1, claim: bool = True, cell_id: str | None = None,
+                append: bool = False, **params: Any) -> Call:
         """Resolve provider/model, build the exact messages to send, check the budget.
         A conversation answers one call at a time: `claim` reserves it until `release`."""
         name, model_name = self.resolve(provider, model)
@@ -217,32 +219,56 @@ class Session:
             conv_name = conv.name
             if claim:
                 conv.claim(call_id)
+        replaced = None
         try:
             if conv is not None:
                 if new:
                     conv.reset(keep_system=system is None)
                 if system is not None:
                     conv.system = system or None
+                if cell_id and not append and prompt is not None:
+                    replaced = conv.take_cell(cell_id)  # a re-run replaces, not adds
+                    if replaced is not None:
+                        self.notice(f"this cell ran before: its earlier exchange in "
+                                    f"conversation {conv.name!r} was replaced (--append "
+                                    "keeps both)")
                 if prompt is not None:  # None: continue (e.g. after tool results)
-                    conv.add("user", prompt)
+                    conv.add("user", prompt, cell_id=cell_id)
                 msgs, dropped = conv.request_messages(self.max_history_tokens)
                 if dropped:
                     self.notice(f"{dropped} oldest turn(s) of conversation {conv.name!r} were "
                                 f"left out to fit max_history_tokens={self.max_history_tokens}")
+            self._check_window(name, model_name, msgs)
             call = Call(call_id, name, model_name, source, conv_name, msgs,
                         {k: v for k, v in params.items() if v is not None}, cell,
                         ",".join(tags) if isinstance(tags, (list, tuple)) else tags,
                         attempt_offset=attempt - 1)
+            call.replaced = replaced
             self.recorder.check_budget(call)
         except BaseException:  # nothing was sent: the conversation is as it was
             if conv is not None:
                 if prompt is not None and conv.messages and \
                         conv.messages[-1].get("role") == "user":
                     conv.pop_last_exchange()
+                if replaced is not None:
+                    conv.put_back(*replaced)
                 if claim:
                     conv.release(call_id)
             raise
         return call
+
+    def _check_window(self, provider: str, model: str, msgs: list[dict[str, Any]]) -> None:
+        """Say so before sending a prompt larger than the model's context window (counted
+        only when the text is long enough to matter)."""
+        window = next((m.context for m in provider_class(provider).models
+                       if m.name.lower() == (model or "").lower() and m.context), None)
+        if not window or sum(len(str(m.get("content") or "")) for m in msgs) <= window:
+            return
+        tokens = estimate_messages(msgs)
+        if tokens > window:
+            self.notice(f"the prompt (~{tokens:,} tokens) is larger than {model}'s context "
+                        f"window ({window:,} tokens): the provider will likely refuse or cut "
+                        "it; shorten it, or set max_history_tokens to trim old turns")
 
     def release(self, call: Call) -> None:
         """The call is over: its conversation may take the next one."""
@@ -402,7 +428,11 @@ class Session:
     def _forget_user_turn(self, call: Call) -> None:
         if call.conversation is not None and call.messages and \
                 call.messages[-1].get("role") == "user":
-            self.chat(call.conversation).pop_last_exchange()
+            conv = self.chat(call.conversation)
+            conv.pop_last_exchange()
+            if call.replaced is not None:  # a failed re-run: the earlier answer stays
+                conv.put_back(*call.replaced)
+                call.replaced = None
 
     # --- features built on the call path (kept as methods: the public surface) ---------------
     def complete_with_tools(self, prompt: Any, functions: dict[str, Callable[..., Any]],

@@ -357,3 +357,4 @@ class ImagesResponse:
     data: list[ImageData] = field(default_factory=list)
     model: str = ""
     raw: Any = None
+    completion: Any = None  # the call as recorded (cost, latency), set by the session

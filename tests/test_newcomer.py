@@ -149,3 +149,103 @@ def test_a_missing_async_task_gets_the_right_hint(zhipu):
     with pytest.raises(errors.NotFoundError) as info:
         glm_magic.session().task_result("no-such-task")
     assert "check the id" in str(info.value) and "model name" not in str(info.value)
+
+
+# --- prompts sent as written: a re-run replaces its exchange ------------------------------------
+def test_rerunning_a_cell_replaces_its_exchange(shell, zhipu, capsys):
+    shell.run_cell("%%glm\nthe answer is n=2", cell_id="cell-a")
+    shell.run_cell("%%glm\nthe answer is n=3", cell_id="cell-a")  # edited and re-run
+    msgs = glm_magic.session().chat().messages
+    assert [m["content"] for m in msgs] == ["the answer is n=3", "echo: the answer is n=3"]
+    assert "replaced" in capsys.readouterr().out
+    sent = zhipu.received[-1].json["messages"]
+    assert [m["content"] for m in sent] == ["the answer is n=3"]
+    assert all("cell_id" not in m for m in sent)  # our bookkeeping never goes on the wire
+    shell.run_cell("%%glm\nanother question", cell_id="cell-b")
+    shell.run_cell("%%glm --append\nthe answer is n=4", cell_id="cell-a")
+    assert glm_magic.session().chat().turns == 3
+
+
+def test_a_failed_rerun_keeps_the_earlier_exchange(shell, zhipu):
+    shell.run_cell("%%glm\nfirst version", cell_id="cell-x")
+    zhipu.push(zhipu_error("1000", "bad key", 401))
+    shell.run_cell("%%glm\nsecond version", cell_id="cell-x")
+    assert [m["content"] for m in glm_magic.session().chat().messages] == \
+        ["first version", "echo: first version"]
+
+
+# --- honest dry runs --------------------------------------------------------------------------
+def test_dry_run_shows_the_wire_body_and_warns_about_the_window(shell, zhipu, capsys):
+    import json
+
+    shell.run_cell_magic("glm", "--dry-run -t 0 -m glm-4-flash", "hello")
+    info = json.loads(capsys.readouterr().out)
+    req = info["request"]
+    assert req["temperature"] == 0.01 and req["do_sample"] is False and req["stream"] is True
+    huge = "word " * 400_000  # far past glm-4-flash's window
+    shell.run_cell_magic("glm", "--dry-run -m glm-4-flash", huge)
+    out = capsys.readouterr().out
+    info = json.loads(out)
+    assert "larger than glm-4-flash's context window" in info["warning"]
+    assert len(out) < 20_000 and "more characters, sent in full" in out
+    assert zhipu.received == []
+    assert glm_magic.session().notices == []  # nothing left over for the next cell
+
+
+def test_a_prompt_past_the_window_is_announced_before_sending(zhipu):
+    s = glm_magic.Session()
+    s.complete("word " * 400_000, model="glm-4-flash", stream=False, once=True)
+    assert any("context window" in n for n in s.drain_notices())
+
+
+# --- clear errors ------------------------------------------------------------------------------
+def test_an_unknown_local_model_names_the_file_that_would_answer(shell):
+    from IPython.core.error import UsageError
+
+    with pytest.raises(UsageError, match="no local model named 'nonexistent-model'"):
+        shell.run_cell_magic("glm", "-m local:nonexistent-model --once", "hi")
+
+
+def test_a_mistyped_option_gets_a_suggestion(shell):
+    from IPython.core.error import UsageError
+
+    with pytest.raises(UsageError, match="did you mean --temprature → --temperature"):
+        shell.run_cell_magic("glm", "--temprature 0.5", "hi")
+
+
+def test_config_refuses_a_temperature_out_of_range(shell, capsys):
+    shell.run_line_magic("config", "GLMMagics.temperature = 3.0")
+    out = capsys.readouterr()
+    magics = next(c for c in shell.configurables if type(c).__name__ == "GLMMagics")
+    assert magics.temperature != 3.0
+    assert "outside zhipu's range" in out.out + out.err
+
+
+def test_batch_has_a_real_signature_and_series_templates(zhipu):
+    import inspect
+
+    import pandas as pd
+
+    params = inspect.signature(glm_magic.batch).parameters
+    assert {"template", "concurrency", "resume", "dry_run"} <= set(params)
+    s = pd.Series(["a", "b"], name="text")
+    df = glm_magic.batch(s, template="Say {text}", progress=False)
+    assert list(df["answer"]) == ["echo: Say a", "echo: Say b"]
+    df = glm_magic.batch(["x"], template="Say {}", progress=False)
+    assert df.loc[0, "answer"] == "echo: Say x"
+    with pytest.raises(ValueError, match="use {} for the value"):
+        glm_magic.batch(pd.Series(["a"], name="col"), template="{other}", progress=False)
+
+
+def test_load_refuses_a_message_without_content(shell, tmp_path):
+    from IPython.core.error import UsageError
+
+    path = tmp_path / "c.json"
+    path.write_text('{"messages": [{"role": "user"}]}')
+    with pytest.raises(UsageError, match="has no content"):
+        shell.run_line_magic("glm", f"load {path}")
+
+
+def test_image_generation_shows_its_cost(shell, zhipu, capsys):
+    shell.run_line_magic("glm", "image -m cogview-4 a cat")
+    assert "cogview-4 · 1 image · " in capsys.readouterr().out

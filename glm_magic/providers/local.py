@@ -156,6 +156,13 @@ class LocalProvider(Provider):
         path = self.model_path
         if name and name.endswith(".gguf"):
             path = name
+        elif name not in (None, "", "default", os.path.basename(path or "")):
+            answering = path or "the bundled model (Gemma 3 270M)"
+            raise errors.ConfigurationError(
+                f"no local model named {name!r}; the local provider would answer with "
+                f"{answering}", provider=self.name,
+                hint="give a .gguf path (-m local:/path/model.gguf), set "
+                     "GLM_MAGIC_LOCAL_MODEL, or use -m local:default")
         return load_model(path or bundled_model_path(), self.n_ctx)
 
     def _args(self, model: LoadedModel, body: dict[str, Any]) -> dict[str, Any]:
