@@ -47,8 +47,9 @@ bench: setup
 lint: setup
 	$(BIN)/ruff check .
 
+# the tutorials are written as percent-format .py files; this writes the paired .ipynb
 notebooks: setup
-	$(BIN)/python scripts/make_notebooks.py
+	$(BIN)/jupytext --sync notebooks/*.py
 
 clean:
 	rm -rf build .pytest_cache

@@ -33,6 +33,7 @@ def cell_error(error: GLMError) -> UsageError:
 def show_call_failed(shell: Any, etype: type, value: BaseException, tb: Any,
                      tb_offset: int | None = None) -> list[str]:
     line = str(value)
+    sys.last_type, sys.last_value, sys.last_traceback = etype, value, tb  # as IPython does
     print(line, file=sys.stderr)  # as IPython shows a UsageError: one red line
     return [line]
 
