@@ -94,7 +94,8 @@ def sync_client(name: str, base: str):
     else:
         from glm_magic import Client
 
-        c = Client(provider="zhipu", api_key=KEY, base_url=base, max_retries=0)
+        c = Client(provider="zhipu", api_key=KEY, base_url=base, max_retries=0,
+                   record=False)  # the transport alone, as the peers measured beside it
 
     def complete(model):
         return c.chat.completions.create(model=model, messages=MSG)
@@ -158,7 +159,8 @@ async def _concurrent(name: str, base: str, n: int = 200, conc: int = 32) -> flo
     else:
         from glm_magic import AsyncClient
 
-        c = AsyncClient(provider="zhipu", api_key=KEY, base_url=base, max_retries=0)
+        c = AsyncClient(provider="zhipu", api_key=KEY, base_url=base, max_retries=0,
+                        record=False)  # the transport alone, as the peers
 
         async def one():
             return await c.chat.completions.create(model="m", messages=MSG)

@@ -214,7 +214,7 @@ async def abatch(prompts: Any, *, template: str | None = None, model: str | None
     # the batch owns its client: closing it at the end never cuts a stream of the chat panel
     # or a cell running on the same loop
     client = AsyncClient(s._provider(plan.provider), timeout=s.timeout, max_retries=0,
-                         on_retry=s._on_retry)
+                         on_retry=s._on_retry, record=False)
     limiter = AdaptiveLimiter(concurrency)
     stop: dict[str, Any] = {"reason": None, "error": None}
     bar = _progress(len(plan.prompts), sum(r is not None for r in results), progress)

@@ -142,10 +142,12 @@ class _BaseClient:
                  deadline: float | None = None, max_response_bytes: int = MAX_RESPONSE_BYTES,
                  model_path: str | None = None,
                  on_retry: Callable[[AttemptReport], None] | None = None,
-                 **options: Any) -> None:
+                 record: bool = True, **options: Any) -> None:
         """`timeout` limits each read (and the wait for headers); `deadline` limits a whole
         attempt (default: a non-streamed answer must be complete within the read timeout; a
-        stream runs while content keeps coming). `max_response_bytes` caps any response."""
+        stream runs while content keeps coming). `max_response_bytes` caps any response.
+        `record`: chat calls land in the kernel session's ledger like every other call
+        (`glm_magic.usage()`); False leaves them out."""
         load_dotenv()
         if isinstance(provider, Provider):
             self.provider = provider
@@ -156,6 +158,11 @@ class _BaseClient:
         self.deadline = None if deadline is None else float(deadline)
         self.max_response_bytes = int(max_response_bytes)
         self.max_retries = max(0, int(max_retries))
+        self.record = bool(record)
+        if on_retry is None and self.record:
+            from .recording import record_direct_retry
+
+            on_retry = record_direct_retry
         self.on_retry = on_retry
         self.chat = Chat(self)
         self.images = Images(self)
@@ -232,6 +239,23 @@ class Client(_BaseClient):
 
     def _create(self, body: dict, stream: bool, timeout: httpx.Timeout,
                 headers: dict[str, str]) -> Completion | Stream:
+        if not self.record:
+            return self._chat(body, stream, timeout, headers)
+        from .recording import CURRENT, direct_call, record_direct_failure
+
+        call = direct_call(self.provider.name, body)
+        token = CURRENT.set(call)
+        try:
+            result = self._chat(body, stream, timeout, headers)
+        except errors.GLMError as err:
+            record_direct_failure(call, err)
+            raise
+        finally:
+            CURRENT.reset(token)
+        return _recorded(call, result)
+
+    def _chat(self, body: dict, stream: bool, timeout: httpx.Timeout,
+              headers: dict[str, str]) -> Completion | Stream:
         if self.provider.local:
             return self.provider.create(body, stream)  # type: ignore[attr-defined]
         return self._retrying(
@@ -338,6 +362,23 @@ class AsyncClient(_BaseClient):
 
     async def _create(self, body: dict, stream: bool, timeout: httpx.Timeout,
                       headers: dict[str, str]) -> Completion | AsyncStream:
+        if not self.record:
+            return await self._chat(body, stream, timeout, headers)
+        from .recording import CURRENT, direct_call, record_direct_failure
+
+        call = direct_call(self.provider.name, body)
+        token = CURRENT.set(call)
+        try:
+            result = await self._chat(body, stream, timeout, headers)
+        except errors.GLMError as err:
+            record_direct_failure(call, err)
+            raise
+        finally:
+            CURRENT.reset(token)
+        return _recorded(call, result)
+
+    async def _chat(self, body: dict, stream: bool, timeout: httpx.Timeout,
+                    headers: dict[str, str]) -> Completion | AsyncStream:
         if self.provider.local:
             return await self.provider.acreate(body, stream)  # type: ignore[attr-defined]
         return await self._retrying(
@@ -412,6 +453,17 @@ class AsyncClient(_BaseClient):
             return AsyncStream(core, None, lambda: None, _aiter([_as_chunk(result)]))
         _check_filtered(result)
         return result
+
+
+def _recorded(call: Any, result: Any) -> Any:
+    """A direct call's row: now for a whole answer, when the stream ends for a stream."""
+    from .recording import record_direct
+
+    if isinstance(result, (Stream, AsyncStream)):
+        result.on_done = lambda comp: record_direct(call, comp)
+    else:
+        record_direct(call, result)
+    return result
 
 
 async def _aiter(items: list[Chunk]) -> AsyncIterator[Chunk]:

@@ -157,3 +157,44 @@ def ledger_model(call: Call, comp: Completion) -> str:
     if call.model in ("default", "", None) and comp.model:
         return comp.model
     return call.model
+
+
+# --- calls made with a Client directly (not through a session) -------------------------------
+def direct_call(provider: str, body: dict[str, Any]) -> Call:
+    """The record of a `client.chat.completions.create(...)` made in user code."""
+    import uuid
+
+    messages = body.get("messages")
+    return Call(uuid.uuid4().hex, provider, str(body.get("model") or ""), "client", None,
+                list(messages) if isinstance(messages, list) else [], {})
+
+
+def _recorder() -> Recorder:
+    from .sessions import session
+
+    return session().recorder
+
+
+def record_direct(call: Call, comp: Completion) -> None:
+    """Price and record a direct client call in the kernel session's ledger."""
+    comp.provider = comp.provider or call.provider
+    if comp.latency_s is None:
+        comp.latency_s = time.time() - call.started
+    rec = _recorder()
+    rec.record(call, comp, rec.price(call, comp))
+
+
+def record_direct_failure(call: Call, err: errors.GLMError) -> None:
+    from .types import Choice, Message
+
+    comp = err.partial if isinstance(err.partial, Completion) else Completion(
+        provider=call.provider, model=call.model, request_id=err.request_id,
+        choices=[Choice(0, Message("assistant", ""), None)])
+    comp.status = "filtered" if isinstance(err, errors.ContentFilterError) else "error"
+    comp.error = errors.describe(err)
+    comp.attempt = getattr(err, "attempt", comp.attempt) or 1
+    record_direct(call, comp)
+
+
+def record_direct_retry(report: AttemptReport) -> None:
+    _recorder().on_retry(report)

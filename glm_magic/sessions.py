@@ -136,7 +136,7 @@ class Session:
         if cl is None:
             cl = self._clients[key] = Client(self._provider(name), timeout=self.timeout,
                                              max_retries=self.max_retries,
-                                             on_retry=self._on_retry)
+                                             on_retry=self._on_retry, record=False)
         return cl
 
     async def aclose_clients(self) -> None:
@@ -162,7 +162,7 @@ class Session:
         if cl is None:
             cl = per_loop[key] = AsyncClient(self._provider(name), timeout=self.timeout,
                                              max_retries=retries,
-                                             on_retry=self._on_retry)
+                                             on_retry=self._on_retry, record=False)
         return cl
 
     def _provider(self, name: str):

@@ -137,6 +137,7 @@ class Stream:
         self._source = source
         self._close = close
         self._chunks = chunks  # local provider / non-SSE body: chunks come ready-made
+        self.on_done: Callable[[Completion], None] | None = None  # once, when it ends
 
     def __iter__(self) -> Iterator[Chunk]:
         core = self._core
@@ -172,6 +173,7 @@ class Stream:
         if self._core.ended_s is None:
             self._core.ended_s = time.perf_counter()
         self._close()
+        _done(self)
 
     def __enter__(self) -> Stream:
         return self
@@ -189,6 +191,7 @@ class AsyncStream:
         self._source = source
         self._close = close
         self._chunks = chunks
+        self.on_done: Callable[[Completion], None] | None = None
 
     async def __aiter__(self) -> AsyncIterator[Chunk]:
         core = self._core
@@ -228,12 +231,20 @@ class AsyncStream:
         res = self._close()
         if asyncio.iscoroutine(res):
             await res
+        _done(self)
 
     async def __aenter__(self) -> AsyncStream:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+def _done(stream: Stream | AsyncStream) -> None:
+    """Hand the finished answer (ok, failed or cut short) to `on_done`, once."""
+    callback, stream.on_done = stream.on_done, None
+    if callback is not None:
+        callback(stream._core.completion())
 
 
 async def _bounded(source: Any, core: StreamCore) -> AsyncIterator[bytes]:

@@ -249,3 +249,32 @@ def test_load_refuses_a_message_without_content(shell, tmp_path):
 def test_image_generation_shows_its_cost(shell, zhipu, capsys):
     shell.run_line_magic("glm", "image -m cogview-4 a cat")
     assert "cogview-4 · 1 image · " in capsys.readouterr().out
+
+
+# --- every call is in the ledger, Client() included ---------------------------------------------
+def test_direct_client_calls_are_recorded(zhipu):
+    import asyncio
+
+    msgs = [{"role": "user", "content": "hi"}]
+    with glm_magic.Client("zhipu") as c:
+        c.chat.completions.create(model="glm-4-flash", messages=msgs)
+        for _ in c.chat.completions.create(model="glm-4-flash", messages=msgs, stream=True):
+            pass
+        zhipu.push(zhipu_error("1302", "rate", 429, **{"Retry-After": "0"}))
+        c.chat.completions.create(model="glm-4-flash", messages=msgs)
+        zhipu.push(zhipu_error("1000", "bad key", 401))
+        with pytest.raises(glm_magic.AuthenticationError):
+            c.chat.completions.create(model="glm-4-flash", messages=msgs)
+
+    async def async_call():
+        async with glm_magic.AsyncClient("zhipu") as ac:
+            await ac.chat.completions.create(model="glm-4-flash", messages=msgs)
+
+    asyncio.run(async_call())
+    with glm_magic.Client("zhipu", record=False) as c:
+        c.chat.completions.create(model="glm-4-flash", messages=msgs)
+    df = glm_magic.usage()
+    assert set(df["source"]) == {"client"}
+    assert list(df["status"]) == ["ok", "ok", "error", "ok", "error", "ok"]
+    assert df["call_id"].nunique() == 5  # the 429 and its retry are one call, two rows
+    assert df.iloc[1]["completion_tokens"] > 0  # the stream, recorded when it ended
