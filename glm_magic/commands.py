@@ -6,22 +6,36 @@ import base64
 import html
 import json
 import os
-import shlex
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from IPython.core.error import UsageError
 
 from . import errors
-from ._secrets import looks_like_key, mask, masked_mapping, redact
+from ._secrets import looks_like_key, mask, redact
 from .cell_errors import cell_error
-from .conversation import Conversation
 from .interpolate import interpolate
 from .render import NotebookView, TerminalView
 from .sanitize import clean_html, code_block, terminal_safe
 from .tokens import estimate_messages
 
-if TYPE_CHECKING:
-    from .magics import GLMMagics
+
+class Host(Protocol):
+    """What the cell and subcommand code needs from the magic (its settings and shell): the
+    magic passes itself, and nothing here imports the magic."""
+
+    session: Any
+    shell: Any
+    output: str
+    show_footer: bool
+    allow_remote_images: bool
+    interpolate: bool
+    temperature: float | None
+    system: str | None
+    stream: bool
+    cell_id: str | None
+
+
+GLMMagics = Host  # the name the signatures below were written with
 
 
 
@@ -353,247 +367,6 @@ def _shortened(value: Any, limit: int = 2000) -> Any:
 
 
 # --- %glm SUBCOMMAND ----------------------------------------------------------------------------
-def run_subcommand(magics: GLMMagics, line: str) -> Any:
-    try:
-        words = shlex.split(line)
-    except ValueError as exc:
-        raise UsageError(f"%glm: cannot parse {line!r} ({exc})") from None
-    if not words:
-        raise UsageError(_subcommand_hint("a subcommand is missing"))
-    name, rest = words[0].lower(), words[1:]
-    fn = _SUBCOMMANDS.get(name)
-    if fn is None:
-        raise UsageError(_subcommand_hint(f"unknown subcommand {name!r}"))
-    try:
-        return fn(magics, rest)
-    except errors.GLMError as err:
-        raise cell_error(err) from None
-    except (ValueError, OSError) as err:
-        raise UsageError(f"%glm {name}: {err}") from None
-
-
-def _subcommand_hint(problem: str) -> str:
-    from .magics import SUBCOMMANDS
-
-    return (f"%glm: {problem}; use one of: {', '.join(SUBCOMMANDS)} "
-            "(or %%glm with the prompt in the cell body)")
-
-
-def _usage(magics: GLMMagics, rest: list[str]) -> Any:
-    df = magics.session.usage()
-    if rest[:1] == ["--csv"]:
-        if len(rest) < 2:
-            raise UsageError("%glm usage --csv needs a file path")
-        df.to_csv(rest[1], index=False)
-        print(f"wrote {len(df)} rows to {rest[1]}")
-        return None
-    if rest:
-        raise UsageError("%glm usage takes no arguments besides --csv PATH")
-    return df
-
-
-def _cost(magics: GLMMagics, rest: list[str]) -> Any:
-    from .ledger import plot, summarize
-
-    by = rest[0] if rest else "model"
-    df = magics.session.usage()
-    try:
-        summary = summarize(df, by)
-    except ValueError as exc:
-        raise UsageError(f"%glm cost: {exc}") from None
-    if len(df):  # the chart is shown; the table is the value (`x = %glm cost`)
-        from IPython.display import display
-
-        display(plot(df, "cost"))
-    return summary
-
-
-def _history(magics: GLMMagics, rest: list[str]) -> None:
-    name = rest[0] if rest else "default"
-    conv = magics.session.chats.get(name)
-    if conv is None:
-        raise UsageError(f"no conversation named {name!r}; %glm chats lists them")
-    show_text(magics, conv.transcript())
-
-
-def _reset(magics: GLMMagics, rest: list[str]) -> None:
-    s = magics.session
-    if rest == ["--all"]:
-        n = len(s.chats)
-        s.chats.clear()
-        print(f"cleared {n} conversation(s)")
-        return
-    name = rest[0] if rest else "default"
-    conv = s.chats.get(name)
-    if conv is None:
-        raise UsageError(f"no conversation named {name!r}; %glm chats lists them")
-    conv.reset()
-    print(f"conversation {name!r} cleared" + (" (system prompt kept)" if conv.system else ""))
-
-
-def _chats(magics: GLMMagics, rest: list[str]) -> Any:
-    import pandas as pd
-
-    rows = [{"chat": c.name, "turns": c.turns, "messages": len(c.messages),
-             "estimated_tokens": estimate_messages(c.messages), "tokens_used": c.tokens_used,
-             "system": terminal_safe((c.system or "")[:40])} for c in magics.session.chats.values()]
-    return pd.DataFrame(rows, columns=["chat", "turns", "messages", "estimated_tokens",
-                                       "tokens_used", "system"])
-
-
-def _save(magics: GLMMagics, rest: list[str]) -> None:
-    if len(rest) != 2:
-        raise UsageError("usage: %glm save NAME PATH")
-    conv = magics.session.chats.get(rest[0])
-    if conv is None:
-        raise UsageError(f"no conversation named {rest[0]!r}; %glm chats lists them")
-    conv.save(rest[1])
-    print(f"saved {conv.name!r} ({len(conv.messages)} messages) to {rest[1]}")
-
-
-def _load(magics: GLMMagics, rest: list[str]) -> None:
-    if len(rest) not in (1, 2):
-        raise UsageError("usage: %glm load PATH [NAME]")
-    try:
-        conv = Conversation.load(rest[0], rest[1] if len(rest) > 1 else None)
-    except FileNotFoundError:
-        raise UsageError(f"%glm load: no such file: {rest[0]}") from None
-    except ValueError as exc:
-        raise UsageError(f"%glm load: {rest[0]}: {exc}") from None
-    magics.session.chats[conv.name] = conv
-    print(f"loaded conversation {conv.name!r} ({len(conv.messages)} messages)")
-
-
-def _config(magics: GLMMagics, rest: list[str]) -> None:
-    from .providers import names, provider_class
-
-    s = magics.session
-    lines = ["GLMMagics settings:"]
-    for name in sorted(magics.trait_names(config=True)):
-        value = getattr(magics, name)
-        if name == "providers":
-            shown = "{" + ", ".join(f"{p!r}: {masked_mapping(o)}" for p, o in value.items()) \
-                + "}"
-        else:
-            shown = repr(value)
-        lines.append(f"  {name} = {shown}")
-    lines.append(f"ledger: {s.ledger.path}")
-    lines.append("credentials:")
-    for p in names():
-        cls = provider_class(p)
-        if cls.key_env:
-            lines.append(f"  {p}: {cls.key_env} = {mask(os.environ.get(cls.key_env))}")
-    print(redact("\n".join(lines)))
-
-
-def _models(magics: GLMMagics, rest: list[str]) -> Any:
-    import pandas as pd
-
-    from . import pricing
-    from .providers import names, provider_class
-
-    wanted = [rest[0]] if rest else names()
-    rows = []
-    for p in wanted:
-        cls = provider_class(p)
-        for m in cls.models:
-            price = pricing.lookup(p, m.name)
-            rows.append({
-                "provider": p, "model": m.name, "context": m.context,
-                "input_per_M": None if price is None or price.free else price.input,
-                "output_per_M": None if price is None or price.free else price.output,
-                "per_image": price.per_image if price else None,
-                "currency": price.currency if price else None,
-                "free": bool(price and price.free), "price_as_of": price.as_of if price else None,
-                "note": m.note,
-            })
-    return pd.DataFrame(rows)
-
-
-def _budget(magics: GLMMagics, rest: list[str]) -> None:
-    s = magics.session
-    if not rest:
-        if s.budget is None:
-            print("no budget set; %glm budget 5 CNY sets one")
-        else:
-            amount, cur = s.budget
-            print(f"budget {amount:g} {cur}; spent {s.spent.get(cur, 0.0):.4f} {cur}")
-        return
-    if rest[0].lower() in ("off", "none"):
-        magics.budget = None
-        print("budget removed")
-        return
-    amount, cur = parse_budget(" ".join(rest))
-    magics.budget = f"{amount} {cur}"
-    print(f"budget set: {amount:g} {cur} (warning at 80%)")
-
-
-def _chat(magics: GLMMagics, rest: list[str]) -> Any:
-    from .widget import ChatPanel
-
-    return ChatPanel(chat=rest[0] if rest else "default")
-
-
-def _help(magics: GLMMagics, rest: list[str]) -> None:
-    print(magics.glm.__doc__)
-
-
-def _result(magics: GLMMagics, rest: list[str]) -> Any:
-    import argparse
-
-    p = argparse.ArgumentParser(prog="%glm result", add_help=False, exit_on_error=False)
-    p.add_argument("task_id")
-    p.add_argument("--wait", action="store_true")
-    p.add_argument("--timeout", type=float, default=300.0)
-    p.add_argument("-o", "--out")
-    try:
-        a = p.parse_args(rest)
-    except (argparse.ArgumentError, SystemExit):
-        raise UsageError("usage: %glm result TASK_ID [--wait] [--timeout S] [-o VAR]") from None
-    s = magics.session
-    comp = s.task_result(a.task_id, wait=a.wait, timeout=a.timeout)
-    status = (comp.task_status or "").upper()
-    if status != "SUCCESS":
-        print(f"task {a.task_id}: {status or 'unknown'} — try again later, or add --wait")
-        return None
-    view = make_view(magics, magics.format)
-    view.finish(comp)
-    ns = magics.shell.user_ns if magics.shell is not None else {}
-    ns["_glm"] = comp
-    if a.out:
-        ns[a.out] = comp.text
-    return None
-
-
-def _tasks(magics: GLMMagics, rest: list[str]) -> Any:
-    import pandas as pd
-
-    rows = [{"task_id": tid, "provider": t["call"].provider, "model": t["call"].model,
-             "submitted": pd.Timestamp(t["submitted"], unit="s", tz="UTC"),
-             "status": t["status"]} for tid, t in magics.session.tasks.items()]
-    return pd.DataFrame(rows, columns=["task_id", "provider", "model", "submitted", "status"])
-
-
-def _image(magics: GLMMagics, rest: list[str]) -> Any:
-    import argparse
-
-    p = argparse.ArgumentParser(prog="%glm image", add_help=False, exit_on_error=False)
-    p.add_argument("-m", "--model")
-    p.add_argument("-p", "--provider")
-    p.add_argument("--size")
-    p.add_argument("-n", type=int)
-    p.add_argument("-o", "--out")
-    p.add_argument("--save")
-    p.add_argument("prompt", nargs="+")
-    try:
-        a = p.parse_args(rest)
-    except (argparse.ArgumentError, SystemExit):
-        raise UsageError("usage: %glm image [-m cogview-4] [--size 1024x1024] [-n N] [-o VAR] "
-                         "[--save PATH] PROMPT") from None
-    return run_image(magics, " ".join(a.prompt), model=a.model, size=a.size, n=a.n, out=a.out,
-                     save=a.save, provider=a.provider)
-
-
 def run_image(magics: GLMMagics, prompt: str, *, model: str | None, size: str | None,
               n: int | None, out: str | None, save: str | None, provider: str | None) -> None:
     """Generate, show inline (from the URL or b64_json), optionally save; priced per image."""
@@ -662,10 +435,3 @@ def image_bytes(item: Any, trusted: str | None = None) -> bytes | None:
 def _numbered(path: str, i: int) -> str:
     root, ext = os.path.splitext(path)
     return f"{root}-{i}{ext}"
-
-
-_SUBCOMMANDS = {
-    "usage": _usage, "cost": _cost, "history": _history, "reset": _reset, "chats": _chats,
-    "save": _save, "load": _load, "config": _config, "models": _models, "budget": _budget,
-    "chat": _chat, "help": _help, "result": _result, "tasks": _tasks, "image": _image,
-}

@@ -18,9 +18,6 @@ from .cell_errors import cell_error
 from .config import find_pyproject, pyproject_settings
 from .render import FORMATS
 
-SUBCOMMANDS = ("usage", "cost", "history", "reset", "chats", "save", "load", "config", "models",
-               "budget", "chat", "result", "tasks", "image", "help")
-
 
 def _parser_error(self: Any, message: str) -> None:
     raise UsageError(f"%%glm: {message}{_did_you_mean(self, message)} "
@@ -260,10 +257,10 @@ class GLMMagics(Magics):
         chat [NAME], result TASK_ID [--wait], tasks, image [-m M] [--size S] [-n N] [-o VAR]
         [--save PATH] PROMPT, help.
         """
-        from . import commands
+        from . import commands, subcommands
 
         if cell is None:
-            return commands.run_subcommand(self, line)
+            return subcommands.run(self, line)
         args = self._parse(line)
         try:
             return commands.run_cell(self, args, cell)
