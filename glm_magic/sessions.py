@@ -7,12 +7,12 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-import weakref
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from . import errors
 from .client import AsyncClient, AttemptReport, Client
+from .client_pool import ClientPool
 from .conversation import Conversation
 from .providers import default_provider_name, known, make_provider, provider_class
 from .recording import CURRENT, Call, Recorder
@@ -74,10 +74,7 @@ class Session:
         self.tasks: dict[str, dict[str, Any]] = {}
         self.notices: list[str] = []
         self.recorder = Recorder(ledger_path, log_text=log_text, notice=self.notice)
-        self._clients: dict[tuple, Client] = {}
-        # httpx async pools belong to one event loop: one set of clients per loop, dropped
-        # with the loop
-        self._aclients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._pool = ClientPool()
 
     def __repr__(self) -> str:
         return (f"<Session provider={self.provider!r} model={self.model!r} "
@@ -127,43 +124,25 @@ class Session:
         return name, model or provider_class(name).default_model
 
     def client(self, provider: str | None = None) -> Client:
+        """The session's client for `provider` (cached; rebuilt when its key changed)."""
         name, _ = self.resolve(provider)
-        key = (name, repr(self.timeout), self.max_retries)
-        cl = self._clients.get(key)
-        if cl is not None and cl.credentials_changed():
-            cl = None  # a corrected key counts from the next call on; a stream still
-            # reading from the old client (another thread) keeps it until it ends
-        if cl is None:
-            cl = self._clients[key] = Client(self._provider(name), timeout=self.timeout,
-                                             max_retries=self.max_retries,
-                                             on_retry=self._on_retry, record=False)
-        return cl
-
-    async def aclose_clients(self) -> None:
-        """Close the AsyncClients of the running loop (a batch's private loop ends)."""
-        import asyncio
-
-        for cl in self._aclients.pop(asyncio.get_running_loop(), {}).values():
-            await cl.close()
+        return self._pool.get((name, repr(self.timeout), self.max_retries), lambda: Client(
+            self._provider(name), timeout=self.timeout, max_retries=self.max_retries,
+            on_retry=self._on_retry, record=False))
 
     def aclient(self, provider: str | None = None, max_retries: int | None = None
                 ) -> AsyncClient:
         """An AsyncClient for the running event loop (httpx pools are bound to one loop);
         call it from async code."""
-        import asyncio
-
         name, _ = self.resolve(provider)
-        per_loop = self._aclients.setdefault(asyncio.get_running_loop(), {})
         retries = self.max_retries if max_retries is None else max_retries
-        key = (name, repr(self.timeout), retries)
-        cl = per_loop.get(key)
-        if cl is not None and cl.credentials_changed():
-            cl = None  # the old one is closed with its loop; new calls use the new key
-        if cl is None:
-            cl = per_loop[key] = AsyncClient(self._provider(name), timeout=self.timeout,
-                                             max_retries=retries,
-                                             on_retry=self._on_retry, record=False)
-        return cl
+        return self._pool.aget((name, repr(self.timeout), retries), lambda: AsyncClient(
+            self._provider(name), timeout=self.timeout, max_retries=retries,
+            on_retry=self._on_retry, record=False))
+
+    async def aclose_clients(self) -> None:
+        """Close the AsyncClients of the running loop (a batch's private loop ends)."""
+        await self._pool.aclose_loop()
 
     def _provider(self, name: str):
         from .config import load_dotenv
@@ -173,20 +152,7 @@ class Session:
 
     def reset_clients(self) -> None:
         """Drop cached clients so new settings (timeouts, provider options) take effect."""
-        import asyncio
-
-        for cl in self._clients.values():
-            cl.close()
-        self._clients.clear()
-        for loop, clients in list(self._aclients.items()):
-            if loop.is_closed():
-                continue
-            for cl in clients.values():  # close each on the loop that owns its pool
-                if loop.is_running():
-                    asyncio.run_coroutine_threadsafe(cl.close(), loop)
-                else:
-                    loop.run_until_complete(cl.close())
-        self._aclients.clear()
+        self._pool.reset()
 
     def close(self) -> None:
         self.reset_clients()
