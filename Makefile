@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON \
   -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_OPENMP=OFF
 
-.PHONY: setup demo test lab bench lint notebooks clean browser-deps
+.PHONY: setup demo test lab bench lint notebooks docs clean browser-deps
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,18 @@ test: setup browser-deps
 	env -u ZHIPUAI_API_KEY -u OPENAI_API_KEY -u QIANFAN_AK -u DASHSCOPE_API_KEY \
 	  GLM_MAGIC_LEDGER=$(CURDIR)/build/nb-ledger.sqlite \
 	  $(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax notebooks
+	$(MAKE) docs
+
+# the docs site, built offline into build/site: the README, docs/, the tutorials executed on
+# the local model and FakeGLM (outputs included), and the API reference from the docstrings
+docs: setup
+	rm -rf build/site-src build/site build/docs-ledger.sqlite* && mkdir -p build/site-src
+	sed -e 's#](docs/#](#g' -e 's#](notebooks/#](#g' README.md > build/site-src/index.md
+	cp docs/*.md docs/*.png notebooks/*.ipynb build/site-src/
+	env -u ZHIPUAI_API_KEY -u OPENAI_API_KEY -u QIANFAN_AK -u DASHSCOPE_API_KEY \
+	  NO_MKDOCS_2_WARNING=1 GLM_MAGIC_LEDGER=$(CURDIR)/build/docs-ledger.sqlite \
+	  $(BIN)/mkdocs build -q --strict
+	@test -s build/site/index.html && echo "docs site: build/site/index.html"
 
 lab: setup
 	$(BIN)/jupyter lab notebooks/
