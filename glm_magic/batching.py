@@ -198,6 +198,10 @@ async def abatch(prompts: Any, *, template: str | None = None, model: str | None
     if on_error not in ("record", "raise"):
         raise ValueError("on_error must be 'record' or 'raise'")
     s = session or default_session()
+    if system is None:
+        system = s.system  # %config GLMMagics.system / .temperature apply to batches too
+    if "temperature" not in params and s.temperature is not None:
+        params["temperature"] = s.temperature
     plan = _plan(s, prompts, template, provider, model, system, params)
     if dry_run:
         return _estimate(plan, system)

@@ -7,30 +7,29 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
 from . import errors, transport
-from ._json import loads
 from ._secrets import install_log_filter, mask
 from .config import load_dotenv, source_of
 from .providers import make_provider
-from .providers.base import HTTPRequest, Provider, body_summary
+from .providers.base import HTTPRequest, Provider
 from .resources.chat import Chat
 from .resources.images import Images
+from .responses import MAX_BACKOFF_S as MAX_BACKOFF_S  # re-exported: retry timing lives there
+from .responses import MAX_RETRY_AFTER_S as MAX_RETRY_AFTER_S
+from .responses import _check_status, _parse, backoff_delay
+from .responses import _retry_after as _retry_after
 from .streams import AsyncStream, Stream, StreamCore
 from .transport import DEFAULT_TIMEOUT, MAX_RESPONSE_BYTES, Deadline, is_transport_error
 from .types import Chunk, Completion, text_chunk
 
 install_log_filter()
-MAX_BACKOFF_S = 8.0
-MAX_RETRY_AFTER_S = 60.0
 _StreamCore = StreamCore  # the name older code imports
 __all__ = ["AsyncClient", "AsyncStream", "Client", "Stream", "DEFAULT_TIMEOUT"]
 
@@ -55,84 +54,6 @@ def as_timeout(value: float | httpx.Timeout | None) -> httpx.Timeout:
 
 
 _timeout = as_timeout
-
-
-def backoff_delay(attempt: int, retry_after: float | None = None) -> float:
-    """Exponential backoff with jitter (0.5 s · 2^n, at most 8 s), or the server's Retry-After."""
-    if retry_after is not None:
-        return min(max(retry_after, 0.0), MAX_RETRY_AFTER_S)
-    return min(0.5 * 2 ** (attempt - 1), MAX_BACKOFF_S) * random.uniform(0.75, 1.0)
-
-
-def _retry_after(headers: httpx.Headers) -> float | None:
-    """The server's requested wait in seconds, made safe: `nan`, `inf`, negative values, far
-    dates and garbage never stall or crash a caller (at most MAX_RETRY_AFTER_S)."""
-    value = headers.get("retry-after-ms")
-    seconds: float | None = None
-    if value:
-        try:
-            seconds = float(value) / 1000
-        except ValueError:
-            seconds = None
-    value = headers.get("retry-after")
-    if seconds is None and value:
-        try:
-            seconds = float(value)
-        except ValueError:
-            try:
-                seconds = parsedate_to_datetime(value).timestamp() - time.time()
-            except (TypeError, ValueError, OverflowError, IndexError):
-                seconds = None
-    if seconds is None or seconds != seconds:  # absent or NaN
-        return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
-
-
-def _error_from_response(provider: Provider, r: httpx.Response, content: bytes
-                         ) -> errors.GLMError:
-    try:
-        body: Any = loads(content)
-    except ValueError:
-        body = content.decode("utf-8", "replace")
-    err = provider.error_from(r.status_code, body, r.headers)
-    if type(err) is errors.AuthenticationError:
-        err.hint = (f"check the API key: {provider.describe_key()} was sent; it must belong "
-                    f"to {provider.name} (a corrected key is used from the next call)")
-    err.retry_after = _retry_after(r.headers)
-    should = r.headers.get("x-should-retry")
-    if should in ("true", "false"):
-        err.retryable = should == "true"
-        err._forced = True  # type: ignore[attr-defined]
-    return err
-
-
-def _json_body(provider: Provider, content: bytes, status: int) -> Any:
-    try:
-        return loads(content)
-    except ValueError:
-        text = content[:4096].decode("utf-8", "replace")
-        raise errors.ProtocolError(body_summary(text) or "empty response body",
-                                   provider=provider.name, status=status) from None
-
-
-def _parse(provider: Provider, parse: Callable[[Any], Any], content: bytes, status: int) -> Any:
-    """A JSON body of an unexpected shape is a ProtocolError, never a raw TypeError."""
-    body = _json_body(provider, content, status)
-    try:
-        return parse(body)
-    except errors.GLMError:
-        raise
-    except (AttributeError, TypeError, KeyError, IndexError, ValueError):
-        raise errors.ProtocolError(
-            f"unexpected response body: {content[:80].decode('utf-8', 'replace')!r}",
-            provider=provider.name, status=status) from None
-
-
-def _check_status(provider: Provider, r: httpx.Response, content: bytes) -> None:
-    if r.is_redirect:
-        raise transport.refuse_redirect(r, provider.name)
-    if r.status_code >= 400:
-        raise _error_from_response(provider, r, content)
 
 
 class _BaseClient:

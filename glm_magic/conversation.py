@@ -10,10 +10,31 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import BadRequestError
 from .tokens import estimate_messages
 
 API_KEYS = ("role", "content", "tool_calls", "tool_call_id", "name")
 MAX_NESTING = 32
+
+
+def check_encodable(value: Any, path: str = "the prompt") -> None:
+    """A lone surrogate (from a broken copy-paste or decode) cannot be sent as UTF-8: say
+    where it is, before anything changes."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise BadRequestError(
+                f"{path} contains an unpaired surrogate {value[exc.start]!r} at character "
+                f"{exc.start}, which cannot be sent as UTF-8",
+                hint="remove or replace that character (it often comes from a broken "
+                     "copy-paste or a bytes decode with 'surrogateescape')") from None
+    elif isinstance(value, dict):
+        for v in value.values():
+            check_encodable(v, path)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            check_encodable(v, path)
 
 
 def nesting(value: Any, limit: int = 1000) -> int:

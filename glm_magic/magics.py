@@ -108,7 +108,7 @@ class GLMMagics(Magics):
         self._apply_pyproject()
         for name in ("provider", "model", "max_history_tokens", "timeout", "max_retries",
                      "log_text", "ledger_path", "budget", "exchange_rate", "providers",
-                     "allow_remote_images"):
+                     "allow_remote_images", "temperature", "system"):
             self._sync({"name": name, "new": getattr(self, name)})
 
     def _note_cell(self, info: Any = None) -> None:
@@ -174,7 +174,8 @@ class GLMMagics(Magics):
         return proposal["value"]
 
     @observe("provider", "model", "max_history_tokens", "timeout", "max_retries", "log_text",
-             "ledger_path", "budget", "exchange_rate", "providers", "allow_remote_images")
+             "ledger_path", "budget", "exchange_rate", "providers", "allow_remote_images",
+             "temperature", "system")
     def _sync(self, change: Any) -> None:
         """Push settings into the shared session so every front-end sees them."""
         from .commands import parse_budget, parse_rate

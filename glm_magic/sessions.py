@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from . import errors
 from .client import AsyncClient, AttemptReport, Client
 from .client_pool import ClientPool
-from .conversation import Conversation
+from .conversation import Conversation, check_encodable
 from .providers import default_provider_name, known, make_provider, provider_class
 from .recording import CURRENT, Call, Recorder
 from .tokens import estimate_messages
@@ -28,24 +28,37 @@ class View(Protocol):
     def finish(self, completion: Completion) -> None: ...
 
 
-def _check_encodable(value: Any, path: str = "the prompt") -> None:
-    """A lone surrogate (from a broken copy-paste or decode) cannot be sent as UTF-8: say
-    where it is, before anything changes."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise errors.BadRequestError(
-                f"{path} contains an unpaired surrogate {value[exc.start]!r} at character "
-                f"{exc.start}, which cannot be sent as UTF-8",
-                hint="remove or replace that character (it often comes from a broken "
-                     "copy-paste or a bytes decode with 'surrogateescape')") from None
-    elif isinstance(value, dict):
-        for v in value.values():
-            _check_encodable(v, path)
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            _check_encodable(v, path)
+# the routing options of a call (where it goes, what it remembers, how it is recorded); every
+# other keyword is an API parameter and goes to the provider as given
+ROUTING = ("messages", "provider", "model", "chat", "system", "once", "new", "source", "cell",
+           "tags", "check_credentials", "call_id", "attempt", "claim", "cell_id", "append",
+           "stream", "view", "max_retries", "client")
+# what people reach for instead (`conversation=` meant `chat=`)
+_ROUTING_ALIASES = {"conversation": "chat", "chat_name": "chat", "conv": "chat",
+                    "system_prompt": "system", "provider_name": "provider",
+                    "model_name": "model", "tag": "tags", "fresh": "new", "reset": "new"}
+# API parameters the providers document, never mistaken for a routing option
+_API_PARAMS = {"temperature", "top_p", "top_k", "max_tokens", "stop", "seed", "tools",
+               "tool_choice", "response_format", "thinking", "do_sample", "user_id",
+               "request_id", "n", "presence_penalty", "frequency_penalty", "logprobs",
+               "top_logprobs", "repetition_penalty", "enable_search", "stream_options",
+               "extra_headers", "extra_body", "timeout", "user", "logit_bias", "endpoint",
+               "meta", "incremental", "return_type", "ref", "min_p", "repeat_penalty"}
+
+
+def check_options(params: dict[str, Any]) -> None:
+    """A keyword that looks like a routing option but is not one is a mistake, not an API
+    parameter: raise TypeError naming the option meant (it would go to the vendor)."""
+    import difflib
+
+    for key in params:
+        if key in _API_PARAMS:
+            continue
+        meant = _ROUTING_ALIASES.get(key) or next(iter(difflib.get_close_matches(
+            key, ROUTING, n=1, cutoff=0.75)), None)
+        if meant:
+            raise TypeError(f"unknown option {key}=; did you mean {meant}=? (unknown keywords "
+                            "are sent to the provider as API parameters)")
 
 
 def split_target(provider: str | None, model: str | None) -> tuple[str | None, str | None]:
@@ -68,6 +81,10 @@ class Session:
         self.max_history_tokens: int | None = None
         self.timeout: float | None = None
         self.max_retries = 3
+        # defaults every front-end uses (the panel and batch too): %config GLMMagics.temperature
+        # and .system land here
+        self.temperature: float | None = None
+        self.system: str | None = None
         self.allow_remote_images = False  # model-linked images render as links unless set
         self.exchange_rate: tuple[str, float] | None = None
         self.last: Completion | None = None
@@ -168,11 +185,12 @@ class Session:
                 append: bool = False, **params: Any) -> Call:
         """Resolve provider/model, build the exact messages to send, check the budget.
         A conversation answers one call at a time: `claim` reserves it until `release`."""
+        check_options(params)
         name, model_name = self.resolve(provider, model)
         if check_credentials:  # fail before anything changes
             self.client(name).provider.require_credentials()
         call_id = call_id or uuid.uuid4().hex
-        _check_encodable(prompt if messages is None else messages)
+        check_encodable(prompt if messages is None else messages)
         conv_name: str | None = None
         conv: Conversation | None = None
         if messages is not None:

@@ -20,12 +20,14 @@ from .sanitize import terminal_safe
 from .tokens import estimate_messages
 
 SUBCOMMANDS: dict[str, Callable[[GLMMagics, list[str]], Any]] = {}
+USAGE: dict[str, str] = {}
 
 
-def subcommand(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register `fn(magics, rest)` as `%glm NAME`."""
+def subcommand(name: str, usage: str = "") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register `fn(magics, rest)` as `%glm NAME`; `usage` is its line in `%glm help`."""
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
         SUBCOMMANDS[name] = fn
+        USAGE[name] = usage or name
         return fn
     return register
 
@@ -55,7 +57,7 @@ def _subcommand_hint(problem: str) -> str:
             "(or %%glm with the prompt in the cell body)")
 
 
-@subcommand("usage")
+@subcommand("usage", "usage [--csv PATH]")
 def _usage(magics: GLMMagics, rest: list[str]) -> Any:
     df = magics.session.usage()
     if rest[:1] == ["--csv"]:
@@ -69,7 +71,7 @@ def _usage(magics: GLMMagics, rest: list[str]) -> Any:
     return df
 
 
-@subcommand("cost")
+@subcommand("cost", "cost [model|day|conversation|source]")
 def _cost(magics: GLMMagics, rest: list[str]) -> Any:
     from .ledger import plot, summarize
 
@@ -86,7 +88,7 @@ def _cost(magics: GLMMagics, rest: list[str]) -> Any:
     return summary
 
 
-@subcommand("history")
+@subcommand("history", "history [NAME]")
 def _history(magics: GLMMagics, rest: list[str]) -> None:
     name = rest[0] if rest else "default"
     conv = magics.session.chats.get(name)
@@ -95,7 +97,7 @@ def _history(magics: GLMMagics, rest: list[str]) -> None:
     show_text(magics, conv.transcript())
 
 
-@subcommand("reset")
+@subcommand("reset", "reset [NAME|--all]")
 def _reset(magics: GLMMagics, rest: list[str]) -> None:
     s = magics.session
     if rest == ["--all"]:
@@ -111,7 +113,7 @@ def _reset(magics: GLMMagics, rest: list[str]) -> None:
     print(f"conversation {name!r} cleared" + (" (system prompt kept)" if conv.system else ""))
 
 
-@subcommand("chats")
+@subcommand("chats", "chats")
 def _chats(magics: GLMMagics, rest: list[str]) -> Any:
     import pandas as pd
 
@@ -122,7 +124,7 @@ def _chats(magics: GLMMagics, rest: list[str]) -> Any:
                                        "tokens_used", "system"])
 
 
-@subcommand("save")
+@subcommand("save", "save NAME PATH")
 def _save(magics: GLMMagics, rest: list[str]) -> None:
     if len(rest) != 2:
         raise UsageError("usage: %glm save NAME PATH")
@@ -133,7 +135,7 @@ def _save(magics: GLMMagics, rest: list[str]) -> None:
     print(f"saved {conv.name!r} ({len(conv.messages)} messages) to {rest[1]}")
 
 
-@subcommand("load")
+@subcommand("load", "load PATH [NAME]")
 def _load(magics: GLMMagics, rest: list[str]) -> None:
     if len(rest) not in (1, 2):
         raise UsageError("usage: %glm load PATH [NAME]")
@@ -147,7 +149,7 @@ def _load(magics: GLMMagics, rest: list[str]) -> None:
     print(f"loaded conversation {conv.name!r} ({len(conv.messages)} messages)")
 
 
-@subcommand("config")
+@subcommand("config", "config")
 def _config(magics: GLMMagics, rest: list[str]) -> None:
     from .providers import names, provider_class
 
@@ -170,7 +172,7 @@ def _config(magics: GLMMagics, rest: list[str]) -> None:
     print(redact("\n".join(lines)))
 
 
-@subcommand("models")
+@subcommand("models", "models [PROVIDER]")
 def _models(magics: GLMMagics, rest: list[str]) -> Any:
     import pandas as pd
 
@@ -195,7 +197,7 @@ def _models(magics: GLMMagics, rest: list[str]) -> Any:
     return pd.DataFrame(rows)
 
 
-@subcommand("budget")
+@subcommand("budget", "budget AMOUNT [CUR] | off")
 def _budget(magics: GLMMagics, rest: list[str]) -> None:
     s = magics.session
     if not rest:
@@ -214,19 +216,22 @@ def _budget(magics: GLMMagics, rest: list[str]) -> None:
     print(f"budget set: {amount:g} {cur} (warning at 80%)")
 
 
-@subcommand("chat")
+@subcommand("chat", "chat [NAME]")
 def _chat(magics: GLMMagics, rest: list[str]) -> Any:
     from .widget import ChatPanel
 
     return ChatPanel(chat=rest[0] if rest else "default")
 
 
-@subcommand("help")
+@subcommand("help", "help")
 def _help(magics: GLMMagics, rest: list[str]) -> None:
-    print(magics.glm.__doc__)
+    """Every subcommand with its usage, from the registry (plus the cell options)."""
+    lines = ["%glm SUBCOMMAND [ARGS], one of:"] + [f"  %glm {USAGE[n]}" for n in SUBCOMMANDS]
+    lines.append("%%glm [options] with the prompt in the cell body: see %%glm?")
+    print("\n".join(lines))
 
 
-@subcommand("result")
+@subcommand("result", "result TASK_ID [--wait]")
 def _result(magics: GLMMagics, rest: list[str]) -> Any:
     import argparse
 
@@ -254,7 +259,7 @@ def _result(magics: GLMMagics, rest: list[str]) -> Any:
     return None
 
 
-@subcommand("tasks")
+@subcommand("tasks", "tasks")
 def _tasks(magics: GLMMagics, rest: list[str]) -> Any:
     import pandas as pd
 
@@ -264,7 +269,7 @@ def _tasks(magics: GLMMagics, rest: list[str]) -> Any:
     return pd.DataFrame(rows, columns=["task_id", "provider", "model", "submitted", "status"])
 
 
-@subcommand("image")
+@subcommand("image", "image [-m M] [--size S] [-n N] [-o VAR] [--save PATH] PROMPT")
 def _image(magics: GLMMagics, rest: list[str]) -> Any:
     import argparse
 

@@ -79,6 +79,8 @@ class ChatPanel:
         self.chat = chat
         prov, mdl = self.session.resolve(provider, model)
         self.conversation = self.session.chat(chat)
+        if system is None and not self.conversation.messages:
+            system = self.session.system  # %config GLMMagics.system starts new conversations
         if system is not None:
             self.conversation.system = system or None
         self.spent: dict[str, float] = {}
@@ -90,7 +92,9 @@ class ChatPanel:
         self.model_w = widgets.Combobox(value=mdl, options=self._models(prov),
                                         description="Model", ensure_option=False,
                                         layout=widgets.Layout(width="260px"))
-        self.temperature_w = widgets.FloatSlider(value=0.7, min=0.0, max=1.0, step=0.05,
+        start = self.session.temperature  # %config GLMMagics.temperature, else 0.7
+        self.temperature_w = widgets.FloatSlider(value=0.7 if start is None else start,
+                                                 min=0.0, max=max(1.0, start or 0.0), step=0.05,
                                                  description="Temp.", readout_format=".2f",
                                                  layout=widgets.Layout(width="240px"))
         self.system_w = widgets.Text(value=self.conversation.system or "",

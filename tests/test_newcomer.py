@@ -278,3 +278,79 @@ def test_direct_client_calls_are_recorded(zhipu):
     assert list(df["status"]) == ["ok", "ok", "error", "ok", "error", "ok"]
     assert df["call_id"].nunique() == 5  # the 429 and its retry are one call, two rows
     assert df.iloc[1]["completion_tokens"] > 0  # the stream, recorded when it ended
+
+
+# --- one place for each fact ---------------------------------------------------------------------
+def test_a_mistyped_routing_option_is_a_type_error(zhipu):
+    s = glm_magic.Session()
+    with pytest.raises(TypeError, match="did you mean chat="):
+        s.complete("hi", conversation="work", stream=False)
+    with pytest.raises(TypeError, match="did you mean system="):
+        s.complete("hi", system_prompt="be brief", stream=False)
+    assert zhipu.received == []  # nothing went to the vendor
+    s.complete("hi", stream=False, temperature=0.3, foo_param=1)  # real API params pass
+    assert zhipu.received[-1].json["foo_param"] == 1
+
+
+def test_the_panel_and_batch_use_the_configured_temperature_and_system(shell, zhipu):
+    from glm_magic.widget import ChatPanel
+
+    shell.run_line_magic("config", "GLMMagics.temperature = 0.2")
+    shell.run_line_magic("config", "GLMMagics.system = 'Answer in French.'")
+    panel = ChatPanel(provider="zhipu", chat="fresh")
+    assert panel.temperature_w.value == 0.2
+    panel.send("hello")
+    body = zhipu.received[-1].json
+    assert body["temperature"] == 0.2
+    assert body["messages"][0] == {"role": "system", "content": "Answer in French."}
+    glm_magic.batch(["x"], progress=False)
+    body = zhipu.received[-1].json
+    assert body["temperature"] == 0.2 and body["messages"][0]["role"] == "system"
+
+
+def test_dotenv_values_drop_trailing_comments(tmp_path, monkeypatch):
+    from glm_magic import config
+
+    (tmp_path / ".env").write_text("ZHIPUAI_API_KEY=abc123456789  # my key\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ZHIPUAI_API_KEY", raising=False)
+    config.load_dotenv()
+    import os
+
+    assert os.environ["ZHIPUAI_API_KEY"] == "abc123456789"
+
+
+def test_help_comes_from_the_registry(shell, capsys):
+    from glm_magic.subcommands import SUBCOMMANDS
+
+    shell.run_line_magic("glm", "help")
+    out = capsys.readouterr().out
+    assert all(f"%glm {name}" in out for name in SUBCOMMANDS)
+
+
+def test_a_provider_subclass_and_an_entry_point_register(monkeypatch):
+    from importlib.metadata import EntryPoint
+
+    from glm_magic import providers
+    from glm_magic.providers.openai import OpenAIProvider
+
+    monkeypatch.setattr(providers, "_registered", dict(providers._registered))  # restored after
+
+    class Mine(OpenAIProvider):
+        default_base_url = "http://127.0.0.1:9/v1"
+        key_env = None
+
+    glm_magic.register_provider("mine", Mine)
+    assert providers.provider_class("mine").default_base_url == "http://127.0.0.1:9/v1"
+    assert "mine" in providers.names()
+    import sys
+    import types
+
+    mod = types.ModuleType("glm_magic_test_plugin")
+    mod.Plugged = Mine
+    monkeypatch.setitem(sys.modules, "glm_magic_test_plugin", mod)
+    ep = EntryPoint("plugged", "glm_magic_test_plugin:Plugged", "glm_magic.providers")
+    monkeypatch.setattr("importlib.metadata.entry_points",
+                        lambda group=None: [ep] if group == "glm_magic.providers" else [])
+    monkeypatch.setattr(providers, "_plugins_loaded", False)
+    assert providers.provider_class("plugged").name == "plugged"

@@ -27,7 +27,29 @@ _ALIASES = {"glm": "zhipu", "bigmodel": "zhipu", "llama": "local", "llama_cpp": 
 _notified_fallback = False
 
 
+_plugins_loaded = False
+
+
+def _load_plugins() -> None:
+    """Third-party dialects: the `glm_magic.providers` entry point group, each entry a
+    `Provider` subclass (loaded once, on the first lookup by name)."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="glm_magic.providers"):
+        try:
+            cls = ep.load()
+            register_provider(ep.name, cls)
+        except Exception as exc:  # a broken plug-in must not break the built-in providers
+            print(f"glm-magic: ignoring provider plug-in {ep.name!r} ({ep.value}): {exc}",
+                  file=sys.stderr)
+
+
 def names() -> list[str]:
+    _load_plugins()
     return sorted({*_BUILTIN, *_PRESET_NAMES, *_registered})
 
 
@@ -38,6 +60,8 @@ def known(name: str) -> bool:
 
 def provider_class(name: str) -> type[Provider]:
     key = _ALIASES.get(name.lower(), name.lower()) if name else ""
+    if key not in _registered and key not in _BUILTIN and key not in _PRESET_NAMES:
+        _load_plugins()
     if key in _registered:
         return _registered[key]
     if key in _PRESET_NAMES:
@@ -53,20 +77,36 @@ def provider_class(name: str) -> type[Provider]:
     return getattr(importlib.import_module(f"{__name__}.{mod}"), cls_name)
 
 
-def register_provider(name: str, *, base_url: str, key_env: str | None = None,
+def register_provider(name: str, dialect: type[Provider] | None = None, *,
+                      base_url: str | None = None, key_env: str | None = None,
                       default_model: str = "default", models: Any = (),
                       pricing_name: str | None = None) -> type[Provider]:
-    """Make `name` an OpenAI-compatible provider: `%%glm -p name`, `Client(provider=name)`.
+    """Make `name` a provider: `%%glm -p name`, `Client(provider=name)`.
 
-    `key_env` names the environment variable holding its key (None: no key, e.g. a local
-    server). Registering a name again replaces it."""
-    from .openai import make_preset
-
+    Either a `Provider` subclass of your own (`register_provider("mine", MyProvider)`; a
+    package can also publish one under the `glm_magic.providers` entry point group), or an
+    OpenAI-compatible server by `base_url=`, with `key_env` naming the environment variable
+    holding its key (None: no key, e.g. a local server). Registering a name again replaces
+    it."""
     key = name.lower()
     if not key.isidentifier():
         raise errors.ConfigurationError(f"provider names must be identifiers, not {name!r}")
     if key in _BUILTIN:
         raise errors.ConfigurationError(f"{name!r} is a built-in provider; choose another name")
+    if dialect is not None:
+        if not (isinstance(dialect, type) and issubclass(dialect, Provider)):
+            raise errors.ConfigurationError(
+                f"register_provider({name!r}, ...) needs a Provider subclass, not {dialect!r}")
+        cls = type(dialect.__name__, (dialect,), {"name": key}) if dialect.name != key \
+            else dialect
+        _registered[key] = cls
+        return cls
+    if not base_url:
+        raise errors.ConfigurationError(
+            f"register_provider({name!r}) needs base_url= (an OpenAI-compatible server) or a "
+            "Provider subclass")
+    from .openai import make_preset
+
     cls = _registered[key] = make_preset(key, base_url=base_url, key_env=key_env,
                                          default_model=default_model, models=models,
                                          pricing_name=pricing_name)
