@@ -30,7 +30,9 @@ browser-deps:
 
 test: setup browser-deps
 	$(BIN)/ruff check .
+	rm -f build/reliability.json
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+	$(BIN)/python scripts/reliability.py
 	mkdir -p build && rm -f build/nb-ledger.sqlite*
 	env -u ZHIPUAI_API_KEY -u OPENAI_API_KEY -u QIANFAN_AK -u DASHSCOPE_API_KEY \
 	  GLM_MAGIC_LEDGER=$(CURDIR)/build/nb-ledger.sqlite \
