@@ -184,7 +184,8 @@ def record_direct(call: Call, comp: Completion) -> None:
     rec.record(call, comp, rec.price(call, comp))
 
 
-def record_direct_failure(call: Call, err: errors.GLMError) -> None:
+def failed_completion(call: Call, err: errors.GLMError) -> Completion:
+    """What a failed call leaves: the partial answer if any, marked error or filtered."""
     from .types import Choice, Message
 
     comp = err.partial if isinstance(err.partial, Completion) else Completion(
@@ -193,7 +194,12 @@ def record_direct_failure(call: Call, err: errors.GLMError) -> None:
     comp.status = "filtered" if isinstance(err, errors.ContentFilterError) else "error"
     comp.error = errors.describe(err)
     comp.attempt = getattr(err, "attempt", comp.attempt) or 1
-    record_direct(call, comp)
+    comp.request_id = comp.request_id or err.request_id
+    return comp
+
+
+def record_direct_failure(call: Call, err: errors.GLMError) -> None:
+    record_direct(call, failed_completion(call, err))
 
 
 def record_direct_retry(report: AttemptReport) -> None:

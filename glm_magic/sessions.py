@@ -15,7 +15,7 @@ from .client import AsyncClient, AttemptReport, Client
 from .client_pool import ClientPool
 from .conversation import Conversation, check_encodable
 from .providers import default_provider_name, known, make_provider, provider_class
-from .recording import CURRENT, Call, Recorder
+from .recording import CURRENT, Call, Recorder, failed_completion
 from .tokens import estimate_messages
 from .types import Choice, Chunk, Completion, Message
 
@@ -364,14 +364,7 @@ class Session:
         return self.finish(call, comp, view)
 
     def _failed(self, call: Call, err: errors.GLMError) -> Completion:
-        comp = err.partial if isinstance(err.partial, Completion) else Completion(
-            provider=call.provider, model=call.model, request_id=err.request_id,
-            choices=[Choice(0, Message("assistant", ""), None)])
-        comp.status = "filtered" if isinstance(err, errors.ContentFilterError) else "error"
-        comp.error = errors.describe(err)
-        comp.attempt = getattr(err, "attempt", comp.attempt) or 1
-        comp.request_id = comp.request_id or err.request_id
-        return comp
+        return failed_completion(call, err)
 
     def finish(self, call: Call, comp: Completion, view: View | None = None) -> Completion:
         """Fill in usage (estimated when missing), cost; write the ledger row; update memory."""
