@@ -132,8 +132,11 @@ class _BaseClient:
 
     def _core(self, t0: float, attempt: int, body: dict, deadline: Deadline | None
               ) -> StreamCore:
-        return StreamCore(self.provider, t0, attempt, deadline, transport.answer_limit(body),
+        core = StreamCore(self.provider, t0, attempt, deadline, transport.answer_limit(body),
                           self.max_response_bytes)
+        core.hide_usage_chunks = bool(getattr(self.provider, "adds_usage_chunk", False)
+                                      and "stream_options" not in body)
+        return core
 
 
 def _is_stream(r: httpx.Response, stream: bool) -> bool:

@@ -36,8 +36,13 @@ class StreamCore:
         self.answer_limit = answer_limit
         self.max_bytes = max_bytes
         self.received = 0
+        self.hide_usage_chunks = False  # set when we, not the caller, asked for usage
+        self._held_error: BaseException | None = None
 
     def feed(self, raw: bytes, final: bool = False) -> list[Chunk]:
+        if self._held_error is not None:  # raised after the chunks that came before it
+            err, self._held_error = self._held_error, None
+            raise err
         self.received += len(raw)
         if self.received > self.max_bytes:
             raise too_large(self.provider.name, self.max_bytes)
@@ -45,10 +50,16 @@ class StreamCore:
             events = self.decoder.flush() if final else self.decoder.feed(raw)
         except SSELimitError as exc:
             raise errors.ProtocolError(str(exc), provider=self.provider.name) from None
-        out = []
+        out: list[Chunk] = []
         parse = self._parse
         for ev in events:
-            item = parse(ev)
+            try:
+                item = parse(ev)
+            except errors.GLMError as exc:
+                if not out:
+                    raise
+                self._held_error = exc  # every chunk before the error is yielded first
+                break
             if item is None:
                 continue
             if item is STOP:
@@ -57,6 +68,8 @@ class StreamCore:
             if self.ttft_s is None:
                 self.ttft_s = time.perf_counter() - self.started
             self.acc.add(item)
+            if self.hide_usage_chunks and not item.choices:
+                continue  # usage we asked for ourselves: in the completion, not the loop
             out.append(item)
         if out:
             if self.deadline is not None:
@@ -91,6 +104,9 @@ class StreamCore:
 
     def end(self) -> None:
         """The connection closed: was that the end of the answer, or a cut-off?"""
+        if self._held_error is not None:
+            err, self._held_error = self._held_error, None
+            raise err
         self.ended_s = time.perf_counter()
         if not self.finished and (self.provider.needs_terminator and not self.acc.finish_reason):
             raise errors.ProtocolError("the stream ended before its terminator (truncated answer)",

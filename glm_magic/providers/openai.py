@@ -33,6 +33,10 @@ class OpenAIProvider(Provider):
             return {}
         return super().auth_headers()
 
+    # we ask for usage on streams ourselves; the usage-only chunk that brings is not yielded
+    # to loops written for the SDK (`chunk.choices[0]`), unless the caller asked for it
+    adds_usage_chunk: bool = True
+
     def prepare(self, params: dict[str, Any], stream: bool):
         p = dict(params)
         if stream and "stream_options" not in p:

@@ -1,0 +1,53 @@
+"""Streams behave like the official SDKs' loops expect: every chunk that arrived before an
+error is yielded first, and no usage-only chunk the caller did not ask for."""
+
+from __future__ import annotations
+
+import pytest
+
+import glm_magic
+from glm_magic import errors
+from glm_magic.testing.loopback import Reply, sse
+from glm_magic.testing.zhipu import stream_frames
+
+MSGS = [{"role": "user", "content": "hi"}]
+
+
+def _content_then_error():
+    content = stream_frames("one two three", "glm-4-flash", pieces=3, done=False)[:3]
+    error = sse({"error": {"code": "1301", "message": "unsafe content"}}, done=False)
+    return [b"".join(content + error)]  # one network write: chunks and the error together
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_chunks_before_an_error_in_the_same_read_are_yielded_first(zhipu, kind):
+    import asyncio
+
+    zhipu.push(Reply(events=_content_then_error()))
+    seen: list[str] = []
+    with pytest.raises(errors.GLMError) as info:
+        if kind == "sync":
+            with glm_magic.Client("zhipu", max_retries=0, record=False) as c:
+                for chunk in c.chat.completions.create(model="glm-4-flash", messages=MSGS,
+                                                       stream=True):
+                    seen.append(chunk.choices[0].delta.content)
+        else:
+            async def go():
+                async with glm_magic.AsyncClient("zhipu", max_retries=0, record=False) as c:
+                    stream = await c.chat.completions.create(model="glm-4-flash",
+                                                             messages=MSGS, stream=True)
+                    async for chunk in stream:
+                        seen.append(chunk.choices[0].delta.content)
+            asyncio.run(go())
+    assert len(seen) == 3 and "".join(seen) == info.value.partial.text
+
+
+def test_no_usage_only_chunk_unless_asked(oai):
+    with glm_magic.Client("openai", max_retries=0, record=False) as c:
+        stream = c.chat.completions.create(model="gpt-x", messages=MSGS, stream=True)
+        deltas = [chunk.choices[0].delta.content for chunk in stream]  # the SDK's loop
+        assert stream.completion().usage.total_tokens == 12  # the usage still counts
+        assert "".join(d or "" for d in deltas) == "echo: hi"
+        asked = list(c.chat.completions.create(model="gpt-x", messages=MSGS, stream=True,
+                                               stream_options={"include_usage": True}))
+    assert asked[-1].choices == [] and asked[-1].usage.total_tokens == 12
