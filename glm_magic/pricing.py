@@ -139,10 +139,11 @@ def lookup(provider: str, model: str) -> Price | None:
     table = _get_table()
     provider = _price_provider(provider)
     m = (model or "").lower().split(":")[-1]
-    for prov in (provider, "*"):
-        p = table.get((prov, m))
-        if p is not None:
-            return p
+    for name in dict.fromkeys((m, m.replace("-", "_"), m.replace("_", "-"))):
+        for prov in (provider, "*"):  # ChatGLM-Pro is chatglm_pro; glm_4_flash is glm-4-flash
+            p = table.get((prov, name))
+            if p is not None:
+                return p
     wildcard = table.get((provider, "*"))
     if wildcard is not None:
         return wildcard

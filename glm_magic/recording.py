@@ -77,10 +77,15 @@ class Recorder:
     def price(self, call: Call, comp: Completion) -> str:
         """Fill in usage (estimated when the server sent none) and cost; returns the model
         name the row is priced and recorded under."""
-        if comp.usage is None and (comp.status != "error" or comp.text):
+        u = comp.usage
+        if u is None and (comp.status != "error" or comp.text):
             comp.usage = Usage(estimate_messages(call.messages), estimate_tokens(comp.text), 0,
                                estimated=True)
             comp.usage.total_tokens = comp.usage.prompt_tokens + comp.usage.completion_tokens
+        elif u is not None and u.total_tokens and not (u.prompt_tokens or u.completion_tokens):
+            # only a total (the v3 API, some gateways): split it by our count of the request
+            prompt = min(estimate_messages(call.messages), u.total_tokens)
+            comp.usage = Usage(prompt, u.total_tokens - prompt, u.total_tokens, estimated=True)
         model = ledger_model(call, comp)
         comp.cost, comp.currency, comp.cost_status = pricing.cost(
             call.provider, model, comp.usage, estimated=bool(comp.usage and comp.usage.estimated))

@@ -51,3 +51,25 @@ def test_no_usage_only_chunk_unless_asked(oai):
         asked = list(c.chat.completions.create(model="gpt-x", messages=MSGS, stream=True,
                                                stream_options={"include_usage": True}))
     assert asked[-1].choices == [] and asked[-1].usage.total_tokens == 12
+
+
+def test_a_total_only_usage_is_priced_as_an_estimate(zhipu):
+    from glm_magic.recording import Call, Recorder
+    from glm_magic.types import Choice, Completion, Message, Usage
+
+    rec = Recorder(":memory:")
+    call = Call("c1", "zhipu", "glm-4-plus", "api", None,
+                [{"role": "user", "content": "hello there, how are you"}], {})
+    comp = Completion(provider="zhipu", model="glm-4-plus", usage=Usage(0, 0, 40),
+                      choices=[Choice(0, Message("assistant", "fine"), "stop")])
+    rec.price(call, comp)
+    u = comp.usage
+    assert u.estimated and u.prompt_tokens > 0 and u.prompt_tokens + u.completion_tokens == 40
+    assert comp.cost > 0 and comp.cost_status == "estimated"
+
+
+@pytest.mark.parametrize("name", ["ChatGLM-Pro", "chatglm-std", "CHATGLM_LITE"])
+def test_the_seeds_model_spellings_price(name):
+    from glm_magic import pricing
+
+    assert pricing.lookup("zhipu_v3", name) is not None
