@@ -403,6 +403,8 @@ def _as_chunk(c: Completion) -> Chunk:
                        reasoning=msg.reasoning_content if msg else None)
     chunk.web_search = c.web_search
     chunk.request_id = c.request_id
+    if c.extra:  # e.g. Qianfan's need_clear_history: the session acts on it
+        chunk.extra = dict(c.extra)
     if msg is not None and msg.tool_calls and chunk.choices:
         chunk.choices[0].delta.tool_calls = msg.tool_calls
     return chunk

@@ -73,3 +73,28 @@ def test_the_seeds_model_spellings_price(name):
     from glm_magic import pricing
 
     assert pricing.lookup("zhipu_v3", name) is not None
+
+
+def test_qianfan_top_p_is_checked_before_sending(qf):
+    with glm_magic.Client("qianfan", max_retries=0, record=False) as c, \
+            pytest.raises(errors.BadRequestError, match=r"top_p must be in \(0, 1\]"):
+        c.chat.completions.create(model="ERNIE-Speed-8K", messages=MSGS, top_p=1.5)
+    assert not qf.requests_to("/chat/")
+
+
+def test_qianfan_need_clear_history_survives_a_json_answer_to_a_stream(qf):
+    answer = qf.app
+
+    def json_body(rec):
+        if rec.path == "/oauth/2.0/token":
+            return answer(rec)
+        return Reply(body={"id": "as-9", "result": "unsafe", "is_truncated": False,
+                           "need_clear_history": True, "ban_round": 1,
+                           "usage": {"prompt_tokens": 3, "completion_tokens": 1,
+                                     "total_tokens": 4}})
+
+    qf.app = json_body
+    s = glm_magic.Session()
+    s.complete("first", provider="qianfan", model="ERNIE-Speed-8K")  # a stream request
+    assert s.chat().messages == []  # cleared, as the flag asks
+    assert any("need_clear_history" in n for n in s.drain_notices())

@@ -132,6 +132,9 @@ class QianfanProvider(Provider):
         t = params.get("temperature")
         if t is not None and not 0 < t <= 1:
             raise fail(f"temperature must be in (0, 1], not {t}")
+        tp = params.get("top_p")
+        if tp is not None and not 0 < tp <= 1:
+            raise fail(f"top_p must be in (0, 1], not {tp}")
         ps = params.get("penalty_score")
         if ps is not None and not 1.0 <= ps <= 2.0:
             raise fail(f"penalty_score must be in [1.0, 2.0], not {ps}")
