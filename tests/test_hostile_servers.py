@@ -123,37 +123,35 @@ def trickle(data: bytes, every: float = 0.25):
     return [(bytes([b]), every) for b in data]
 
 
-def test_headers_trickled_byte_by_byte_end_at_the_deadline(hostile):
+def ask(server, cls, **kw):
+    """One non-streamed call with the sync or the async client."""
+    if cls is Client:
+        with client(server, **kw) as c:
+            return c.chat.completions.create(model="glm-4-flash", messages=MSGS)
+
+    async def go():
+        async with client(server, AsyncClient, **kw) as c:
+            return await c.chat.completions.create(model="glm-4-flash", messages=MSGS)
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize("cls", [Client, AsyncClient])
+def test_headers_trickled_byte_by_byte_end_at_the_deadline(hostile, cls):
     srv = hostile(lambda req: trickle(b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 400))
-    for cls in (Client, AsyncClient):
-        t0 = time.monotonic()
-        with pytest.raises(errors.APITimeoutError):
-            if cls is Client:
-                with client(srv, timeout=1.0) as c:
-                    c.chat.completions.create(model="glm-4-flash", messages=MSGS)
-            else:
-                async def go():
-                    async with client(srv, AsyncClient, timeout=1.0) as c:
-                        await c.chat.completions.create(model="glm-4-flash", messages=MSGS)
-                asyncio.run(go())
-        assert time.monotonic() - t0 < 3.0, cls
+    t0 = time.monotonic()
+    with pytest.raises(errors.APITimeoutError):
+        ask(srv, cls, timeout=1.0)
+    assert time.monotonic() - t0 < 3.0
 
 
-def test_a_body_trickled_byte_by_byte_ends_at_the_deadline(hostile):
+@pytest.mark.parametrize("cls", [Client, AsyncClient])
+def test_a_body_trickled_byte_by_byte_ends_at_the_deadline(hostile, cls):
     body = completion("slow")
     srv = hostile(lambda req: [response(body)[:-len(body)]] + trickle(body))
-    for cls in (Client, AsyncClient):
-        t0 = time.monotonic()
-        with pytest.raises(errors.APITimeoutError, match="not complete within 1 s"):
-            if cls is Client:
-                with client(srv, timeout=1.0) as c:
-                    c.chat.completions.create(model="glm-4-flash", messages=MSGS)
-            else:
-                async def go():
-                    async with client(srv, AsyncClient, timeout=1.0) as c:
-                        await c.chat.completions.create(model="glm-4-flash", messages=MSGS)
-                asyncio.run(go())
-        assert time.monotonic() - t0 < 3.0, cls
+    t0 = time.monotonic()
+    with pytest.raises(errors.APITimeoutError, match="not complete within 1 s"):
+        ask(srv, cls, timeout=1.0)
+    assert time.monotonic() - t0 < 3.0
 
 
 def pings_forever(req):
@@ -214,14 +212,7 @@ def test_a_gzip_bomb_stops_at_the_size_cap(hostile, cls):
     srv = hostile(lambda req: [bomb])
     before = _rss_mb()
     with pytest.raises(errors.ProtocolError, match="MiB"):
-        if cls is Client:
-            with client(srv, max_response_bytes=8 * 2**20) as c:
-                c.chat.completions.create(model="glm-4-flash", messages=MSGS)
-        else:
-            async def go():
-                async with client(srv, AsyncClient, max_response_bytes=8 * 2**20) as c:
-                    await c.chat.completions.create(model="glm-4-flash", messages=MSGS)
-            asyncio.run(go())
+        ask(srv, cls, max_response_bytes=8 * 2**20)
     assert _rss_mb() - before < 150
 
 
