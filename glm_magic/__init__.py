@@ -98,9 +98,25 @@ def load_ipython_extension(ipython: Any) -> None:
     magics = GLMMagics(shell=ipython)
     ipython.register_magics(magics)
     install(ipython)
+    _complete_subcommands(ipython)
     if ipython.configurables is not None and magics not in ipython.configurables:
         ipython.configurables = [c for c in ipython.configurables
                                  if not isinstance(c, GLMMagics)] + [magics]
+
+
+def _complete_subcommands(ipython: Any) -> None:
+    """Tab after `%glm ` offers the subcommands of the registry."""
+    def complete(_self: Any, event: Any) -> list[str]:
+        from .subcommands import SUBCOMMANDS
+
+        words = event.line.split()
+        if len(words) > 2 or (len(words) == 2 and event.line.endswith(" ")):
+            return []
+        return sorted(SUBCOMMANDS)
+
+    if getattr(ipython, "set_hook", None) is not None:
+        with contextlib.suppress(Exception):  # a front-end without the hook keeps working
+            ipython.set_hook("complete_command", complete, str_key="%glm")
 
 
 def unload_ipython_extension(ipython: Any) -> None:

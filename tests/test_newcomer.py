@@ -354,3 +354,8 @@ def test_a_provider_subclass_and_an_entry_point_register(monkeypatch):
                         lambda group=None: [ep] if group == "glm_magic.providers" else [])
     monkeypatch.setattr(providers, "_plugins_loaded", False)
     assert providers.provider_class("plugged").name == "plugged"
+
+
+def test_tab_completion_offers_the_subcommands(shell):
+    _, matches = shell.complete("co", line="%glm co", cursor_pos=7)
+    assert "cost" in matches and "config" in matches
