@@ -99,9 +99,12 @@ def load_ipython_extension(ipython: Any) -> None:
     ipython.register_magics(magics)
     install(ipython)
     _complete_subcommands(ipython)
-    if ipython.configurables is not None and magics not in ipython.configurables:
+    if ipython.configurables is not None:  # %config sees the magic and the settings
+        from .settings import GLMSettings
+
         ipython.configurables = [c for c in ipython.configurables
-                                 if not isinstance(c, GLMMagics)] + [magics]
+                                 if not isinstance(c, (GLMMagics, GLMSettings))] + [
+            magics, magics.session.settings]
 
 
 def _complete_subcommands(ipython: Any) -> None:
@@ -131,7 +134,10 @@ def unload_ipython_extension(ipython: Any) -> None:
         if isinstance(c, GLMMagics) and getattr(ipython, "events", None) is not None:
             with contextlib.suppress(ValueError):
                 ipython.events.unregister("pre_run_cell", c._note_cell)
-    ipython.configurables = [c for c in ipython.configurables if not isinstance(c, GLMMagics)]
+    from .settings import GLMSettings
+
+    ipython.configurables = [c for c in ipython.configurables
+                             if not isinstance(c, (GLMMagics, GLMSettings))]
     from .cell_errors import CallFailed
 
     if tuple(getattr(ipython, "custom_exceptions", ()) or ()) == (CallFailed,):

@@ -150,7 +150,8 @@ class Client(_BaseClient):
     def __init__(self, provider: str | Provider | None = None, **kwargs: Any) -> None:
         http_client = kwargs.pop("http_client", None)
         super().__init__(provider, **kwargs)
-        self._http = http_client or transport.sync_http(self.timeout)
+        self._http = http_client or transport.sync_http(self.timeout,
+                                                          self.provider.http_transport())
 
     def close(self) -> None:
         self._http.close()
@@ -180,8 +181,6 @@ class Client(_BaseClient):
 
     def _chat(self, body: dict, stream: bool, timeout: httpx.Timeout,
               headers: dict[str, str]) -> Completion | Stream:
-        if self.provider.local:
-            return self.provider.create(body, stream)  # type: ignore[attr-defined]
         return self._retrying(
             lambda t0, attempt: self._once(body, stream, timeout, headers, t0, attempt), body)
 
@@ -253,11 +252,14 @@ class Client(_BaseClient):
         return result
 
 
-def _async_http(timeout: httpx.Timeout) -> httpx.AsyncClient:
+def _async_http(timeout: httpx.Timeout, in_process: Any = None) -> httpx.AsyncClient:
     """httpx's API over aiohttp's connection pool when httpx-aiohttp is installed: httpx's own
     async pool serialises badly at high concurrency (200 requests at concurrency 32 took
     0.71 s with it and 0.085 s with aiohttp in bench/); plain httpx otherwise. Redirects are
-    never followed (they could take the key to another host)."""
+    never followed (they could take the key to another host). `in_process`: a transport that
+    answers without the network (the local model)."""
+    if in_process is not None:
+        return httpx.AsyncClient(timeout=timeout, follow_redirects=False, transport=in_process)
     try:
         from httpx_aiohttp import HttpxAiohttpClient
     except ImportError:  # pragma: no cover
@@ -271,7 +273,7 @@ class AsyncClient(_BaseClient):
     def __init__(self, provider: str | Provider | None = None, **kwargs: Any) -> None:
         http_client = kwargs.pop("http_client", None)
         super().__init__(provider, **kwargs)
-        self._http = http_client or _async_http(self.timeout)
+        self._http = http_client or _async_http(self.timeout, self.provider.http_transport())
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -303,8 +305,6 @@ class AsyncClient(_BaseClient):
 
     async def _chat(self, body: dict, stream: bool, timeout: httpx.Timeout,
                     headers: dict[str, str]) -> Completion | AsyncStream:
-        if self.provider.local:
-            return await self.provider.acreate(body, stream)  # type: ignore[attr-defined]
         return await self._retrying(
             lambda t0, attempt: self._once(body, stream, timeout, headers, t0, attempt), body)
 

@@ -41,22 +41,14 @@ GLMMagics = Host  # the name the signatures below were written with
 
 # --- parsing helpers ---------------------------------------------------------------------------
 def parse_budget(text: str | float | None) -> tuple[float, str]:
-    parts = str(text).split()
-    try:
-        amount = float(parts[0])
-    except (IndexError, ValueError):
-        raise UsageError(f"budget must look like '5 CNY', not {text!r}") from None
-    if amount < 0:
-        raise UsageError("budget must not be negative")
-    return amount, (parts[1] if len(parts) > 1 else "CNY").upper()
+    """`%glm budget 5 CNY`: the settings' rule, as a one-line UsageError."""
+    from .settings import SettingError
+    from .settings import parse_budget as parse
 
-
-def parse_rate(text: str) -> tuple[str, float]:
-    parts = str(text).split()
     try:
-        return parts[0].upper(), float(parts[1])
-    except (IndexError, ValueError):
-        raise UsageError(f"exchange_rate must look like 'USD 0.14', not {text!r}") from None
+        return parse(text)
+    except SettingError as err:
+        raise UsageError(str(err)) from None
 
 
 ROUTING_PARAMS = {"model": "-m", "provider": "-p", "stream": "--no-stream",

@@ -38,10 +38,16 @@ _INSERT = (f"INSERT INTO calls ({', '.join(COLUMNS)}) "
            f"VALUES ({', '.join('?' for _ in COLUMNS)})")
 
 
+def chosen_path(configured: str | None = None) -> str | None:
+    """The one rule for where the ledger lives: `$GLM_MAGIC_LEDGER` wins over the configured
+    path (`%config GLMSettings.ledger_path`, pyproject.toml); None means the default place."""
+    return os.environ.get("GLM_MAGIC_LEDGER") or configured or None
+
+
 def default_path() -> str:
     """`$GLM_MAGIC_LEDGER`, else `$XDG_DATA_HOME/glm-magic/ledger.sqlite`
     (`~/.local/share/glm-magic/ledger.sqlite`)."""
-    env = os.environ.get("GLM_MAGIC_LEDGER")
+    env = chosen_path()
     if env:
         return env
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")

@@ -4,19 +4,22 @@ dispatches: options are traitlets, bad input is a one-line UsageError, the work 
 
 from __future__ import annotations
 
-import os
 import shlex
 from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
-from traitlets import Bool, Dict, Enum, Float, Int, TraitError, Unicode, observe, validate
+from traitlets import Bool, Enum
+from traitlets.config import Config
 
 from . import errors
 from .cell_errors import cell_error
 from .config import find_pyproject, pyproject_settings
 from .render import FORMATS
+from .settings import GLMSettings
+
+SETTINGS = tuple(GLMSettings.class_trait_names(config=True))
 
 
 def _parser_error(self: Any, message: str) -> None:
@@ -49,76 +52,70 @@ def _mark_origin(providers: dict[str, Any], path: str) -> dict[str, Any]:
     return marked
 
 
+def _setting(name: str) -> property:
+    """`magics.model` is the session's setting: one value, read by every front-end."""
+    return property(lambda self: getattr(self.session.settings, name),
+                    lambda self, value: setattr(self.session.settings, name, value),
+                    doc=f"`glm_magic.session().settings.{name}`")
+
+
 @magics_class
 class GLMMagics(Magics):
-    """Settings are traits: `%config GLMMagics.model = "glm-4-flash"`; also read from
-    `[tool.glm_magic]` in the nearest pyproject.toml and from ipython_config.py."""
+    """How answers are shown. Call defaults (model, temperature, budget, …) are the session's
+    `GLMSettings`, set with `%config GLMMagics.model = "glm-4-flash"` (or `GLMSettings.`);
+    both also come from `[tool.glm_magic]` in the nearest pyproject.toml and ipython_config.py."""
 
-    provider = Unicode(None, allow_none=True,
-                       help="Default provider (zhipu, local, …); None: zhipu when "
-                            "ZHIPUAI_API_KEY is set, else local.").tag(config=True)
-    model = Unicode(None, allow_none=True, help="Default model; provider:model accepted."
-                    ).tag(config=True)
-    temperature = Float(None, allow_none=True, help="Default sampling temperature."
-                        ).tag(config=True)
-    system = Unicode(None, allow_none=True, help="System prompt for new conversations."
-                     ).tag(config=True)
     stream = Bool(True, help="Stream answers into the cell as they arrive.").tag(config=True)
     format = Enum(FORMATS, default_value="markdown", help="How answers are shown."
                   ).tag(config=True)
-    max_history_tokens = Int(None, allow_none=True,
-                             help="Trim the oldest turns when a conversation exceeds this."
-                             ).tag(config=True)
     show_footer = Bool(True, help="Show model, tokens, latency and cost under each answer."
                        ).tag(config=True)
     output = Enum(("auto", "notebook", "terminal"), default_value="auto",
                   help="Where streams render; auto: notebook in a kernel, else terminal."
                   ).tag(config=True)
-    ledger_path = Unicode(None, allow_none=True,
-                          help="SQLite usage ledger (GLM_MAGIC_LEDGER wins when set)."
-                          ).tag(config=True)
-    log_text = Bool(False, help="Also store prompts and answers in the ledger.").tag(config=True)
-    budget = Unicode(None, allow_none=True, help="Session budget, e.g. '5 CNY'.").tag(config=True)
-    exchange_rate = Unicode(None, allow_none=True,
-                            help="Show costs also in another currency, e.g. 'USD 0.14' "
-                                 "(1 CNY = 0.14 USD).").tag(config=True)
-    timeout = Float(None, allow_none=True, help="Request timeout in seconds.").tag(config=True)
-    max_retries = Int(3, help="Retries on rate limits, timeouts and server errors."
-                      ).tag(config=True)
     interpolate = Bool(True, help="Substitute {name} references from the namespace."
                        ).tag(config=True)
-    allow_remote_images = Bool(
-        False, help="Load images a model's answer links to (off: shown as links, since "
-                    "loading one can send the conversation to that host).").tag(config=True)
-    providers = Dict(help="Per-provider options, e.g. {'zhipu': {'base_url': ...}}."
-                     ).tag(config=True)
+
+    for _name in SETTINGS:
+        locals()[_name] = _setting(_name)
+    del _name
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
-        super().__init__(shell=shell, **kwargs)
         from .sessions import session
 
-        self.session = session()
+        self.session = session()  # before traitlets reads the config
+        super().__init__(shell=shell, **kwargs)
         self.cell_id: str | None = None  # the running cell's id: a re-run replaces its exchange
-        accepted = self.__dict__.setdefault("_accepted", {})
-        accepted.setdefault("temperature", self.temperature)
-        accepted.setdefault("provider", self.provider)
+        if shell is not None and getattr(shell, "config", None) is not None:
+            self.session.settings.update_config(shell.config)
         events = getattr(shell, "events", None)
         if events is not None:
             events.register("pre_run_cell", self._note_cell)
         self._apply_pyproject()
-        for name in ("provider", "model", "max_history_tokens", "timeout", "max_retries",
-                     "log_text", "ledger_path", "budget", "exchange_rate", "providers",
-                     "allow_remote_images", "temperature", "system"):
-            self._sync({"name": name, "new": getattr(self, name)})
+
+    def _find_my_config(self, cfg: Config) -> Config:
+        """The `GLMMagics` section minus the session's settings (those are `GLMSettings`)."""
+        mine = super()._find_my_config(cfg)
+        return Config({k: v for k, v in mine.items() if k not in SETTINGS})
+
+    @classmethod
+    def class_get_help(cls, inst: Any = None) -> str:
+        """`%config GLMMagics` lists the session's settings too: both are set this way."""
+        from .settings import GLMSettings
+
+        settings = getattr(inst, "session", None)
+        return "\n".join([super().class_get_help(inst),
+                          GLMSettings.class_get_help(settings and settings.settings)])
 
     def _note_cell(self, info: Any = None) -> None:
         self.cell_id = getattr(info, "cell_id", None)
 
     def _apply_pyproject(self) -> None:
-        """Lowest-precedence settings: only traits not set by %config / ipython_config."""
-        configured = set(self.config.get("GLMMagics", {}))
+        """Lowest-precedence settings: only what %config / ipython_config did not set."""
+        configured = set(self.config.get("GLMMagics", {})) | set(
+            self.config.get("GLMSettings", {}))
         for key, value in pyproject_settings().items():
-            if key in configured or not self.has_trait(key):
+            if key in configured or not (key in SETTINGS or self.has_trait(key)):
                 continue
             if key == "providers" and isinstance(value, dict):
                 value = _mark_origin(value, str(find_pyproject()))
@@ -126,80 +123,6 @@ class GLMMagics(Magics):
                 setattr(self, key, value)
             except Exception as exc:  # a bad value in a file must not break loading
                 print(f"glm-magic: ignoring [tool.glm_magic] {key} = {value!r}: {exc}")
-
-    @validate("temperature")
-    def _check_temperature(self, proposal: Any) -> Any:
-        """Refused at `%config` time with the message `-t` gives, not in every later cell."""
-        value = proposal["value"]
-        if value is not None:
-            from .providers import provider_class
-
-            name = self.provider or "zhipu"
-            try:
-                lo, hi = provider_class(name).temperature_range
-            except errors.ConfigurationError:
-                lo, hi = (0.0, 2.0)
-            if not lo <= value <= hi:
-                return self._refuse("temperature", f"temperature {value} is outside {name}'s "
-                                    f"range [{lo}, {hi}]")
-        return value
-
-    def _refuse(self, name: str, message: str) -> Any:
-        """A bad `%config` value (applied while traitlets holds notifications): one line saying
-        what and where, and the old value kept — raising there would reach IPython's log as
-        `ERROR:root:`. A plain assignment in code raises TraitError."""
-        import sys
-
-        if not self._cross_validation_lock:  # a plain assignment in code: raise, as traitlets
-            raise TraitError(message)
-        old = self.__dict__.get("_accepted", {}).get(name)
-        print(f"glm-magic: %config GLMMagics.{name}: {message}; keeping {old!r}",
-              file=sys.stderr)
-        return old
-
-    @observe("temperature", "provider")
-    def _accept(self, change: Any) -> None:
-        # may run while traitlets applies config, before __init__ finished
-        self.__dict__.setdefault("_accepted", {})[change["name"]] = change["new"]
-
-    @validate("provider")
-    def _check_provider(self, proposal: Any) -> Any:
-        from .providers import provider_class
-
-        if proposal["value"] is not None:
-            try:
-                provider_class(proposal["value"])
-            except errors.ConfigurationError as err:
-                return self._refuse("provider", str(err))
-        return proposal["value"]
-
-    @observe("provider", "model", "max_history_tokens", "timeout", "max_retries", "log_text",
-             "ledger_path", "budget", "exchange_rate", "providers", "allow_remote_images",
-             "temperature", "system")
-    def _sync(self, change: Any) -> None:
-        """Push settings into the shared session so every front-end sees them."""
-        from .commands import parse_budget, parse_rate
-
-        name, new, s = change["name"], change["new"], self.session
-        if name == "provider":
-            s.provider = new
-        elif name == "ledger_path":
-            path = os.environ.get("GLM_MAGIC_LEDGER") or new
-            if path != s.ledger_path:
-                s.set_ledger(path)
-        elif name == "budget":
-            s.set_budget(*parse_budget(new)) if new else s.set_budget(None)
-        elif name == "exchange_rate":
-            s.exchange_rate = parse_rate(new) if new else None
-        elif name == "providers":
-            from ._secrets import register_options
-
-            s.provider_options = register_options(new or {})  # masked from this moment on
-            s.reset_clients()
-        else:
-            setattr(s, name, new)
-            if name in ("timeout", "max_retries"):
-                s.reset_clients()
 
     @magic_arguments()
     @argument("-m", "--model", help="model; provider:model also accepted (local:default)")

@@ -70,28 +70,53 @@ def split_target(provider: str | None, model: str | None) -> tuple[str | None, s
     return provider, model
 
 
+def _setting(name: str) -> property:
+    """A session attribute that is the settings object's trait of that name."""
+    return property(lambda self: getattr(self.settings, name),
+                    lambda self, value: setattr(self.settings, name, value),
+                    doc=f"`session().settings.{name}`")
+
+
 class Session:
     """Conversations, clients and the ledger for one kernel (see `glm_magic.session()`)."""
 
     def __init__(self, ledger_path: str | None = None, *, log_text: bool = False) -> None:
+        from .settings import GLMSettings
+
         self.chats: dict[str, Conversation] = {}
-        self.provider: str | None = None
-        self.model: str | None = None
-        self.provider_options: dict[str, dict[str, Any]] = {}
-        self.max_history_tokens: int | None = None
-        self.timeout: float | None = None
-        self.max_retries = 3
-        # defaults every front-end uses (the panel and batch too): %config GLMMagics.temperature
-        # and .system land here
-        self.temperature: float | None = None
-        self.system: str | None = None
-        self.allow_remote_images = False  # model-linked images render as links unless set
+        self.provider_options: dict[str, dict[str, Any]] = {}  # masked: see _secrets
         self.exchange_rate: tuple[str, float] | None = None
         self.last: Completion | None = None
         self.tasks: dict[str, dict[str, Any]] = {}
         self.notices: list[str] = []
         self.recorder = Recorder(ledger_path, log_text=log_text, notice=self.notice)
         self._pool = ClientPool()
+        self.settings = GLMSettings(log_text=log_text)
+        self.settings.observe(self._apply_setting)
+
+    def _apply_setting(self, change: Any) -> None:
+        """What a changed setting sets in motion (most are simply read when used)."""
+        from .ledger import chosen_path
+        from .settings import parse_budget, parse_rate
+
+        name, new = change["name"], change["new"]
+        if name == "ledger_path":
+            path = chosen_path(new)
+            if path != self.ledger_path:
+                self.set_ledger(path)
+        elif name == "log_text":
+            self.recorder.log_text = bool(new)
+        elif name == "budget":
+            self.set_budget(*parse_budget(new)) if new else self.set_budget(None)
+        elif name == "exchange_rate":
+            self.exchange_rate = parse_rate(new) if new else None
+        elif name == "providers":
+            from ._secrets import register_options
+
+            self.provider_options = register_options(new or {})  # masked from this moment on
+            self.reset_clients()
+        elif name in ("timeout", "max_retries"):
+            self.reset_clients()
 
     def __repr__(self) -> str:
         return (f"<Session provider={self.provider!r} model={self.model!r} "
@@ -107,13 +132,16 @@ class Session:
     def ledger_path(self) -> str | None:
         return self.recorder.ledger_path
 
-    @property
-    def log_text(self) -> bool:
-        return self.recorder.log_text
-
-    @log_text.setter
-    def log_text(self, value: bool) -> None:
-        self.recorder.log_text = bool(value)
+    # settings read through the one settings object (`session().settings`, `%config`)
+    provider = _setting("provider")
+    model = _setting("model")
+    temperature = _setting("temperature")
+    system = _setting("system")
+    max_history_tokens = _setting("max_history_tokens")
+    timeout = _setting("timeout")
+    max_retries = _setting("max_retries")
+    allow_remote_images = _setting("allow_remote_images")
+    log_text = _setting("log_text")
 
     def set_ledger(self, path: str | None) -> None:
         self.recorder.set_ledger(path)

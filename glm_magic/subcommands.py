@@ -155,8 +155,8 @@ def _config(magics: GLMMagics, rest: list[str]) -> None:
 
     s = magics.session
     lines = ["GLMMagics settings:"]
-    for name in sorted(magics.trait_names(config=True)):
-        value = getattr(magics, name)
+    shown_here = [(n, getattr(magics, n)) for n in sorted(magics.trait_names(config=True))]
+    for name, value in sorted(shown_here + s.settings.describe()):
         if name == "providers":
             shown = "{" + ", ".join(f"{p!r}: {masked_mapping(o)}" for p, o in value.items()) \
                 + "}"

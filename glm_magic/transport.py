@@ -139,10 +139,12 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
-def sync_http(timeout: httpx.Timeout) -> httpx.Client:
+def sync_http(timeout: httpx.Timeout, in_process: httpx.BaseTransport | None = None
+              ) -> httpx.Client:
     """An httpx.Client whose sockets honour deadlines and which never follows a redirect (a
-    redirect to another host would take the request, and its key, with it)."""
-    client = httpx.Client(timeout=timeout, follow_redirects=False)
+    redirect to another host would take the request, and its key, with it). `in_process`: a
+    transport that answers without the network (the local model)."""
+    client = httpx.Client(timeout=timeout, follow_redirects=False, transport=in_process)
     for transport in [client._transport, *client._mounts.values()]:  # noqa: SLF001
         pool = getattr(transport, "_pool", None)
         backend = getattr(pool, "_network_backend", None)

@@ -119,6 +119,10 @@ class Provider:
         return f"<{type(self).__name__} base_url={self.base_url!r} key={mask(self._api_key)}>"
 
     # --- request -------------------------------------------------------------------------
+    def http_transport(self) -> Any:
+        """An httpx transport that answers in-process (the local model); None: the network."""
+        return None
+
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.require_key()}"}
 

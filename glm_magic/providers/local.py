@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import functools
+import json
 import os
 import threading
 import time
@@ -18,8 +20,9 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from .. import errors
-from ..types import Choice, Chunk, Completion, Message, Usage, text_chunk
 from .base import ModelInfo, Provider
 
 DEFAULT_MAX_TOKENS = 256
@@ -137,6 +140,10 @@ def transcript(messages: list[dict[str, Any]]) -> str:
 
 
 class LocalProvider(Provider):
+    """The bundled (or any GGUF) model, spoken to like a server: requests go through an
+    in-process httpx transport that answers in the OpenAI wire format, so the client sends,
+    streams, retries and records them exactly as it does a network call."""
+
     name = "local"
     default_model = "default"
     local = True
@@ -145,14 +152,21 @@ class LocalProvider(Provider):
 
     def __init__(self, api_key: str | None = None, base_url: str | None = None,
                  model_path: str | None = None, n_ctx: int = DEFAULT_CTX, **options: Any):
-        super().__init__(None, base_url or "local://", **options)
+        super().__init__(None, base_url or "http://local.model", **options)
         self.model_path = model_path or os.environ.get("GLM_MAGIC_LOCAL_MODEL")
         self.n_ctx = n_ctx
 
     def require_credentials(self) -> None:
         return None
 
-    def _model(self, name: str | None) -> LoadedModel:
+    def auth_headers(self) -> dict[str, str]:
+        return {}
+
+    def http_transport(self) -> LocalModelTransport:
+        return LocalModelTransport(self)
+
+    def model(self, name: str | None) -> LoadedModel:
+        """The loaded model a request names: the configured one, or a .gguf path."""
         path = self.model_path
         if name and name.endswith(".gguf"):
             path = name
@@ -165,93 +179,140 @@ class LocalProvider(Provider):
                      "GLM_MAGIC_LOCAL_MODEL, or use -m local:default")
         return load_model(path or bundled_model_path(), self.n_ctx)
 
-    def _args(self, model: LoadedModel, body: dict[str, Any]) -> dict[str, Any]:
-        messages = body.get("messages") or []
-        if not messages:
-            raise errors.BadRequestError("messages must not be empty", provider=self.name)
-        prompt, stop = model.prompt(messages)
-        extra = body.get("stop")
-        args: dict[str, Any] = {
-            "prompt": prompt,
-            "stop": ([extra] if isinstance(extra, str) else list(extra or [])) + stop,
-            "max_tokens": body.get("max_tokens") or DEFAULT_MAX_TOKENS,
-            "temperature": body.get("temperature", 0.8),
-        }
-        for k in ("top_p", "top_k", "seed", "presence_penalty", "frequency_penalty",
-                  "repeat_penalty", "min_p"):
-            if body.get(k) is not None:
-                args[k] = body[k]
-        return args
 
-    def create(self, body: dict[str, Any], stream: bool) -> Completion | Any:
-        """Run the model: a Completion, or a `Stream` of chunks when stream=True."""
-        from ..streams import Stream, StreamCore
-
-        model = self._model(body.get("model"))
-        args = self._args(model, body)
-        t0 = time.perf_counter()
-        if not stream:
-            with model.lock:
-                out = model.llm.create_completion(**args)
-            c = _completion(out, model.name)
-            c.latency_s = time.perf_counter() - t0
-            return c
-        core = StreamCore(self, t0, 1)
-        gen = self._stream(model, args)
-        return Stream(core, None, gen.close, gen)
-
-    def _stream(self, model: LoadedModel, args: dict[str, Any]) -> Iterator[Chunk]:
-        args = dict(args, stream=True)
-        cid = f"local-{uuid.uuid4().hex[:12]}"
-        finish, started, parts = None, False, []
-        with model.lock:
-            prompt_tokens = len(model.llm.tokenize(args["prompt"].encode("utf-8")))
-            for part in model.llm.create_completion(**args):
-                ch = (part.get("choices") or [{}])[0]
-                finish = ch.get("finish_reason") or finish
-                text = ch.get("text") or ""
-                if not started:  # the prompt ends at "Assistant:"; drop the leading space
-                    text = text.lstrip()
-                    started = bool(text)
-                if text:
-                    parts.append(text)
-                    yield text_chunk(text, model=model.name, id=cid)
-            # llama.cpp streams carry no usage: the context now holds the prompt and every
-            # generated token but the last sampled one (no per-token callback: those copy the
-            # whole logits row and cost a third of the speed)
-            generated = model.llm.n_tokens - prompt_tokens + 1
-        if generated < 1:
-            generated = model.count("".join(parts))
-        usage = Usage(prompt_tokens, generated, prompt_tokens + generated)
-        yield text_chunk("", model=model.name, id=cid, finish_reason=finish or "stop",
-                         usage=usage)
-
-    async def acreate(self, body: dict[str, Any], stream: bool) -> Completion | Any:
-        if not stream:
-            return await asyncio.to_thread(self.create, body, False)
-        from ..streams import AsyncStream
-
-        sync_stream = await asyncio.to_thread(self.create, body, True)
-        return AsyncStream(sync_stream._core, None, sync_stream.close,
-                           _athread(iter(sync_stream._chunks)))
+def completion_args(model: LoadedModel, body: dict[str, Any]) -> dict[str, Any]:
+    """llama.cpp's create_completion arguments for an OpenAI-style chat request."""
+    messages = body.get("messages") or []
+    if not messages:
+        raise errors.BadRequestError("messages must not be empty", provider="local")
+    prompt, stop = model.prompt(messages)
+    extra = body.get("stop")
+    args: dict[str, Any] = {
+        "prompt": prompt,
+        "stop": ([extra] if isinstance(extra, str) else list(extra or [])) + stop,
+        "max_tokens": body.get("max_tokens") or DEFAULT_MAX_TOKENS,
+        "temperature": body.get("temperature", 0.8),
+    }
+    for k in ("top_p", "top_k", "seed", "presence_penalty", "frequency_penalty",
+              "repeat_penalty", "min_p"):
+        if body.get(k) is not None:
+            args[k] = body[k]
+    return args
 
 
-async def _athread(it: Iterator[Chunk]) -> AsyncIterator[Chunk]:
-    done = object()
-    while True:
-        item = await asyncio.to_thread(next, it, done)
-        if item is done:
-            return
-        yield item
+class LocalModelTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
+    """Answers `POST …/chat/completions` by running the model in this process: a JSON body,
+    or Server-Sent Events when the request streams. Nothing reaches a socket."""
+
+    def __init__(self, provider: LocalProvider) -> None:
+        self.provider = provider
+
+    def _start(self, request: httpx.Request, body_bytes: bytes
+               ) -> tuple[LoadedModel, dict[str, Any], bool]:
+        if not request.url.path.endswith("/chat/completions"):
+            raise errors.NotFoundError(f"the local model has no {request.url.path} endpoint",
+                                       provider="local", status=404)
+        body = json.loads(body_bytes)
+        model = self.provider.model(body.get("model"))
+        return model, completion_args(model, body), bool(body.get("stream"))
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        model, args, stream = self._start(request, request.read())
+        if stream:
+            return _sse_response(_SyncEvents(_events(model, args)))
+        return _json_response(_complete(model, args))
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        model, args, stream = self._start(request, await request.aread())
+        if stream:
+            return _sse_response(_AsyncEvents(_events(model, args)))
+        return _json_response(await asyncio.to_thread(_complete, model, args))
 
 
-def _completion(out: dict[str, Any], model: str) -> Completion:
+def _json_response(data: dict[str, Any]) -> httpx.Response:
+    return httpx.Response(200, headers={"content-type": "application/json"},
+                          content=json.dumps(data, ensure_ascii=False).encode())
+
+
+def _sse_response(stream: Any) -> httpx.Response:
+    return httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=stream)
+
+
+def _complete(model: LoadedModel, args: dict[str, Any]) -> dict[str, Any]:
+    """One whole answer as an OpenAI chat completion."""
+    with model.lock:
+        out = model.llm.create_completion(**args)
     ch = (out.get("choices") or [{}])[0]
-    text = ch.get("text")
-    u = out.get("usage") or {}
-    usage = Usage(u.get("prompt_tokens", 0), u.get("completion_tokens", 0),
-                  u.get("total_tokens", 0))
-    return Completion(id=out.get("id") or "", model=model, created=out.get("created") or 0,
-                      choices=[Choice(0, Message("assistant", (text or "").strip()),
-                                      ch.get("finish_reason") or "stop")],
-                      usage=usage, request_id=out.get("id"), provider="local", raw=out)
+    return {"id": out.get("id") or f"local-{uuid.uuid4().hex[:12]}", "object": "chat.completion",
+            "created": out.get("created") or int(time.time()), "model": model.name,
+            "choices": [{"index": 0, "finish_reason": ch.get("finish_reason") or "stop",
+                         "message": {"role": "assistant",
+                                     "content": (ch.get("text") or "").strip()}}],
+            "usage": out.get("usage") or {}}
+
+
+def _events(model: LoadedModel, args: dict[str, Any]) -> Iterator[bytes]:
+    """The answer as SSE `data:` lines, one per generated piece, usage on the last."""
+    args = dict(args, stream=True)
+    cid = f"local-{uuid.uuid4().hex[:12]}"
+    created = int(time.time())
+    finish, started, parts = None, False, []
+
+    def event(delta: dict[str, Any], finish_reason: str | None = None, **extra: Any) -> bytes:
+        data = {"id": cid, "object": "chat.completion.chunk", "created": created,
+                "model": model.name, "choices": [{"index": 0, "delta": delta,
+                                                  "finish_reason": finish_reason}], **extra}
+        return b"data: " + json.dumps(data, ensure_ascii=False).encode() + b"\n\n"
+
+    with model.lock:
+        prompt_tokens = len(model.llm.tokenize(args["prompt"].encode("utf-8")))
+        for part in model.llm.create_completion(**args):
+            ch = (part.get("choices") or [{}])[0]
+            finish = ch.get("finish_reason") or finish
+            text = ch.get("text") or ""
+            if not started:  # the prompt ends at "Assistant:"; drop the leading space
+                text = text.lstrip()
+                started = bool(text)
+            if text:
+                parts.append(text)
+                yield event({"content": text})
+        # llama.cpp streams carry no usage: the context now holds the prompt and every
+        # generated token but the last sampled one (no per-token callback: those copy the
+        # whole logits row and cost a third of the speed)
+        generated = model.llm.n_tokens - prompt_tokens + 1
+    if generated < 1:
+        generated = model.count("".join(parts))
+    usage = {"prompt_tokens": prompt_tokens, "completion_tokens": generated,
+             "total_tokens": prompt_tokens + generated}
+    yield event({}, finish or "stop", usage=usage)
+    yield b"data: [DONE]\n\n"
+
+
+class _SyncEvents(httpx.SyncByteStream):
+    def __init__(self, gen: Iterator[bytes]) -> None:
+        self._gen = gen
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self._gen
+
+    def close(self) -> None:  # closing the response stops the generation
+        self._gen.close()
+
+
+class _AsyncEvents(httpx.AsyncByteStream):
+    """The generator runs in worker threads, one piece at a time: the event loop stays free."""
+
+    def __init__(self, gen: Iterator[bytes]) -> None:
+        self._gen = gen
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        done = object()
+        while True:
+            item = await asyncio.to_thread(next, self._gen, done)
+            if item is done:
+                return
+            yield item  # type: ignore[misc]
+
+    async def aclose(self) -> None:
+        with contextlib.suppress(ValueError):  # still running in its thread: it ends there
+            self._gen.close()
