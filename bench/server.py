@@ -23,6 +23,12 @@ LAST = (b"data: " + json.dumps({"id": "b", "created": 1, "model": "m", "choices"
     {"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": {
     "prompt_tokens": 9, "completion_tokens": 2000, "total_tokens": 2009}}).encode()
     + b"\n\ndata: [DONE]\n\n")
+STRUCTURED = json.dumps({
+    "id": "bench-2", "request_id": "bench-2", "created": 1, "model": "glm-4-flash",
+    "choices": [{"index": 0, "finish_reason": "stop", "message": {
+        "role": "assistant", "content": json.dumps({"label": "positive", "score": 0.75,
+                                                    "tags": ["fast", "cheap"], "spam": False})}}],
+    "usage": {"prompt_tokens": 60, "completion_tokens": 20, "total_tokens": 80}}).encode()
 CHUNKS = [chunk(f"t{i} ") for i in range(10_000)]  # distinct: litellm rejects repeats
 
 
@@ -40,7 +46,8 @@ async def app(scope, receive, send):
     if not req.get("stream"):
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"application/json")]})
-        await send({"type": "http.response.body", "body": COMPLETION})
+        answer = STRUCTURED if req.get("response_format") else COMPLETION
+        await send({"type": "http.response.body", "body": answer})
         return
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-type", b"text/event-stream")]})

@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 from . import errors, pricing
 from .client import AsyncClient, backoff_delay
+from .schema import Schema
 from .sessions import Session
 from .sessions import session as default_session
+from .structured import StructuredAnswer, aask
 from .tokens import estimate_messages
 from .types import Completion
 
@@ -155,11 +157,13 @@ def _fields(template: str) -> list[str]:
 
 
 def _plan(s: Session, prompts: Any, template: str | None, provider: str | None,
-          model: str | None, system: str | None, params: dict[str, Any]) -> _Plan:
+          model: str | None, system: str | None, params: dict[str, Any],
+          schema: Schema | None = None) -> _Plan:
     index, texts = _prompts(prompts, template)
     name, mdl = s.resolve(provider, model)
     settings = json.dumps({"provider": name, "model": mdl, "system": system,
-                           "template": template, "params": params}, sort_keys=True,
+                           "template": template, "params": params,
+                           "schema": schema.json_schema if schema else None}, sort_keys=True,
                           default=str, ensure_ascii=False)
     batch_key = hashlib.sha256(settings.encode()).hexdigest()[:16]
     keys = [hashlib.sha256(f"{i}\x00{t}".encode()).hexdigest()[:24]
@@ -172,39 +176,55 @@ def _messages(system: str | None, text: str) -> list[dict[str, str]]:
         [{"role": "user", "content": text}]
 
 
-def _estimate(plan: _Plan, system: str | None) -> pd.Series:
+def _estimate(s: Session, plan: _Plan, system: str | None, params: dict[str, Any],
+              schema: Schema | None) -> pd.Series:
     import pandas as pd
 
     tokens = sum(estimate_messages(_messages(system, t)) for t in plan.prompts)
+    info: dict[str, Any] = {"rows": len(plan.prompts), "provider": plan.provider,
+                            "model": plan.model}
+    if plan.prompts:  # the first row exactly as it would be sent (the schema included)
+        body = {"model": plan.model, "messages": _messages(system, plan.prompts[0]), **params}
+        if schema is not None:
+            from .structured import adapt_request
+
+            body = adapt_request(dict(body, response_format=schema.response_format()),
+                                 s.client(plan.provider).provider)
+            schema_tokens = estimate_messages([{"role": "user", "content": schema.text()}])
+            info["schema_tokens_per_row"] = schema_tokens
+            tokens += schema_tokens * len(plan.prompts)
+        info["request"] = body
     cost, currency, status = pricing.estimate_cost(plan.provider, plan.model, tokens)
-    return pd.Series({"rows": len(plan.prompts), "provider": plan.provider,
-                      "model": plan.model, "prompt_tokens": tokens, "prompt_cost": cost,
-                      "currency": currency, "cost_status": status,
-                      "note": "answer tokens are not included: they depend on the model"})
+    info.update({"prompt_tokens": tokens, "prompt_cost": cost, "currency": currency,
+                 "cost_status": status,
+                 "note": "answer tokens are not included: they depend on the model"})
+    return pd.Series(info)
 
 
 async def abatch(prompts: Any, *, template: str | None = None, model: str | None = None,
                  provider: str | None = None, system: str | None = None, concurrency: int = 8,
                  max_retries: int = 3, on_error: str = "record", resume: str | bool | None = None,
                  dry_run: bool = False, progress: bool = True, session: Session | None = None,
-                 **params: Any) -> Any:
+                 schema: Any = None, max_repairs: int = 1, **params: Any) -> Any:
     """Run one prompt per row with bounded, rate-limit-aware concurrency.
 
     Returns a DataFrame aligned with the input (same index, same order) with columns
-    answer, status, error, prompt_tokens, completion_tokens, cost, latency_s, attempts.
-    `dry_run=True` returns the estimated prompt tokens and cost instead of sending."""
+    answer, status, error, prompt_tokens, completion_tokens, cost, latency_s, attempts —
+    and with `schema=`, one typed column per field. `dry_run=True` returns the estimated
+    prompt tokens and cost, and the first row's exact request, instead of sending."""
     import pandas as pd
 
     if on_error not in ("record", "raise"):
         raise ValueError("on_error must be 'record' or 'raise'")
+    shape = _schema(schema)
     s = session or default_session()
     if system is None:
         system = s.system  # %config GLMMagics.system / .temperature apply to batches too
     if "temperature" not in params and s.temperature is not None:
         params["temperature"] = s.temperature
-    plan = _plan(s, prompts, template, provider, model, system, params)
+    plan = _plan(s, prompts, template, provider, model, system, params, shape)
     if dry_run:
-        return _estimate(plan, system)
+        return _estimate(s, plan, system, params, shape)
     s.client(plan.provider).provider.require_credentials()
     if s.client(plan.provider).provider.local:
         concurrency = 1  # one model in-process: rows run one after another
@@ -247,10 +267,14 @@ async def abatch(prompts: Any, *, template: str | None = None, model: str | None
                 async with limiter:
                     if stop["reason"]:
                         return
-                    comp = await s.acomplete(
-                        plan.prompts[i], provider=plan.provider, model=plan.model,
-                        system=system, once=True, stream=False, source="batch",
-                        call_id=call_id, attempt=attempt, client=client, **params)
+                    call = dict(provider=plan.provider, model=plan.model, system=system,
+                                once=True, stream=False, source="batch", call_id=call_id,
+                                attempt=attempt, client=client, **params)
+                    if shape is None:
+                        comp = await s.acomplete(plan.prompts[i], **call)
+                    else:
+                        answer = await aask(s, plan.prompts[i], shape,
+                                            max_repairs=max_repairs, **call)
             except errors.GLMError as err:
                 rate = isinstance(err, errors.RateLimitError)
                 if rate:
@@ -272,7 +296,8 @@ async def abatch(prompts: Any, *, template: str | None = None, model: str | None
                 finish(i, _row(None, "error", f"{type(exc).__name__}: {exc}", attempt))
                 return
             limiter.reward()
-            finish(i, _row(comp, "ok", None, attempt))
+            finish(i, _row(comp, "ok", None, attempt) if shape is None
+                   else _structured_row(answer, attempt))
             return
 
     todo = iter([i for i, r in enumerate(results) if r is None])
@@ -304,6 +329,8 @@ async def abatch(prompts: Any, *, template: str | None = None, model: str | None
     rows = [r if r is not None else _row(None, left, stop["reason"] if not interrupted else
                                          "the batch was interrupted", 0) for r in results]
     df = pd.DataFrame(rows, index=plan.index, columns=COLUMNS)
+    if shape is not None:
+        df = df.join(shape.columns([r.get("value") for r in rows], plan.index))
     df.attrs["stopped"] = stop["reason"]
     if stop["reason"]:
         print(f"glm-magic: batch stopped: {stop['reason']}")
@@ -322,6 +349,33 @@ def _row(comp: Any, status: str, error: str | None, attempts: int) -> dict[str, 
             "attempts": attempts}
 
 
+def _schema(spec: Any) -> Schema | None:
+    """The batch's schema, refused when a field would overwrite one of batch's columns."""
+    if spec is None:
+        return None
+    shape = Schema.of(spec)
+    clash = [f.name for f in shape.fields if f.name in COLUMNS]
+    if clash:
+        raise ValueError(f"schema field(s) {', '.join(clash)} would overwrite batch's own "
+                         f"column(s); rename them (batch columns: {', '.join(COLUMNS)})")
+    return shape
+
+
+def _structured_row(answer: StructuredAnswer, attempts: int) -> dict[str, Any]:
+    """A row for a structured answer: its calls (repairs too) summed; `invalid` with the
+    reason when no valid value came back."""
+    comps = answer.completions
+    row = _row(answer.completion, "ok" if answer.ok else "invalid", answer.error, attempts)
+    row["prompt_tokens"] = sum(c.usage.prompt_tokens for c in comps if c.usage)
+    row["completion_tokens"] = sum(c.usage.completion_tokens for c in comps if c.usage)
+    costs = [c.cost for c in comps]
+    row["cost"] = math.nan if any(c is None for c in costs) else sum(costs)
+    row["latency_s"] = sum(c.latency_s or 0.0 for c in comps)
+    value = answer.value
+    row["value"] = value.model_dump() if hasattr(value, "model_dump") else value
+    return row
+
+
 def _progress(total: int, initial: int, enabled: bool) -> Any:
     if not enabled:
         return None
@@ -334,10 +388,17 @@ def batch(prompts: Any, *, template: str | None = None, model: str | None = None
           provider: str | None = None, system: str | None = None, concurrency: int = 8,
           max_retries: int = 3, on_error: str = "record", resume: str | bool | None = None,
           dry_run: bool = False, progress: bool = True, session: Session | None = None,
-          **params: Any) -> Any:
+          schema: Any = None, max_repairs: int = 1, **params: Any) -> Any:
     """Run one prompt per row of a list, Series or DataFrame; returns a DataFrame aligned with
     the input (same index and order): answer, status, error, prompt_tokens,
     completion_tokens, cost, latency_s, attempts.
+
+    schema: answers as typed columns — a dict of field → type (`{"label": ["pos", "neg"],
+        "score": float, "spam": bool, "tags": list[str]}`; a list is an enum), a JSON Schema
+        or a pydantic model class. Each field becomes a column (enums `category`, numbers
+        float64/Int64, booleans `boolean`, text `string`, lists and objects Python objects);
+        a row whose answer stays invalid after `max_repairs` repairs has status "invalid"
+        and the reason in `error`.
 
     template: `"Summarise: {text}"` — DataFrame columns by name; for a list or Series `{}`
         (or the Series' name) is the value. concurrency: requests in flight, halved on every
@@ -353,4 +414,5 @@ def batch(prompts: Any, *, template: str | None = None, model: str | None = None
     return run_in_worker(abatch(
         prompts, template=template, model=model, provider=provider, system=system,
         concurrency=concurrency, max_retries=max_retries, on_error=on_error, resume=resume,
-        dry_run=dry_run, progress=progress, session=session, **params))
+        dry_run=dry_run, progress=progress, session=session, schema=schema,
+        max_repairs=max_repairs, **params))

@@ -160,7 +160,7 @@ def build_call(magics: GLMMagics, args: Any, cell: str) -> tuple[str, dict[str, 
         raise UsageError("%%glm: the cell is empty; write the prompt below the %%glm line")
     if magics.interpolate and not args.no_interpolate:
         problems: list[str] = []
-        body = interpolate(body, ns, problems)
+        body = interpolate(body, ns, problems, magics.session.settings.max_context_tokens)
         for problem in problems:
             print(f"glm-magic: {terminal_safe(problem)}")
     if looks_like_key(body):
@@ -224,14 +224,41 @@ def tool_functions(magics: GLMMagics, spec: str) -> dict[str, Any]:
     return functions
 
 
+def cell_schema(magics: GLMMagics, spec: str) -> Any:
+    """`--schema NAME` (a variable) or `--schema '{"label": ["a", "b"]}'` → a Schema."""
+    from .schema import Schema, SchemaError
+
+    ns = magics.shell.user_ns if magics.shell is not None else {}
+    value: Any = ns[spec] if spec.isidentifier() and spec in ns else spec
+    if isinstance(value, str) and value.isidentifier():
+        raise UsageError(f"--schema: no variable {value!r}; give a schema variable or inline "
+                         """JSON, e.g. --schema '{"label": ["pos", "neg"], "score": "float"}'""")
+    try:
+        return Schema.of(value)
+    except SchemaError as err:
+        raise UsageError(f"--schema: {err}") from None
+
+
 def run_cell(magics: GLMMagics, args: Any, cell: str) -> Any:
     s = magics.session
     if args.image_gen:
         return run_image(magics, cell.strip(), model=args.model, size=args.size, n=args.n,
                          out=args.out, save=args.save, provider=args.provider)
+    if args.fix:
+        from .fix import fix_prompt
+
+        cell = fix_prompt(magics.shell, cell)
+        args.no_interpolate, args.once = True, True  # a traceback is sent as written
+    schema = cell_schema(magics, args.schema) if args.schema else None
+    if args.max_repairs < 0:
+        raise UsageError("--max-repairs must be 0 or more")
     prompt, kwargs = build_call(magics, args, cell)
     if args.dry_run:
+        if schema is not None:
+            kwargs["response_format"] = schema.response_format()
         return dry_run(magics, prompt, kwargs, stream=magics.stream and not args.no_stream)
+    if schema is not None:
+        return run_structured(magics, args, prompt, kwargs, schema)
     ns = magics.shell.user_ns if magics.shell is not None else {}
     if args.async_:
         task = s.submit_task(prompt, **kwargs)
@@ -276,14 +303,83 @@ def run_cell(magics: GLMMagics, args: Any, cell: str) -> Any:
         if not args.out.isidentifier():
             raise UsageError(f"-o needs a variable name, not {args.out!r}")
         ns[args.out] = value
-    if fmt == "code" and args.insert and magics.shell is not None:
-        code = code_block(comp.text)[1]
-        shown = terminal_safe(code)  # bidi overrides and zero-width characters made visible
-        if shown != code:
-            view.show_notice("the code held invisible or control characters (bidi overrides, "
-                             "zero-width, escapes); they are shown escaped in the next cell")
-        magics.shell.set_next_input(shown, replace=False)
+    if (fmt == "code" and args.insert or args.fix) and magics.shell is not None:
+        lang, code = code_block(comp.text)
+        if args.fix and not lang and "```" not in comp.text:
+            view.show_notice("the answer holds no code block; nothing was put in a cell")
+            return None
+        insert_code(magics, view, code)
     return None
+
+
+def insert_code(magics: GLMMagics, view: Any, code: str) -> None:
+    """Code from an answer into the next cell, never run; hidden characters made visible."""
+    shown = terminal_safe(code)  # bidi overrides and zero-width characters made visible
+    if shown != code:
+        view.show_notice("the code held invisible or control characters (bidi overrides, "
+                         "zero-width, escapes); they are shown escaped in the next cell")
+    magics.shell.set_next_input(shown, replace=False)
+
+
+def run_structured(magics: GLMMagics, args: Any, prompt: Any, kwargs: dict[str, Any],
+                   schema: Any) -> None:
+    """`--schema`: the answer streams as usual, is checked (and repaired), and the value is
+    shown as a small table; `-o` gets it (a dict, or the pydantic instance)."""
+    from .structured import ask
+
+    s = magics.session
+    ns = magics.shell.user_ns if magics.shell is not None else {}
+    view = make_view(magics, args.format or "json")
+    try:
+        answer = ask(s, prompt, schema, max_repairs=args.max_repairs,
+                     stream=magics.stream and not args.no_stream, view=view, **kwargs)
+    except KeyboardInterrupt:
+        view.show_notice("interrupted: the partial answer is kept and its usage recorded")
+        ns["_glm"] = s.last
+        return None
+    except errors.GLMError:
+        ns["_glm"] = s.last
+        raise
+    finally:
+        for note in s.drain_notices():
+            view.show_notice(note)
+    ns["_glm"] = answer.completion
+    if answer.repairs:
+        view.show_notice(f"the answer did not match the schema; repaired in {answer.repairs} "
+                         f"more call(s) ({'now valid' if answer.ok else 'still invalid'})")
+    if not answer.ok:
+        raise errors.InvalidAnswerError(
+            f"the answer does not match the schema ({answer.error})"
+            + (f" after {answer.repairs} repair(s)" if answer.repairs else ""),
+            provider=answer.completion.provider if answer.completion else None)
+    show_record(magics, answer.value)
+    if args.out:
+        if not args.out.isidentifier():
+            raise UsageError(f"-o needs a variable name, not {args.out!r}")
+        ns[args.out] = answer.value
+    return None
+
+
+def show_record(magics: GLMMagics, value: Any) -> None:
+    """A checked value as a two-column table (field, value); every value escaped."""
+    from .sanitize import escape
+
+    record = value.model_dump() if hasattr(value, "model_dump") else value
+    if not isinstance(record, dict):
+        record = {"value": record}
+    shown = {str(k): v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str)
+             for k, v in record.items()}
+    if isinstance(make_view(magics, "text"), NotebookView):
+        from IPython.display import display
+
+        rows = "".join(f"<tr><th style='text-align:left'>{escape(k)}</th><td>{escape(v)}</td>"
+                       "</tr>" for k, v in shown.items())
+        plain = "\n".join(f"{k}: {v}" for k, v in shown.items())
+        display({"text/html": f"<table class='glm-record'>{rows}</table>",
+                 "text/plain": terminal_safe(plain)}, raw=True)
+    else:
+        width = max(len(k) for k in shown)
+        print("\n".join(terminal_safe(f"{k:<{width}}  {v}") for k, v in shown.items()))
 
 
 def dry_run(magics: GLMMagics, prompt: Any, kwargs: dict[str, Any], stream: bool = True
@@ -307,18 +403,24 @@ def dry_run(magics: GLMMagics, prompt: Any, kwargs: dict[str, Any], stream: bool
     client = s.client(call.provider)
     prov = client.provider
     body = {"model": call.model, "messages": call.messages, **call.params}
+    if body.get("response_format") is not None:  # the schema as this provider gets it
+        from .structured import adapt_request
+
+        body = adapt_request(body, prov)
+    tokens = estimate_messages(body["messages"])
+    schema = (body.get("response_format") or {}).get("json_schema")
+    if schema:
+        tokens += estimate_messages([{"role": "user", "content": json.dumps(schema)}])
     note = None
-    if not prov.local:
-        try:  # the body the dialect will put on the wire (its adjustments included)
-            prov.validate(dict(body))
-            wire = prov.prepare(dict(body), stream).json
-            if isinstance(wire, dict):
-                body = wire
-        except errors.ConfigurationError:
-            note = "no key is set, so the provider's own adjustments are not shown"
-        except errors.GLMError as err:
-            note = f"this request would be refused before sending: {err}"
-    tokens = estimate_messages(call.messages)
+    try:  # the body the dialect will put on the wire (its adjustments included)
+        prov.validate(dict(body))
+        wire = prov.prepare(dict(body), stream).json
+        if isinstance(wire, dict):
+            body = wire
+    except errors.ConfigurationError:
+        note = "no key is set, so the provider's own adjustments are not shown"
+    except errors.GLMError as err:
+        note = f"this request would be refused before sending: {err}"
     cost, currency, status = pricing.estimate_cost(call.provider, call.model, tokens)
     info: dict[str, Any] = {
         "provider": call.provider, "base_url": prov.base_url, "model": call.model,

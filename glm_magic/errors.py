@@ -111,6 +111,12 @@ class ConversationBusyError(GLMError):
     hint = "wait for the other answer, or use another conversation"
 
 
+class InvalidAnswerError(GLMError):
+    """A structured answer did not match its schema, also after the repairs allowed."""
+
+    hint = "make the prompt clearer, simplify the schema, or allow more repairs (--max-repairs, max_repairs=)"
+
+
 class BudgetExceededError(GLMError):
     hint = "raise it with %glm budget AMOUNT CURRENCY (or GLMMagics.budget), or use a free model"
 

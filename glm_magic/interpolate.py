@@ -18,6 +18,8 @@ import difflib
 import re
 from typing import Any
 
+from .prompt_values import prompt_text
+
 # `{{ref}}` (an escaped field), `{=expr}`, or `{ref}`; one line, at most 200 characters
 _FIELD = re.compile(r"\{\{([^{}\n]{1,200})\}\}|\{=([^\n]{1,200}?)\}(?!\})|\{([^{}\n]{1,200})\}")
 
@@ -65,9 +67,11 @@ def _root(node: ast.AST) -> str | None:
     return node.id if isinstance(node, ast.Name) else None
 
 
-def interpolate(text: str, ns: dict[str, Any], notices: list[str] | None = None) -> str:
+def interpolate(text: str, ns: dict[str, Any], notices: list[str] | None = None,
+                budget: int | None = None) -> str:
     """Replace reference fields and `{=expr}` fields from `ns`; leave every other character
-    as written. Problems (unknown names, failing expressions) are appended to `notices`."""
+    as written. Problems (unknown names, failing expressions) and values cut to the `budget`
+    (tokens per value: DataFrames, long strings, …) are appended to `notices`."""
     if "{" not in text:
         return text
 
@@ -81,7 +85,8 @@ def interpolate(text: str, ns: dict[str, Any], notices: list[str] | None = None)
             return "{" + escaped + "}" if _reference(escaped) is not None else m.group(0)
         if expr is not None:
             try:
-                return str(eval(expr.strip(), ns))  # noqa: S307 — the user marked it with `=`
+                value = eval(expr.strip(), ns)  # noqa: S307 — the user marked it with `=`
+                return prompt_text(value, "=" + expr.strip(), budget, note)
             except Exception as exc:
                 note(f"{{={expr.strip()}}} failed ({type(exc).__name__}: {exc}); sent as written")
                 return m.group(0)
@@ -89,7 +94,7 @@ def interpolate(text: str, ns: dict[str, Any], notices: list[str] | None = None)
         if node is None:
             return m.group(0)
         try:
-            return str(_resolve(node, ns))
+            return prompt_text(_resolve(node, ns), ref.strip(), budget, note)
         except _NotAReference:
             return m.group(0)
         except KeyError as exc:

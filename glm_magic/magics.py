@@ -146,6 +146,13 @@ class GLMMagics(Magics):
     @argument("--insert", action="store_true",
               help="with -f code: put the code into the next cell")
     @argument("--json", action="store_true", help="ask for a JSON object and parse it")
+    @argument("--schema", metavar="SPEC",
+              help="answer as data of this shape: a schema variable (dict of field → type, "
+                   "JSON Schema, pydantic model) or inline JSON; -o gets the checked value")
+    @argument("--max-repairs", type=int, default=1, dest="max_repairs",
+              help="with --schema: times an invalid answer is sent back to be fixed (1)")
+    @argument("--fix", action="store_true",
+              help="send the last exception and its cell; the fix goes into the next cell")
     @argument("--no-stream", action="store_true", dest="no_stream",
               help="wait for the whole answer")
     @argument("--image", action="append", metavar="PATH_OR_URL",

@@ -70,6 +70,9 @@ class GLMSettings(Configurable):
     max_history_tokens = Int(None, allow_none=True,
                              help="Trim the oldest turns when a conversation exceeds this."
                              ).tag(config=True)
+    max_context_tokens = Int(4000, help="Tokens one {value} may take in a prompt: a larger "
+                             "DataFrame, list or text is cut in the open (the prompt says "
+                             "what was left out, and you get a notice).").tag(config=True)
     ledger_path = Unicode(None, allow_none=True,
                           help="SQLite usage ledger (GLM_MAGIC_LEDGER wins when set)."
                           ).tag(config=True)
@@ -148,7 +151,7 @@ class GLMSettings(Configurable):
                 return self._refuse(name, str(err))
         return value
 
-    @validate("timeout", "max_retries", "max_history_tokens")
+    @validate("timeout", "max_retries", "max_history_tokens", "max_context_tokens")
     def _check_non_negative(self, proposal: Any) -> Any:
         name, value = proposal["trait"].name, proposal["value"]
         if isinstance(value, (int, float)) and not value >= 0:

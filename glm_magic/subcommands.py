@@ -216,6 +216,14 @@ def _budget(magics: GLMMagics, rest: list[str]) -> None:
     print(f"budget set: {amount:g} {cur} (warning at 80%)")
 
 
+@subcommand("fix", "fix [WHAT YOU WANT]")
+def _fix(magics: GLMMagics, rest: list[str]) -> Any:
+    """The last exception and its cell, sent for a fix that goes into the next cell."""
+    from .commands import run_cell
+
+    return run_cell(magics, magics._parse("--fix"), " ".join(rest))
+
+
 @subcommand("chat", "chat [NAME]")
 def _chat(magics: GLMMagics, rest: list[str]) -> Any:
     from .widget import ChatPanel

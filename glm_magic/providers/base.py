@@ -55,6 +55,9 @@ class Provider:
     needs_terminator: ClassVar[bool] = True
     temperature_range: ClassVar[tuple[float, float]] = (0.0, 2.0)
     pricing_name: ClassVar[str | None] = None  # price rows to use, when not `name`
+    # the `response_format` types the API itself accepts; a JSON Schema is otherwise stated
+    # in the prompt (see structured.py)
+    response_formats: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, api_key: str | None = None, base_url: str | None = None,
                  *, base_url_from: str | None = None, **options: Any) -> None:

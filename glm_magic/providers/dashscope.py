@@ -29,6 +29,7 @@ def _finish(value: Any) -> str | None:
 
 class DashScopeProvider(Provider):
     name = "dashscope"
+    response_formats = ("json_object",)
     default_base_url = "https://dashscope.aliyuncs.com/api/v1"
     key_env = "DASHSCOPE_API_KEY"
     base_url_env = "DASHSCOPE_BASE_URL"

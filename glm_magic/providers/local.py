@@ -148,6 +148,7 @@ class LocalProvider(Provider):
     default_model = "default"
     local = True
     needs_terminator = False
+    response_formats = ("json_schema", "json_object")  # grammar-constrained decoding
     models = (ModelInfo("default", DEFAULT_CTX, "bundled Gemma 3 270M (Q4_K_M), free"),)
 
     def __init__(self, api_key: str | None = None, base_url: str | None = None,
@@ -197,7 +198,38 @@ def completion_args(model: LoadedModel, body: dict[str, Any]) -> dict[str, Any]:
               "repeat_penalty", "min_p"):
         if body.get(k) is not None:
             args[k] = body[k]
+    grammar = _grammar(body.get("response_format"))
+    if grammar is not None:
+        args["grammar"] = grammar
     return args
+
+
+def _grammar(response_format: Any) -> Any:
+    """llama.cpp grammar-constrained decoding for a JSON Schema (or any JSON object): even a
+    small model can then only write JSON of that shape."""
+    if not isinstance(response_format, dict):
+        return None
+    kind = response_format.get("type")
+    if kind == "json_schema":
+        schema = (response_format.get("json_schema") or {}).get("schema")
+        if isinstance(schema, dict):
+            return _schema_grammar(json.dumps(schema))  # field order kept: it guides
+    if kind == "json_object":
+        return _schema_grammar(json.dumps({"type": "object"}))
+    return None
+
+
+@functools.lru_cache(maxsize=32)
+def _schema_grammar(schema_text: str) -> Any:
+    from llama_cpp import LlamaGrammar
+
+    try:
+        return LlamaGrammar.from_json_schema(schema_text, verbose=False)
+    except Exception as exc:  # a construct llama.cpp's converter does not support
+        raise errors.BadRequestError(
+            f"the local model cannot constrain its answer to this schema ({exc})",
+            provider="local", hint="simplify the schema (plain types, enums, lists, "
+            "nested objects)") from None
 
 
 class LocalModelTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):

@@ -19,6 +19,7 @@ class OpenAIProvider(Provider):
               ModelInfo("glm-4.7", 200_000, "via an OpenAI-compatible gateway"))
     # servers on this machine (Ollama, llama.cpp, vLLM) usually need no key
     key_optional_for_loopback: ClassVar[bool] = True
+    response_formats: ClassVar[tuple[str, ...]] = ("json_schema", "json_object")
 
     def _loopback(self) -> bool:
         host = urlparse(self.base_url).hostname or ""

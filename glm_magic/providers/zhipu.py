@@ -70,6 +70,7 @@ ZHIPU_MODELS = tuple(ModelInfo(n, c) for n, c in [
 
 class ZhipuProvider(Provider):
     name = "zhipu"
+    response_formats = ("json_object",)
     default_base_url = "https://open.bigmodel.cn/api/paas/v4"
     key_env = "ZHIPUAI_API_KEY"
     base_url_env = "ZHIPUAI_BASE_URL"

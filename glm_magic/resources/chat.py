@@ -28,6 +28,10 @@ class Completions:
         body.update(params)
         if extra_body:
             body.update(extra_body)
+        if body.get("response_format") is not None:  # the form this provider accepts
+            from ..structured import adapt_request
+
+            body = adapt_request(body, c.provider)
         return c._create(body, stream, as_timeout(timeout) if timeout is not None
                          else c.timeout, extra_headers or {})
 

@@ -10,6 +10,7 @@ from typing import Any
 import jwt
 
 from .loopback import LoopbackServer, Received, Reply, sse
+from .structured import structured_answer
 
 API_KEY = "0123456789abcdef0123456789abcdef.TESTSECRETvalue12"
 
@@ -107,7 +108,7 @@ class ZhipuServer(LoopbackServer):
         last = msgs[-1].get("content")
         if isinstance(last, list):
             last = " ".join(p.get("text", "") for p in last if isinstance(p, dict))
-        text = f"echo: {last}"
+        text = structured_answer(body) or f"echo: {last}"
         model = body.get("model", "glm-4-flash")
         if body.get("stream"):
             return Reply(events=stream_frames(text, model))

@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 from glm_magic.testing.loopback import LoopbackServer, Received, Reply, sse
+from glm_magic.testing.structured import structured_answer
 
 
 def last_user(body: dict, key: str = "messages") -> str:
@@ -40,7 +41,7 @@ class OpenAIServer(LoopbackServer):
                                          "type": "invalid_request_error", "param": None,
                                          "code": "invalid_api_key"}})
         body = rec.json
-        text = f"echo: {last_user(body)}"
+        text = structured_answer(body) or f"echo: {last_user(body)}"
         model = body["model"]
         if not body.get("stream"):
             if "stream_options" in body:
