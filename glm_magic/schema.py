@@ -6,9 +6,11 @@ columns."""
 
 from __future__ import annotations
 
+import functools
 import json
 import types
 import typing
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,10 +78,10 @@ def _type_schema(name: str, spec: Any) -> dict[str, Any]:
             return {"type": _NAMES[spec.lower()]}
         raise SchemaError(f"field {name!r}: unknown type {spec!r} (use str, int, float, bool, "
                           "list[str], dict, or a list of allowed values)")
-    if spec in _SIMPLE:
-        return {"type": _SIMPLE[spec]}
     if isinstance(spec, dict):
         return object_schema(spec)
+    if isinstance(spec, type) and spec in _SIMPLE:
+        return {"type": _SIMPLE[spec]}
     origin, args = typing.get_origin(spec), typing.get_args(spec)
     if origin is list and args:
         return {"type": "array", "items": _type_schema(name, args[0])}
@@ -133,6 +135,9 @@ class Schema:
         self.name = name
         self.model = model  # the pydantic class, when the schema came from one
         self._validator = jsonschema.validators.validator_for(json_schema)(json_schema)
+        self._simple = _simple(json_schema)  # checkable by the fast path below
+        self._instruction: str | None = None
+        _MADE[id(json_schema)] = self
         props = json_schema.get("properties") if json_schema.get("type") == "object" else None
         self.fields = [Field(k, v) for k, v in (props or {}).items() if isinstance(v, dict)]
 
@@ -154,9 +159,13 @@ class Schema:
                               f"pydantic model class, not {type(spec).__name__}")
         if spec.get("type") == "json_schema" and isinstance(spec.get("json_schema"), dict):
             inner = spec["json_schema"]
-            return cls(inner.get("schema") or {}, name=inner.get("name") or SCHEMA_NAME)
+            made = _MADE.get(id(inner.get("schema")))
+            if made is not None and made.json_schema is inner.get("schema"):
+                return made  # our own response_format, met again
+            return _known(json.dumps(inner.get("schema") or {}, sort_keys=True),
+                          inner.get("name") or SCHEMA_NAME)
         if _is_json_schema(spec):
-            return cls(spec)
+            return _known(json.dumps(spec, sort_keys=True), SCHEMA_NAME)
         return cls(object_schema(spec))
 
     def __repr__(self) -> str:
@@ -174,8 +183,10 @@ class Schema:
 
     def instruction(self) -> str:
         """The schema stated in words, for APIs that only promise *some* JSON object."""
-        return ("Reply with only a JSON object (no prose, no code fence) that matches this "
-                f"JSON Schema:\n{self.text()}")
+        if self._instruction is None:
+            self._instruction = ("Reply with only a JSON object (no prose, no code fence) "
+                                 f"that matches this JSON Schema:\n{self.text()}")
+        return self._instruction
 
     # --- in the answer -------------------------------------------------------------------
     def parse(self, text: str | None) -> tuple[Any, str | None]:
@@ -199,6 +210,10 @@ class Schema:
     def first_error(self, data: Any) -> str | None:
         import jsonschema
 
+        if self._simple and _fast_valid(data, self.json_schema):
+            return None  # the common case, at a fraction of the general validator's cost
+        if self._validator.is_valid(data):
+            return None
         err = jsonschema.exceptions.best_match(self._validator.iter_errors(data))
         if err is None:
             return None
@@ -220,6 +235,58 @@ class Schema:
             else:
                 out[f.name] = pd.Series(raw, index=index, dtype="object").astype(dtype)
         return pd.DataFrame(out, index=index)
+
+
+_MADE: weakref.WeakValueDictionary[int, Schema] = weakref.WeakValueDictionary()
+_SIMPLE_KEYS = {"type", "properties", "required", "additionalProperties", "enum", "items",
+                "title", "description"}
+_TYPES = {"string": (str,), "boolean": (bool,), "object": (dict,), "array": (list,)}
+
+
+def _simple(schema: Any) -> bool:
+    """True when the schema uses only what `_fast_valid` checks exactly."""
+    if not isinstance(schema, dict) or not set(schema) <= _SIMPLE_KEYS:
+        return False
+    if not isinstance(schema.get("type", ""), str) or \
+            not isinstance(schema.get("enum", []), list) or \
+            not isinstance(schema.get("additionalProperties", False), bool):
+        return False
+    props = schema.get("properties", {})
+    if not isinstance(props, dict) or not all(_simple(v) for v in props.values()):
+        return False
+    return "items" not in schema or _simple(schema["items"])
+
+
+def _fast_valid(value: Any, schema: dict[str, Any]) -> bool:
+    """A conservative check of a simple schema: True only when the value is certainly valid
+    (anything doubtful goes to jsonschema, which also writes the message)."""
+    if "enum" in schema and not any(value == e and type(value) is type(e)
+                                    for e in schema["enum"]):
+        return False
+    t = schema.get("type")
+    if t == "integer":
+        return type(value) is int
+    if t == "number":
+        return type(value) in (int, float)
+    if t is not None and type(value) not in _TYPES.get(t, ()):
+        return False
+    if t == "object":
+        props = schema.get("properties", {})
+        if any(k not in value for k in schema.get("required", ())):
+            return False
+        closed = schema.get("additionalProperties", True) is False
+        return all(_fast_valid(v, props[k]) if k in props else not closed
+                   for k, v in value.items())
+    if t == "array" and "items" in schema:
+        return all(_fast_valid(v, schema["items"]) for v in value)
+    return True
+
+
+@functools.lru_cache(maxsize=64)
+def _known(schema_text: str, name: str) -> Schema:
+    """A schema met before (every request of a batch carries the same one) is not checked
+    and compiled again."""
+    return Schema(json.loads(schema_text), name=name)
 
 
 def _as_dict(value: Any) -> dict[str, Any] | None:

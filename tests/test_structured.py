@@ -220,3 +220,28 @@ def test_the_bundled_model_answers_valid_json_through_the_grammar():
     assert list(out["status"]) == ["ok", "ok"], out["error"].tolist()
     assert set(out["sentiment"].dropna()) <= {"positive", "negative", "neutral"}
     assert str(out["spam"].dtype) == "boolean" and out["spam"].notna().all()
+
+
+def test_the_fast_check_never_passes_what_jsonschema_refuses():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from glm_magic.schema import _fast_valid
+
+    s = Schema.of({"label": ["a", "b"], "n": int, "x": float, "ok": bool, "tags": list[str],
+                   "inner": {"k": "str"}})
+    scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | \
+        st.sampled_from(["a", "b", "c", ""])
+    values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+        st.sampled_from(["label", "n", "x", "ok", "tags", "inner", "k", "zz"]), inner,
+        max_size=7), max_leaves=12)
+
+    @settings(max_examples=400, deadline=None)
+    @given(values)
+    def check(value):
+        if _fast_valid(value, s.json_schema):
+            assert s._validator.is_valid(value)
+
+    check()
+    good = {"label": "a", "n": 1, "x": 2, "ok": True, "tags": [], "inner": {"k": "v"}}
+    assert _fast_valid(good, s.json_schema) and s.first_error(good) is None
