@@ -46,6 +46,9 @@ _LAZY = {
     "ChatPanel": ("widget", "ChatPanel"),
     "batch": ("batching", "batch"),
     "abatch": ("batching", "abatch"),
+    "embed": ("embedding", "embed"),
+    "aembed": ("embedding", "aembed"),
+    "similar": ("embedding", "similar"),
     "register_provider": ("providers", "register_provider"),
     "pricing": ("pricing", None),
 }
@@ -149,6 +152,6 @@ __all__ = [
     "BadRequestError", "BudgetExceededError", "ChatPanel", "Client", "ConfigurationError",
     "ContentFilterError", "GLMError", "NotFoundError", "PermissionDeniedError", "ProtocolError",
     "QuotaExceededError", "RateLimitError", "ServerError", "Session", "abatch", "batch",
-    "cost_summary", "load_ipython_extension", "plot_usage", "session",
+    "cost_summary", "embed", "aembed", "similar", "load_ipython_extension", "plot_usage", "session",
     "unload_ipython_extension", "usage",
 ]

@@ -20,6 +20,7 @@ from .config import load_dotenv, source_of
 from .providers import make_provider
 from .providers.base import HTTPRequest, Provider
 from .resources.chat import Chat
+from .resources.embeddings import Embeddings
 from .resources.images import Images
 from .responses import MAX_BACKOFF_S as MAX_BACKOFF_S  # re-exported: retry timing lives there
 from .responses import MAX_RETRY_AFTER_S as MAX_RETRY_AFTER_S
@@ -87,6 +88,7 @@ class _BaseClient:
         self.on_retry = on_retry
         self.chat = Chat(self)
         self.images = Images(self)
+        self.embeddings = Embeddings(self)
         self._fingerprint = self._credential_fingerprint()
 
     def _credential_fingerprint(self) -> str:

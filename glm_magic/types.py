@@ -358,3 +358,42 @@ class ImagesResponse:
     model: str = ""
     raw: Any = None
     completion: Any = None  # the call as recorded (cost, latency), set by the session
+
+
+@dataclass(slots=True)
+class Embedding:
+    """One vector of `client.embeddings.create(...)`, as the SDKs shape it."""
+
+    index: int
+    embedding: list[float]
+    object: str = "embedding"
+
+
+@dataclass(slots=True)
+class EmbeddingUsage:
+    prompt_tokens: int = 0
+    total_tokens: int = 0
+
+
+@dataclass(slots=True)
+class EmbeddingsResponse:
+    """`resp.data[i].embedding`, `resp.usage.prompt_tokens`: the official SDKs' shape."""
+
+    data: list[Embedding] = field(default_factory=list)
+    model: str = ""
+    usage: EmbeddingUsage = field(default_factory=EmbeddingUsage)
+    object: str = "list"
+    raw: Any = None
+    completion: Any = None  # the call as recorded (cost, latency), set when recorded
+
+
+def embeddings_from_openai(data: Any, model: str = "") -> EmbeddingsResponse:
+    """Parse the OpenAI/Zhipu embeddings body; vectors ordered by their `index`."""
+    items = sorted(data.get("data") or [], key=lambda d: d.get("index") or 0)
+    u = data.get("usage") or {}
+    prompt = count(u.get("prompt_tokens") or u.get("total_tokens") or 0)
+    return EmbeddingsResponse(
+        [Embedding(int(d.get("index") or i), list(d.get("embedding") or []))
+         for i, d in enumerate(items)],
+        str(data.get("model") or model), EmbeddingUsage(prompt, max(prompt, count(
+            u.get("total_tokens") or 0))), raw=data)

@@ -174,6 +174,33 @@ class Provider:
             raise self.error_from(0, obj, {})
         return chunk_from_openai(obj)
 
+    # --- embeddings ------------------------------------------------------------------------
+    # (inputs per request, tokens per input) by model; `None` for models not listed
+    embedding_limits: ClassVar[dict[str, tuple[int, int]]] = {}
+    default_embedding_model: ClassVar[str] = ""
+
+    def embedding_limit(self, model: str) -> tuple[int, int]:
+        """Documented maximum inputs per request and tokens per input (defaults: 64, 8192)."""
+        return self.embedding_limits.get(model, (64, 8192))
+
+    def embedding_note(self, model: str) -> str | None:
+        """Something the user should know about this model's vectors (None: nothing)."""
+        return None
+
+    def embedding_request(self, params: dict[str, Any]) -> HTTPRequest:
+        """POST /embeddings in the OpenAI shape (Zhipu, OpenAI-compatible servers, local)."""
+        return HTTPRequest("POST", f"{self.base_url}/embeddings",
+                           {"Accept": "application/json", **self.auth_headers()}, params)
+
+    def parse_embeddings(self, data: Any) -> Any:
+        from ..types import embeddings_from_openai
+
+        self.raise_for_body(data)
+        if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+            raise errors.ProtocolError("the embeddings answer has no data list",
+                                       provider=self.name)
+        return embeddings_from_openai(data)
+
     # --- beyond chat (Zhipu) -----------------------------------------------------------------
     def _unsupported(self, what: str) -> errors.ConfigurationError:
         return errors.ConfigurationError(f"provider {self.name!r} has no {what}",

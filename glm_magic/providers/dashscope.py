@@ -30,6 +30,44 @@ def _finish(value: Any) -> str | None:
 class DashScopeProvider(Provider):
     name = "dashscope"
     response_formats = ("json_object",)
+    # help.aliyun.com text-embedding: v3 takes 10 texts of 8192 tokens; v1/v2 25 of 2048
+    embedding_limits = {"text-embedding-v3": (10, 8192), "text-embedding-v2": (25, 2048),
+                        "text-embedding-v1": (25, 2048)}
+    default_embedding_model = "text-embedding-v3"
+
+    def embedding_request(self, params: dict[str, Any]) -> HTTPRequest:
+        """The native text-embedding API: texts under `input`, options under `parameters`."""
+        p = dict(params)
+        texts = p.pop("input")
+        parameters = {}
+        if p.get("dimensions") is not None:
+            parameters["dimension"] = p.pop("dimensions")
+        p.pop("dimensions", None)
+        if p.get("encoding_format") is not None:
+            parameters["output_type"] = "dense"
+        p.pop("encoding_format", None)
+        body = {"model": p.pop("model"), "input": {"texts": texts if isinstance(texts, list)
+                                                   else [texts]},
+                "parameters": {**parameters, **(p.pop("parameters", {}) or {})}, **p}
+        return HTTPRequest("POST",
+                           f"{self.base_url}/services/embeddings/text-embedding/text-embedding",
+                           {"Accept": "application/json", **self.auth_headers()}, body)
+
+    def parse_embeddings(self, data: Any) -> Any:
+        from ..types import Embedding, EmbeddingsResponse, EmbeddingUsage
+
+        self.raise_for_body(data)
+        out = data.get("output") if isinstance(data, dict) else None
+        if not isinstance(out, dict) or not isinstance(out.get("embeddings"), list):
+            raise errors.ProtocolError("the embeddings answer has no output.embeddings",
+                                       provider=self.name)
+        items = sorted(out["embeddings"], key=lambda e: e.get("text_index") or 0)
+        tokens = int((data.get("usage") or {}).get("total_tokens") or 0)
+        return EmbeddingsResponse([Embedding(int(e.get("text_index") or i),
+                                             list(e.get("embedding") or []))
+                                   for i, e in enumerate(items)],
+                                  str(data.get("model") or ""), EmbeddingUsage(tokens, tokens),
+                                  raw=data)
     default_base_url = "https://dashscope.aliyuncs.com/api/v1"
     key_env = "DASHSCOPE_API_KEY"
     base_url_env = "DASHSCOPE_BASE_URL"

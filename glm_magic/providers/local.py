@@ -30,7 +30,7 @@ DEFAULT_CTX = 4096
 _TRANSCRIPT_STOP = ["\nUser:", "\nAssistant:", "\nSystem:", "\n\nUser", "<end_of_turn>", "<eos>"]
 _ROLES = {"system": "System", "user": "User", "assistant": "Assistant", "tool": "Tool"}
 
-_models: dict[tuple[str, int], Any] = {}
+_models: dict[tuple[str, int, bool], Any] = {}
 _models_lock = threading.Lock()
 
 
@@ -52,7 +52,7 @@ class LoadedModel:
     """One llama.cpp model shared by the process, with a lock: llama contexts are not
     thread-safe, and one model in memory is enough for a notebook."""
 
-    def __init__(self, path: str, n_ctx: int) -> None:
+    def __init__(self, path: str, n_ctx: int, embedding: bool = False) -> None:
         try:
             from llama_cpp import Llama
         except ImportError as exc:
@@ -62,8 +62,15 @@ class LoadedModel:
         _quiet_llama()
         self.path = path
         self.name = Path(path).stem.lower()
+        extra: dict[str, Any] = {}
+        if embedding:  # one vector per text: the mean of its tokens' hidden states
+            import llama_cpp
+
+            extra = {"embedding": True, "pooling_type": llama_cpp.LLAMA_POOLING_TYPE_MEAN}
         self.llm = Llama(model_path=path, n_ctx=n_ctx, verbose=False,
-                         n_threads=max(1, os.cpu_count() or 1))
+                         n_threads=max(1, os.cpu_count() or 1), **extra)
+        # an embedding GGUF says how it pools; a chat model does not
+        self.embedding_model = any(k.endswith("pooling_type") for k in self.llm.metadata or {})
         self.lock = threading.Lock()
         template = (self.llm.metadata or {}).get("tokenizer.chat_template")
         self.formatter = None
@@ -105,8 +112,8 @@ def _quiet_llama() -> None:
         llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
 
 
-def load_model(path: str, n_ctx: int = DEFAULT_CTX) -> LoadedModel:
-    key = (os.path.realpath(path), n_ctx)
+def load_model(path: str, n_ctx: int = DEFAULT_CTX, embedding: bool = False) -> LoadedModel:
+    key = (os.path.realpath(path), n_ctx, embedding)
     with _models_lock:
         model = _models.get(key)
         if model is None:
@@ -114,7 +121,7 @@ def load_model(path: str, n_ctx: int = DEFAULT_CTX) -> LoadedModel:
                 raise errors.ConfigurationError(
                     f"local model file not found: {path}", provider="local",
                     hint="set GLM_MAGIC_LOCAL_MODEL to an existing .gguf file")
-            model = _models[key] = LoadedModel(path, n_ctx)
+            model = _models[key] = LoadedModel(path, n_ctx, embedding)
             if len(_models) == 1:
                 atexit.register(_close_all)
         return model
@@ -163,10 +170,18 @@ class LocalProvider(Provider):
     def auth_headers(self) -> dict[str, str]:
         return {}
 
+    def embedding_note(self, model: str) -> str | None:
+        loaded = self.model(model, embedding=True)
+        if loaded.embedding_model:
+            return None
+        return (f"{loaded.name} is a chat model, not an embedding model: its vectors are mean-"
+                "pooled hidden states, fine for trying things, weaker than an embedding GGUF "
+                "(-m local:/path/embedding-model.gguf) or embedding-3")
+
     def http_transport(self) -> LocalModelTransport:
         return LocalModelTransport(self)
 
-    def model(self, name: str | None) -> LoadedModel:
+    def model(self, name: str | None, embedding: bool = False) -> LoadedModel:
         """The loaded model a request names: the configured one, or a .gguf path."""
         path = self.model_path
         if name and name.endswith(".gguf"):
@@ -178,7 +193,7 @@ class LocalProvider(Provider):
                 f"{answering}", provider=self.name,
                 hint="give a .gguf path (-m local:/path/model.gguf), set "
                      "GLM_MAGIC_LOCAL_MODEL, or use -m local:default")
-        return load_model(path or bundled_model_path(), self.n_ctx)
+        return load_model(path or bundled_model_path(), self.n_ctx, embedding)
 
 
 def completion_args(model: LoadedModel, body: dict[str, Any]) -> dict[str, Any]:
@@ -248,13 +263,35 @@ class LocalModelTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         model = self.provider.model(body.get("model"))
         return model, completion_args(model, body), bool(body.get("stream"))
 
+    def _embed(self, body: dict[str, Any]) -> dict[str, Any]:
+        """`POST /embeddings`: mean-pooled vectors from the model (a chat model's hidden states
+        serve for a demo; an embedding GGUF gives real ones)."""
+        model = self.provider.model(body.get("model"), embedding=True)
+        texts = body.get("input")
+        texts = [texts] if isinstance(texts, str) else list(texts or [])
+        if not texts or not all(isinstance(t, str) and t for t in texts):
+            raise errors.BadRequestError("input must be a non-empty string or list of "
+                                         "non-empty strings", provider="local")
+        with model.lock:
+            out = model.llm.create_embedding(texts)
+        dims = body.get("dimensions")
+        data = [{"object": "embedding", "index": i,
+                 "embedding": d["embedding"][:dims] if dims else d["embedding"]}
+                for i, d in enumerate(out["data"])]
+        return {"object": "list", "data": data, "model": model.name, "usage": out["usage"]}
+
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/embeddings"):
+            return _json_response(self._embed(json.loads(request.read())))
         model, args, stream = self._start(request, request.read())
         if stream:
             return _sse_response(_SyncEvents(_events(model, args)))
         return _json_response(_complete(model, args))
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/embeddings"):
+            body = json.loads(await request.aread())
+            return _json_response(await asyncio.to_thread(self._embed, body))
         model, args, stream = self._start(request, await request.aread())
         if stream:
             return _sse_response(_AsyncEvents(_events(model, args)))

@@ -20,6 +20,10 @@ class OpenAIProvider(Provider):
     # servers on this machine (Ollama, llama.cpp, vLLM) usually need no key
     key_optional_for_loopback: ClassVar[bool] = True
     response_formats: ClassVar[tuple[str, ...]] = ("json_schema", "json_object")
+    # platform.openai.com: up to 2048 inputs of 8191 tokens (300k tokens per request)
+    embedding_limits: ClassVar[dict[str, tuple[int, int]]] = {
+        "text-embedding-3-small": (2048, 8191), "text-embedding-3-large": (2048, 8191)}
+    default_embedding_model: ClassVar[str] = "text-embedding-3-small"
 
     def _loopback(self) -> bool:
         host = urlparse(self.base_url).hostname or ""

@@ -31,6 +31,9 @@ TOKEN_MARGIN_S = 300.0
 
 class QianfanProvider(Provider):
     name = "qianfan"
+
+    def embedding_request(self, params: dict[str, Any]) -> HTTPRequest:
+        raise self._unsupported("embeddings API here")
     default_base_url = "https://aip.baidubce.com"
     key_env = "QIANFAN_AK"
     base_url_env = "QIANFAN_BASE_URL"

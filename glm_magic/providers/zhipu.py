@@ -71,6 +71,9 @@ ZHIPU_MODELS = tuple(ModelInfo(n, c) for n, c in [
 class ZhipuProvider(Provider):
     name = "zhipu"
     response_formats = ("json_object",)
+    # docs.bigmodel.cn: embedding-3 takes up to 64 texts of 3072 tokens, embedding-2 512
+    embedding_limits = {"embedding-3": (64, 3072), "embedding-2": (64, 512)}
+    default_embedding_model = "embedding-3"
     default_base_url = "https://open.bigmodel.cn/api/paas/v4"
     key_env = "ZHIPUAI_API_KEY"
     base_url_env = "ZHIPUAI_BASE_URL"

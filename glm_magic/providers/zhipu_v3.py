@@ -40,6 +40,9 @@ def _usage(data: dict | None) -> Usage | None:
 
 class ZhipuV3Provider(Provider):
     name = "zhipu_v3"
+
+    def embedding_request(self, params: dict[str, Any]) -> HTTPRequest:
+        raise self._unsupported("embeddings API here")
     default_base_url = "https://open.bigmodel.cn/api/paas/v3/model-api"
     key_env = "ZHIPUAI_API_KEY"
     base_url_env = "ZHIPUAI_V3_BASE_URL"

@@ -11,6 +11,7 @@ import jwt
 
 from .loopback import LoopbackServer, Received, Reply, sse
 from .structured import structured_answer
+from .vectors import openai_embeddings
 
 API_KEY = "0123456789abcdef0123456789abcdef.TESTSECRETvalue12"
 
@@ -62,6 +63,7 @@ class ZhipuServer(LoopbackServer):
     def __init__(self, api_key: str = API_KEY) -> None:
         self.api_key = api_key
         self.tasks: dict[str, dict[str, Any]] = {}
+        self.embedded: list[Any] = []  # the input of every embeddings request
         super().__init__(self.answer)
 
     @property
@@ -88,6 +90,10 @@ class ZhipuServer(LoopbackServer):
             return zhipu_error("1004", "token check failed", 401)
         return None
 
+    def reset(self) -> None:
+        super().reset()
+        self.embedded.clear()
+
     def answer(self, rec: Received) -> Reply:
         if rec.path.startswith("/files/"):  # generated images: public URLs, no auth
             return Reply(body=PNG, content_type="image/png")
@@ -98,6 +104,14 @@ class ZhipuServer(LoopbackServer):
             return self.submit(rec.json)
         if "/async-result/" in rec.path:
             return self.poll(rec.path.rsplit("/", 1)[-1])
+        if rec.path.endswith("/embeddings"):
+            body = rec.json or {}
+            texts = body.get("input")
+            if not texts or (isinstance(texts, list) and (len(texts) > 64 or not all(
+                    isinstance(t, str) and t for t in texts))):
+                return zhipu_error("1214", "input must hold 1 to 64 non-empty strings", 400)
+            self.embedded.append(texts)
+            return Reply(body=openai_embeddings(body))
         if rec.path.endswith("/images/generations"):
             body = rec.json
             n = body.get("n") or 1

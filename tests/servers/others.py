@@ -10,6 +10,7 @@ from typing import Any
 
 from glm_magic.testing.loopback import LoopbackServer, Received, Reply, sse
 from glm_magic.testing.structured import structured_answer
+from glm_magic.testing.vectors import fake_vector, openai_embeddings
 
 
 def last_user(body: dict, key: str = "messages") -> str:
@@ -41,6 +42,8 @@ class OpenAIServer(LoopbackServer):
                                          "type": "invalid_request_error", "param": None,
                                          "code": "invalid_api_key"}})
         body = rec.json
+        if rec.path.endswith("/embeddings"):
+            return Reply(body=openai_embeddings(body))
         text = structured_answer(body) or f"echo: {last_user(body)}"
         model = body["model"]
         if not body.get("stream"):
@@ -137,8 +140,15 @@ class DashScopeServer(LoopbackServer):
             return Reply(401, {"code": "InvalidApiKey", "message": "Invalid API-key provided.",
                                "request_id": "r-401"})
         body = rec.json
-        text = f"echo: {last_user(body)}"
         rid = f"ds-{uuid.uuid4().hex[:8]}"
+        if rec.path.endswith("/text-embedding/text-embedding"):
+            texts = body["input"]["texts"]
+            dims = (body.get("parameters") or {}).get("dimension") or 64
+            return Reply(body={"request_id": rid, "output": {"embeddings": [
+                {"text_index": i, "embedding": fake_vector(t, dims)}
+                for i, t in reversed(list(enumerate(texts)))]},
+                "usage": {"total_tokens": sum(len(t) for t in texts)}})
+        text = f"echo: {last_user(body)}"
         if rec.headers.get("x-dashscope-sse") != "enable":
             return Reply(body={"request_id": rid, "output": {"choices": [
                 {"finish_reason": "stop", "message": {"role": "assistant", "content": text}}]},
