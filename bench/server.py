@@ -29,7 +29,8 @@ STRUCTURED = json.dumps({
         "role": "assistant", "content": json.dumps({"label": "positive", "score": 0.75,
                                                     "tags": ["fast", "cheap"], "spam": False})}}],
     "usage": {"prompt_tokens": 60, "completion_tokens": 20, "total_tokens": 80}}).encode()
-CHUNKS = [chunk(f"t{i} ") for i in range(10_000)]  # distinct: litellm rejects repeats
+CHUNKS = [chunk(f"t{i} ") for i in range(10_000)]
+VECTOR = [round(0.001 * i, 3) for i in range(256)]  # distinct: litellm rejects repeats
 
 
 async def app(scope, receive, send):
@@ -43,6 +44,15 @@ async def app(scope, receive, send):
             break
     req = json.loads(body or b"{}")
     model = str(req.get("model", ""))
+    if scope["path"].endswith("/embeddings"):
+        texts = req.get("input") or []
+        answer = json.dumps({"object": "list", "model": model, "data": [
+            {"object": "embedding", "index": i, "embedding": VECTOR} for i in range(len(texts))],
+            "usage": {"prompt_tokens": 4 * len(texts), "total_tokens": 4 * len(texts)}}).encode()
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": answer})
+        return
     if not req.get("stream"):
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"application/json")]})

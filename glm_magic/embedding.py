@@ -42,6 +42,9 @@ class VectorCache:
         self.conn = sqlite3.connect(self.path, timeout=10.0, check_same_thread=False,
                                     isolation_level=None)
         self.conn.execute("PRAGMA journal_mode=WAL")
+        # a cache: a power cut may lose the last writes (they are fetched again), never
+        # corrupt the file, and no commit waits for the disk
+        self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, "
                           "vector BLOB NOT NULL)")
         self.lock = threading.Lock()
@@ -106,13 +109,13 @@ def _fit(text: str, limit: int) -> str:
     return text[:lo]
 
 
-def _pack(texts: list[str], max_inputs: int) -> list[list[int]]:
+def _pack(texts: list[str], max_inputs: int, counts: dict[str, int]) -> list[list[int]]:
     """Positions of `texts` grouped into requests within the input and token limits."""
     groups: list[list[int]] = []
     current: list[int] = []
     tokens = 0
     for i, t in enumerate(texts):
-        n = estimate_tokens(t)
+        n = counts[t]
         if current and (len(current) >= max_inputs or tokens + n > MAX_REQUEST_TOKENS):
             groups.append(current)
             current, tokens = [], 0
@@ -172,13 +175,20 @@ async def aembed(texts: Any, *, model: str | None = None, provider: str | None =
             raise ValueError("batch_size must be at least 1")
         max_inputs = min(batch_size, max_inputs)
     index, rows = _rows(texts)
+    counts: dict[str, int] = {}
     for pos, text in enumerate(rows):
-        if text is not None and estimate_tokens(text) > max_tokens:
+        if text is None:
+            continue
+        n = counts.get(text)
+        if n is None:
+            n = counts[text] = estimate_tokens(text)
+        if n > max_tokens:
             if not truncate:
                 raise ValueError(
-                    f"row {index[pos]!r}: ~{estimate_tokens(text):,} tokens, over {model}'s "
+                    f"row {index[pos]!r}: ~{n:,} tokens, over {model}'s "
                     f"limit of {max_tokens:,} per text; shorten it or pass truncate=True")
             rows[pos] = _fit(text, max_tokens)
+            counts[rows[pos]] = estimate_tokens(rows[pos])
     unique = list(dict.fromkeys(t for t in rows if t is not None))
     keys = {t: cache_key(name, model, dimensions, t) for t in unique}
     store = None if cache is False else VectorCache(
@@ -188,9 +198,9 @@ async def aembed(texts: Any, *, model: str | None = None, provider: str | None =
         vectors: dict[str, Any] = {t: np.frombuffer(found[k], dtype=np.float32)
                                    for t, k in keys.items() if k in found}
         todo = [t for t in unique if t not in vectors]
-        groups = _pack(todo, max_inputs)
+        groups = _pack(todo, max_inputs, counts)
         if dry_run:
-            return _estimate(name, model, rows, unique, todo, groups)
+            return _estimate(name, model, rows, unique, todo, groups, counts)
         if todo:
             prov.require_credentials()
             tokens, costs = await _send(s, name, model, dimensions, todo, groups, keys,
@@ -326,10 +336,10 @@ def _record(s: Session, call: Call, attempt: int, latency: float, resp: Any,
 
 
 def _estimate(name: str, model: str, rows: list[str | None], unique: list[str],
-              todo: list[str], groups: list[list[int]]) -> pd.Series:
+              todo: list[str], groups: list[list[int]], counts: dict[str, int]) -> pd.Series:
     import pandas as pd
 
-    tokens = sum(estimate_tokens(t) for t in todo)
+    tokens = sum(counts[t] for t in todo)
     cost, currency, status = pricing.estimate_cost(name, model, tokens)
     return pd.Series({"rows": len(rows), "empty_rows": sum(t is None for t in rows),
                       "distinct_texts": len(unique), "cached": len(unique) - len(todo),

@@ -188,11 +188,12 @@ def test_the_cell_says_in_one_line_when_the_answer_stays_invalid(shell, zhipu):
         zhipu.push(Reply(body=completion_body('{"lang": "de"}', "glm-4-flash")))
     from glm_magic.cell_errors import CallFailed
 
-    with pytest.raises(CallFailed, match=r"InvalidAnswerError: .*does not match the schema \(lang: 'de' is "
-                       r"not one of \['en', 'fr'\]\) after 1 repair"):
-        shell.run_cell_magic("glm", """--schema '{"lang": ["en", "fr"]}' -o x --no-stream""",
-                             "text")
-    assert "x" not in shell.user_ns
+    shell.user_ns.pop("not_valid_out", None)
+    with pytest.raises(CallFailed, match=r"InvalidAnswerError: .*does not match the schema "
+                       r"\(lang: 'de' is not one of \['en', 'fr'\]\) after 1 repair"):
+        shell.run_cell_magic("glm", "--schema '{\"lang\": [\"en\", \"fr\"]}' "
+                             "-o not_valid_out --no-stream", "text")
+    assert "not_valid_out" not in shell.user_ns
 
 
 @pytest.mark.parametrize("spec, message", [
