@@ -111,5 +111,5 @@ def test_the_local_model_speaks_the_openai_wire_format_in_process():
     text = "".join(json.loads(x[6:])["choices"][0]["delta"].get("content") or ""
                    for x in lines[:-1])
     assert text.strip() == whole["choices"][0]["message"]["content"]
-    with pytest.raises(glm_magic.NotFoundError, match="no /embeddings endpoint"):
-        http.post("http://local.model/embeddings", json={"input": "x"})
+    with pytest.raises(glm_magic.NotFoundError, match="no /images/generations endpoint"):
+        http.post("http://local.model/images/generations", json={"prompt": "x"})
