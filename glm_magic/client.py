@@ -168,17 +168,10 @@ class Client(_BaseClient):
                 headers: dict[str, str]) -> Completion | Stream:
         if not self.record:
             return self._chat(body, stream, timeout, headers)
-        from .recording import CURRENT, direct_call, record_direct_failure
+        from .recording import direct_recording
 
-        call = direct_call(self.provider.name, body)
-        token = CURRENT.set(call)
-        try:
+        with direct_recording(self.provider.name, body) as call:
             result = self._chat(body, stream, timeout, headers)
-        except errors.GLMError as err:
-            record_direct_failure(call, err)
-            raise
-        finally:
-            CURRENT.reset(token)
         return _recorded(call, result)
 
     def _chat(self, body: dict, stream: bool, timeout: httpx.Timeout,
@@ -292,17 +285,10 @@ class AsyncClient(_BaseClient):
                       headers: dict[str, str]) -> Completion | AsyncStream:
         if not self.record:
             return await self._chat(body, stream, timeout, headers)
-        from .recording import CURRENT, direct_call, record_direct_failure
+        from .recording import direct_recording
 
-        call = direct_call(self.provider.name, body)
-        token = CURRENT.set(call)
-        try:
+        with direct_recording(self.provider.name, body) as call:
             result = await self._chat(body, stream, timeout, headers)
-        except errors.GLMError as err:
-            record_direct_failure(call, err)
-            raise
-        finally:
-            CURRENT.reset(token)
         return _recorded(call, result)
 
     async def _chat(self, body: dict, stream: bool, timeout: httpx.Timeout,

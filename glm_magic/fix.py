@@ -12,7 +12,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
-from ._secrets import mask, scrub
+from ._secrets import register, scrub
 
 MAX_FRAMES = 12
 MAX_SOURCE_CHARS = 12_000
@@ -82,9 +82,7 @@ def _masked(text: str) -> str:
 
     from .providers import names, provider_class
 
-    for name in names():
+    for name in names():  # keys not used yet this session join the registry first
         env = provider_class(name).key_env
-        value = os.environ.get(env) if env else None
-        if value and len(value) >= 8:
-            text = text.replace(value, mask(value))
+        register(os.environ.get(env) if env else None)
     return scrub(text)

@@ -104,10 +104,11 @@ def _cell(value: Any) -> str:
 
 def _frame(df: Any, name: str, budget: int, tell: Callable[[str], None], kind: str) -> str:
     n_rows, n_cols = df.shape
-    dtypes = ", ".join(f"{c} {t}" for c, t in df.dtypes.astype(str).items())
-    header = f"{kind} `{name}`: {n_rows:,} rows × {n_cols:,} columns; dtypes: {dtypes}"
     if kind == "Series":
         header = f"Series `{name}`: {n_rows:,} values, dtype {df.dtypes.iloc[0]}"
+    else:
+        dtypes = ", ".join(f"{c} {t}" for c, t in df.dtypes.astype(str).items())
+        header = f"{kind} `{name}`: {n_rows:,} rows × {n_cols:,} columns; dtypes: {dtypes}"
     index_name = str(df.index.name) if df.index.name is not None else ""
     index = [_cell(i) for i in df.index.tolist()]
 

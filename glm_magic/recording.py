@@ -4,9 +4,11 @@ collaborator of the session, usable and testable on its own."""
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -172,6 +174,21 @@ def direct_call(provider: str, body: dict[str, Any]) -> Call:
     messages = body.get("messages")
     return Call(uuid.uuid4().hex, provider, str(body.get("model") or ""), "client", None,
                 list(messages) if isinstance(messages, list) else [], {})
+
+
+@contextlib.contextmanager
+def direct_recording(provider: str, body: dict[str, Any]) -> Iterator[Call]:
+    """Around a direct client call (sync or async): retries land on its row, and a failure
+    is recorded before it propagates."""
+    call = direct_call(provider, body)
+    token = CURRENT.set(call)
+    try:
+        yield call
+    except errors.GLMError as err:
+        record_direct_failure(call, err)
+        raise
+    finally:
+        CURRENT.reset(token)
 
 
 def _recorder() -> Recorder:

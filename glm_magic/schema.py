@@ -212,8 +212,6 @@ class Schema:
 
         if self._simple and _fast_valid(data, self.json_schema):
             return None  # the common case, at a fraction of the general validator's cost
-        if self._validator.is_valid(data):
-            return None
         err = jsonschema.exceptions.best_match(self._validator.iter_errors(data))
         if err is None:
             return None

@@ -121,37 +121,55 @@ def _keep_repaired(session: Any, kwargs: dict[str, Any], answer: StructuredAnswe
             conv.messages[-1]["content"] = answer.completion.text  # type: ignore[union-attr]
 
 
+class _Repairs:
+    """The check-and-repair state `ask` and `aask` share: the answer so far, and the next
+    repair to send (the model shown its last answer and what is wrong with it)."""
+
+    def __init__(self, session: Any, prompt: Any, schema: Schema, kwargs: dict[str, Any],
+                 first: Completion) -> None:
+        self.session, self.prompt, self.schema, self.kwargs = session, prompt, schema, kwargs
+        self.answer = StructuredAnswer(*schema.parse(first.text), [first])
+        self._base: list[dict[str, Any]] | None = None
+        self._call: dict[str, Any] = {}
+
+    def next_call(self, max_repairs: int) -> dict[str, Any] | None:
+        """The keywords of the next repair call, or None when the answer is done."""
+        a = self.answer
+        if not a.error or a.repairs >= max(0, max_repairs):
+            return None
+        self._base = self._base or _base_messages(self.session, self.prompt, self.kwargs,
+                                                  a.completion.text)  # type: ignore[union-attr]
+        self._call = _repair_kwargs(self.kwargs, self._base, a.error, self.schema)
+        return self._call
+
+    def take(self, comp: Completion) -> None:
+        self._base = self._call["messages"] + [{"role": "assistant", "content": comp.text}]
+        self.answer.completions.append(comp)
+        self.answer.value, self.answer.error = self.schema.parse(comp.text)
+
+    def done(self) -> StructuredAnswer:
+        _keep_repaired(self.session, self.kwargs, self.answer)
+        return self.answer
+
+
 def ask(session: Any, prompt: Any, schema: Any, *, max_repairs: int = 1,
         **kwargs: Any) -> StructuredAnswer:
     """`session.complete` with the schema, checked, repaired up to `max_repairs` times."""
     schema = Schema.of(schema)
-    comp = session.complete(prompt, response_format=schema.response_format(), **kwargs)
-    answer = StructuredAnswer(*schema.parse(comp.text), [comp])
-    base = None
-    while answer.error and answer.repairs < max(0, max_repairs):
-        base = base or _base_messages(session, prompt, kwargs, comp.text)
-        repair = _repair_kwargs(kwargs, base, answer.error, schema)
-        comp = session.complete(stream=False, **repair)
-        base = repair["messages"] + [{"role": "assistant", "content": comp.text}]
-        answer.completions.append(comp)
-        answer.value, answer.error = schema.parse(comp.text)
-    _keep_repaired(session, kwargs, answer)
-    return answer
+    first = session.complete(prompt, response_format=schema.response_format(), **kwargs)
+    repairs = _Repairs(session, prompt, schema, kwargs, first)
+    while (call := repairs.next_call(max_repairs)) is not None:
+        repairs.take(session.complete(stream=False, **call))
+    return repairs.done()
 
 
 async def aask(session: Any, prompt: Any, schema: Any, *, max_repairs: int = 1,
                **kwargs: Any) -> StructuredAnswer:
     """The async twin of `ask` (batch rows)."""
     schema = Schema.of(schema)
-    comp = await session.acomplete(prompt, response_format=schema.response_format(), **kwargs)
-    answer = StructuredAnswer(*schema.parse(comp.text), [comp])
-    base = None
-    while answer.error and answer.repairs < max(0, max_repairs):
-        base = base or _base_messages(session, prompt, kwargs, comp.text)
-        repair = _repair_kwargs(kwargs, base, answer.error, schema)
-        comp = await session.acomplete(stream=False, **repair)
-        base = repair["messages"] + [{"role": "assistant", "content": comp.text}]
-        answer.completions.append(comp)
-        answer.value, answer.error = schema.parse(comp.text)
-    _keep_repaired(session, kwargs, answer)
-    return answer
+    first = await session.acomplete(prompt, response_format=schema.response_format(),
+                                    **kwargs)
+    repairs = _Repairs(session, prompt, schema, kwargs, first)
+    while (call := repairs.next_call(max_repairs)) is not None:
+        repairs.take(await session.acomplete(stream=False, **call))
+    return repairs.done()
