@@ -55,6 +55,7 @@ def as_timeout(value: float | httpx.Timeout | None) -> httpx.Timeout:
 
 
 _timeout = as_timeout
+DEFAULT_BACKOFF_S = 0.5  # backoff_delay's first wait
 
 
 class _BaseClient:
@@ -64,12 +65,15 @@ class _BaseClient:
                  deadline: float | None = None, max_response_bytes: int = MAX_RESPONSE_BYTES,
                  model_path: str | None = None,
                  on_retry: Callable[[AttemptReport], None] | None = None,
-                 record: bool = True, **options: Any) -> None:
+                 record: bool = True, source: str = "client",
+                 backoff_s: float = DEFAULT_BACKOFF_S,
+                 **options: Any) -> None:
         """`timeout` limits each read (and the wait for headers); `deadline` limits a whole
         attempt (default: a non-streamed answer must be complete within the read timeout; a
         stream runs while content keeps coming). `max_response_bytes` caps any response.
         `record`: chat calls land in the kernel session's ledger like every other call
-        (`glm_magic.usage()`); False leaves them out."""
+        (`glm_magic.usage()`) under `source`; False leaves them out. `backoff_s`: the first
+        wait before a retry (doubling each time) when the server names none."""
         load_dotenv()
         if isinstance(provider, Provider):
             self.provider = provider
@@ -81,6 +85,8 @@ class _BaseClient:
         self.max_response_bytes = int(max_response_bytes)
         self.max_retries = max(0, int(max_retries))
         self.record = bool(record)
+        self.source = source
+        self.backoff_s = max(0.0, float(backoff_s))
         if on_retry is None and self.record:
             from .recording import record_direct_retry
 
@@ -115,7 +121,10 @@ class _BaseClient:
         ok = err.retryable if forced else self.provider.is_retryable(err)
         if not ok or attempt > self.max_retries:
             return None
-        return backoff_delay(attempt, err.retry_after)
+        delay = backoff_delay(attempt, err.retry_after)
+        if err.retry_after is None and self.backoff_s != DEFAULT_BACKOFF_S:
+            delay *= self.backoff_s / DEFAULT_BACKOFF_S  # the caller's own schedule
+        return delay
 
     def _report(self, attempt: int, err: errors.GLMError, t0: float, body: dict) -> None:
         if self.on_retry is not None:
@@ -170,7 +179,7 @@ class Client(_BaseClient):
             return self._chat(body, stream, timeout, headers)
         from .recording import direct_recording
 
-        with direct_recording(self.provider.name, body) as call:
+        with direct_recording(self.provider.name, body, self.source) as call:
             result = self._chat(body, stream, timeout, headers)
         return _recorded(call, result)
 
@@ -287,7 +296,7 @@ class AsyncClient(_BaseClient):
             return await self._chat(body, stream, timeout, headers)
         from .recording import direct_recording
 
-        with direct_recording(self.provider.name, body) as call:
+        with direct_recording(self.provider.name, body, self.source) as call:
             result = await self._chat(body, stream, timeout, headers)
         return _recorded(call, result)
 

@@ -45,6 +45,23 @@ class GLMError(Exception):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self)!r})"
 
+    # the attribute names SDK users read in their except clauses
+    @property
+    def status_code(self) -> int | None:
+        return self.status
+
+    @property
+    def error_code(self) -> int | str | None:
+        return int(self.code) if self.code and self.code.lstrip("-").isdigit() else self.code
+
+    @property
+    def error_msg(self) -> str:
+        return self.message
+
+    @property
+    def req_id(self) -> str | None:
+        return self.request_id
+
 
 def describe(err: BaseException) -> str:
     """`AuthenticationError: [zhipu] … — hint`: the one line a notebook or panel shows."""
@@ -120,5 +137,23 @@ class InvalidAnswerError(GLMError):
 class BudgetExceededError(GLMError):
     hint = "raise it with %glm budget AMOUNT CURRENCY (or GLMMagics.budget), or use a free model"
 
+
+# --- the official SDKs' names, as aliases in this tree, so code that catches them keeps working
+# zhipuai ≥ 2 (`from zhipuai import APIReachLimitError`): HTTP 400 / 401 / 429 / 500 / 503
+ZhipuAIError = GLMError
+APIStatusError = GLMError
+APIRequestFailedError = BadRequestError
+APIAuthenticationError = AuthenticationError
+APIReachLimitError = RateLimitError
+APIInternalError = ServerError
+APIServerFlowExceedError = ServerError
+# qianfan (`from qianfan.errors import AccessTokenExpiredError`): a token that stayed refused
+# after the one refresh every call makes on error 110/111
+QfError = GLMError
+APIError = GLMError
+AccessTokenExpiredError = AuthenticationError
+InvalidArgumentError = BadRequestError
+RequestError = APIConnectionError
+RequestTimeoutError = APITimeoutError
 
 __all__ = [n for n in dir() if n.endswith("Error")] + ["describe"]

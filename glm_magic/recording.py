@@ -167,20 +167,22 @@ def ledger_model(call: Call, comp: Completion) -> str:
 
 
 # --- calls made with a Client directly (not through a session) -------------------------------
-def direct_call(provider: str, body: dict[str, Any]) -> Call:
+def direct_call(provider: str, body: dict[str, Any], source: str = "client") -> Call:
     """The record of a `client.chat.completions.create(...)` made in user code."""
     import uuid
 
     messages = body.get("messages")
-    return Call(uuid.uuid4().hex, provider, str(body.get("model") or ""), "client", None,
+    return Call(uuid.uuid4().hex, provider, str(body.get("model") or ""), source, None,
                 list(messages) if isinstance(messages, list) else [], {})
 
 
 @contextlib.contextmanager
-def direct_recording(provider: str, body: dict[str, Any]) -> Iterator[Call]:
-    """Around a direct client call (sync or async): retries land on its row, and a failure
-    is recorded before it propagates."""
-    call = direct_call(provider, body)
+def direct_recording(provider: str, body: dict[str, Any], source: str = "client"
+                     ) -> Iterator[Call]:
+    """Around a direct client call (sync or async): the session's budget refuses it once
+    spent, retries land on its row, and a failure is recorded before it propagates."""
+    call = direct_call(provider, body, source)
+    _recorder().check_budget(call)
     token = CURRENT.set(call)
     try:
         yield call

@@ -3,8 +3,8 @@ works unchanged whichever provider answered."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 MAX_TOKENS_COUNT = 10**12  # more than any call could use; a larger count is a broken server
 
@@ -24,14 +24,60 @@ def count(value: Any) -> int:
     return int(min(number, MAX_TOKENS_COUNT))
 
 
+def _dump(value: Any) -> Any:
+    if isinstance(value, SDKObject):
+        return value.model_dump()
+    if isinstance(value, (list, tuple)):
+        return [_dump(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _dump(v) for k, v in value.items()}
+    return value
+
+
+class SDKObject:
+    """The idioms users of the official SDKs write: `model_dump()`, `model_dump_json()`,
+    `to_dict()`, `to_json()`, and `print(obj)` showing every field (pydantic's `str`)."""
+
+    __slots__ = ()
+    _fields: ClassVar[tuple[str, ...]] = ()  # the wire fields, in the SDK's order
+
+    def model_dump(self, *, exclude_none: bool = False) -> dict[str, Any]:
+        out = {name: _dump(getattr(self, name)) for name in self._fields}
+        return {k: v for k, v in out.items() if v is not None} if exclude_none else out
+
+    def model_dump_json(self, *, indent: int | None = None) -> str:
+        import json
+
+        return json.dumps(self.model_dump(), ensure_ascii=False, indent=indent, default=str)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump()
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        return self.model_dump_json(indent=indent)
+
+    def __str__(self) -> str:
+        # repr() of every value: control and bidi characters stay escaped on a terminal
+        return " ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
+
+
 @dataclass(slots=True)
-class Usage:
+class Usage(SDKObject):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
     cached_tokens: int | None = None
     reasoning_tokens: int | None = None
     estimated: bool = False  # True when we counted because the provider sent nothing
+    _fields: ClassVar[tuple[str, ...]] = ("prompt_tokens", "completion_tokens", "total_tokens")
+
+    def model_dump(self, *, exclude_none: bool = False) -> dict[str, Any]:
+        out = SDKObject.model_dump(self)
+        if self.cached_tokens is not None:
+            out["prompt_tokens_details"] = {"cached_tokens": self.cached_tokens}
+        if self.reasoning_tokens is not None:
+            out["completion_tokens_details"] = {"reasoning_tokens": self.reasoning_tokens}
+        return out
 
     def __post_init__(self) -> None:
         self.prompt_tokens = count(self.prompt_tokens)
@@ -62,17 +108,19 @@ class Usage:
 
 
 @dataclass(slots=True)
-class FunctionCall:
+class FunctionCall(SDKObject):
     name: str = ""
     arguments: str = ""
+    _fields: ClassVar[tuple[str, ...]] = ("name", "arguments")
 
 
 @dataclass(slots=True)
-class ToolCall:
+class ToolCall(SDKObject):
     id: str = ""
     type: str = "function"
     function: FunctionCall = field(default_factory=FunctionCall)
     index: int = 0
+    _fields: ClassVar[tuple[str, ...]] = ("id", "type", "function", "index")
 
     @classmethod
     def from_dict(cls, data: dict) -> ToolCall:
@@ -86,11 +134,12 @@ class ToolCall:
 
 
 @dataclass(slots=True)
-class Message:
+class Message(SDKObject):
     role: str = "assistant"
     content: str | None = None
     reasoning_content: str | None = None
     tool_calls: list[ToolCall] | None = None
+    _fields: ClassVar[tuple[str, ...]] = ("content", "role", "reasoning_content", "tool_calls")
 
     def to_dict(self) -> dict[str, Any]:
         """The message as the API expects it back in a conversation (no reasoning)."""
@@ -105,15 +154,17 @@ class Message:
 
 
 @dataclass(slots=True)
-class Choice:
+class Choice(SDKObject):
     index: int = 0
     message: Message = field(default_factory=Message)
     finish_reason: str | None = None
+    _fields: ClassVar[tuple[str, ...]] = ("index", "finish_reason", "message")
 
 
 @dataclass(slots=True)
-class Completion:
-    """A finished answer. `raw` keeps the provider's own response for fields we don't model."""
+class Completion(SDKObject):
+    """A finished answer. `raw` keeps the provider's own response for fields we don't model.
+    `model_dump()` / `print()` give the SDK's fields; status, cost and timing are ours."""
 
     id: str = ""
     model: str = ""
@@ -134,6 +185,18 @@ class Completion:
     error: str | None = None
     attempt: int = 1
     task_status: str | None = None  # async tasks: PROCESSING | SUCCESS | FAIL
+    _fields: ClassVar[tuple[str, ...]] = ("id", "object", "created", "model", "choices",
+                                          "usage", "request_id")
+
+    @property
+    def object(self) -> str:
+        return "chat.completion"
+
+    def model_dump(self, *, exclude_none: bool = False) -> dict[str, Any]:
+        out = SDKObject.model_dump(self, exclude_none=exclude_none)
+        if self.web_search:
+            out["web_search"] = self.web_search
+        return out
 
     @property
     def text(self) -> str:
@@ -146,11 +209,6 @@ class Completion:
     def finish_reason(self) -> str | None:
         return self.choices[0].finish_reason if self.choices else None
 
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out.pop("raw", None)
-        return out
-
     def __repr__(self) -> str:
         u = self.usage
         tokens = f"{u.prompt_tokens}+{u.completion_tokens} tokens" if u else "no usage"
@@ -160,22 +218,24 @@ class Completion:
 
 
 @dataclass(slots=True)
-class Delta:
+class Delta(SDKObject):
     role: str | None = None
     content: str | None = None
     reasoning_content: str | None = None
     tool_calls: list[ToolCall] | None = None
+    _fields: ClassVar[tuple[str, ...]] = ("content", "role", "reasoning_content", "tool_calls")
 
 
 @dataclass(slots=True)
-class ChunkChoice:
+class ChunkChoice(SDKObject):
     index: int = 0
     delta: Delta = field(default_factory=Delta)
     finish_reason: str | None = None
+    _fields: ClassVar[tuple[str, ...]] = ("index", "delta", "finish_reason")
 
 
 @dataclass(slots=True)
-class Chunk:
+class Chunk(SDKObject):
     """One streamed piece of an answer, shaped like OpenAI's `ChatCompletionChunk`."""
 
     id: str = ""
@@ -187,6 +247,12 @@ class Chunk:
     web_search: list[dict] | None = None
     raw: Any = None
     extra: dict[str, Any] | None = None
+    _fields: ClassVar[tuple[str, ...]] = ("id", "object", "created", "model", "choices",
+                                          "usage")
+
+    @property
+    def object(self) -> str:
+        return "chat.completion.chunk"
 
     @property
     def text(self) -> str:
@@ -345,44 +411,49 @@ class Accumulator:
 
 
 @dataclass(slots=True)
-class ImageData:
+class ImageData(SDKObject):
     url: str | None = None
     b64_json: str | None = None
     revised_prompt: str | None = None
+    _fields: ClassVar[tuple[str, ...]] = ("url", "b64_json", "revised_prompt")
 
 
 @dataclass(slots=True)
-class ImagesResponse:
+class ImagesResponse(SDKObject):
     created: int = 0
     data: list[ImageData] = field(default_factory=list)
     model: str = ""
+    _fields: ClassVar[tuple[str, ...]] = ("created", "data")
     raw: Any = None
     completion: Any = None  # the call as recorded (cost, latency), set by the session
 
 
 @dataclass(slots=True)
-class Embedding:
+class Embedding(SDKObject):
     """One vector of `client.embeddings.create(...)`, as the SDKs shape it."""
 
     index: int
     embedding: list[float]
     object: str = "embedding"
+    _fields: ClassVar[tuple[str, ...]] = ("object", "index", "embedding")
 
 
 @dataclass(slots=True)
-class EmbeddingUsage:
+class EmbeddingUsage(SDKObject):
     prompt_tokens: int = 0
     total_tokens: int = 0
+    _fields: ClassVar[tuple[str, ...]] = ("prompt_tokens", "total_tokens")
 
 
 @dataclass(slots=True)
-class EmbeddingsResponse:
+class EmbeddingsResponse(SDKObject):
     """`resp.data[i].embedding`, `resp.usage.prompt_tokens`: the official SDKs' shape."""
 
     data: list[Embedding] = field(default_factory=list)
     model: str = ""
     usage: EmbeddingUsage = field(default_factory=EmbeddingUsage)
     object: str = "list"
+    _fields: ClassVar[tuple[str, ...]] = ("object", "data", "model", "usage")
     raw: Any = None
     completion: Any = None  # the call as recorded (cost, latency), set when recorded
 

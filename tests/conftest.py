@@ -9,7 +9,9 @@ from glm_magic.testing.zhipu import API_KEY, ZhipuServer
 
 ENV_VARS = ("ZHIPUAI_API_KEY", "ZHIPUAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL",
             "QIANFAN_AK", "QIANFAN_SK", "QIANFAN_BASE_URL", "DASHSCOPE_API_KEY",
-            "DASHSCOPE_BASE_URL", "GLM_MAGIC_LEDGER", "GLM_MAGIC_PRICES")
+            "DASHSCOPE_BASE_URL", "GLM_MAGIC_LEDGER", "GLM_MAGIC_PRICES",
+            "QIANFAN_ACCESS_KEY", "QIANFAN_SECRET_KEY", "ZHIPUAI_V3_BASE_URL",
+            "DASHSCOPE_HTTP_BASE_URL")
 
 
 @pytest.fixture(autouse=True)

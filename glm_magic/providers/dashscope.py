@@ -80,6 +80,7 @@ class DashScopeProvider(Provider):
         p = {k: v for k, v in params.items() if v is not None}
         model = p.pop("model")
         messages = p.pop("messages")
+        prompt = p.pop("prompt", None)  # the SDK's prompt= mode: input.prompt, not messages
         parameters = {"result_format": "message"}
         parameters.update(p.pop("parameters", {}) or {})
         for k in list(p):
@@ -87,7 +88,8 @@ class DashScopeProvider(Provider):
                 parameters[k] = p.pop(k)
         if stream:
             parameters.setdefault("incremental_output", True)
-        body = {"model": model, "input": {"messages": messages}, "parameters": parameters, **p}
+        given = {"prompt": prompt} if prompt is not None else {"messages": messages}
+        body = {"model": model, "input": given, "parameters": parameters, **p}
         headers = {"Accept": "text/event-stream" if stream else "application/json",
                    **self.auth_headers()}
         if stream:

@@ -188,11 +188,15 @@ class LocalProvider(Provider):
             path = name
         elif name not in (None, "", "default", os.path.basename(path or "")):
             answering = path or "the bundled model (Gemma 3 270M)"
+            glm = "glm" in name.lower()
             raise errors.ConfigurationError(
                 f"no local model named {name!r}; the local provider would answer with "
                 f"{answering}", provider=self.name,
-                hint="give a .gguf path (-m local:/path/model.gguf), set "
-                     "GLM_MAGIC_LOCAL_MODEL, or use -m local:default")
+                hint=("ChatGLM3-6B and GLM-4-9B-chat run as GGUF files: download one (e.g. "
+                      "chatglm3-6b.Q4_K_M.gguf) and pass its path, -m local:/path/file.gguf, "
+                      "or set GLM_MAGIC_LOCAL_MODEL" if glm else
+                      "give a .gguf path (-m local:/path/model.gguf), set "
+                      "GLM_MAGIC_LOCAL_MODEL, or use -m local:default"))
         return load_model(path or bundled_model_path(), self.n_ctx, embedding)
 
 

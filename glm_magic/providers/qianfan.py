@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from .. import errors
-from .._secrets import SecretDict, secret
+from .._secrets import SecretDict, mask, secret
 from ..sse import Event
 from ..types import Choice, Completion, Message, Usage, as_text, text_chunk
 from .base import HTTPRequest, ModelInfo, Provider
@@ -46,24 +46,56 @@ class QianfanProvider(Provider):
               ModelInfo("ChatGLM3-6B", 8_000, "your own deployed endpoint"))
 
     def __init__(self, api_key: str | None = None, base_url: str | None = None,
-                 secret_key: str | None = None, max_chars: int = MAX_CHARS, **options: Any):
+                 secret_key: str | None = None, max_chars: int = MAX_CHARS, *,
+                 iam_access_key: str | None = None, iam_secret_key: str | None = None,
+                 **options: Any):
+        """Two ways in, as the qianfan SDK has them: the app's API Key / Secret Key
+        (`QIANFAN_AK` / `QIANFAN_SK`, an OAuth token) or an IAM Access Key / Secret Key
+        (`QIANFAN_ACCESS_KEY` / `QIANFAN_SECRET_KEY`, every request signed). The app pair wins
+        when both are set."""
+        from ..config import source_of
+
         super().__init__(api_key, base_url, **options)
         self._secret = secret(secret_key or os.environ.get("QIANFAN_SK"))
+        self._iam_ak = secret(iam_access_key or os.environ.get("QIANFAN_ACCESS_KEY"))
+        self._iam_sk = secret(iam_secret_key or os.environ.get("QIANFAN_SECRET_KEY"))
+        self._iam_source = "code" if iam_access_key else source_of("QIANFAN_ACCESS_KEY")
         self.max_chars = max_chars
         self._token: str | None = None
         self._expires = 0.0
         self._lock = threading.Lock()
 
+    @property
+    def signs_requests(self) -> bool:
+        """True when requests are signed with the IAM pair (no app key pair is set)."""
+        return not (self._api_key and self._secret) and bool(self._iam_ak and self._iam_sk)
+
     def credential_envs(self) -> tuple[str, ...]:
-        return (*super().credential_envs(), "QIANFAN_SK")
+        return (*super().credential_envs(), "QIANFAN_SK", "QIANFAN_ACCESS_KEY",
+                "QIANFAN_SECRET_KEY")
+
+    def check_destination(self) -> None:
+        if not self.signs_requests:
+            return super().check_destination()
+        src = self.base_url_source
+        if src in ("default", "code", "environment") or src == self._iam_source:
+            return
+        raise errors.ConfigurationError(
+            f"refusing to sign requests with QIANFAN_ACCESS_KEY ({mask(self._iam_ak)}) for "
+            f"{self.base_url}, which {src} set", provider=self.name,
+            hint="if you trust that host, set QIANFAN_BASE_URL in your environment or pass "
+                 "base_url=")
 
     def require_key(self) -> str:
         self.check_destination()
+        if self.signs_requests:
+            return self._iam_ak  # type: ignore[return-value]
         if not self._api_key or not self._secret:
             raise errors.ConfigurationError(
                 "Qianfan needs an API Key and a Secret Key", provider=self.name,
-                hint="set QIANFAN_AK and QIANFAN_SK (environment or .env), or pass "
-                     "api_key= and secret_key=")
+                hint="set QIANFAN_AK and QIANFAN_SK (the app's keys), or QIANFAN_ACCESS_KEY and "
+                     "QIANFAN_SECRET_KEY (IAM), in the environment or .env; or pass api_key= "
+                     "and secret_key=")
         return self._api_key
 
     # --- token -----------------------------------------------------------------------------
@@ -103,6 +135,8 @@ class QianfanProvider(Provider):
         return token, _seconds(data.get("expires_in"), 2_592_000.0)
 
     def on_auth_failure(self, err: errors.GLMError) -> bool:
+        if self.signs_requests:
+            return False  # a signature does not expire like a token: nothing to refresh
         if err.code and err.code.isdigit() and int(err.code) in TOKEN_CODES:
             self.access_token(refresh=True)
             return True
@@ -172,9 +206,23 @@ class QianfanProvider(Provider):
         if stream:
             body["stream"] = True
         url = f"{self.base_url}/rpc/2.0/ai_custom/v1/wenxinworkshop/chat/{endpoint}"
-        return HTTPRequest("POST", url, {"Accept": "text/event-stream" if stream else
-                                         "application/json"}, body,
+        headers = {"Accept": "text/event-stream" if stream else "application/json"}
+        if self.signs_requests:
+            return HTTPRequest("POST", url, self._signed(url, headers), body)
+        return HTTPRequest("POST", url, headers, body,
                            params={"access_token": self.access_token()})
+
+    def _signed(self, url: str, headers: dict[str, str]) -> dict[str, str]:
+        """The IAM route: `x-bce-date` and a bce-auth-v1 signature over host, content type
+        and date, as the qianfan SDK signs."""
+        from . import bce_auth
+
+        self.require_key()
+        date = bce_auth.timestamp()
+        signed = {**headers, "Content-Type": "application/json", "x-bce-date": date}
+        signed["Authorization"] = bce_auth.authorization(
+            self._iam_ak, self._iam_sk, "POST", url, signed, date=date)  # type: ignore[arg-type]
+        return signed
 
     # --- responses -------------------------------------------------------------------------
     def raise_for_body(self, data: Any, status: int = 200) -> None:

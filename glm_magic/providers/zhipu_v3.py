@@ -103,8 +103,10 @@ class ZhipuV3Provider(Provider):
 
     def parse_event(self, ev: Event):
         kind = ev.event
+        # the event as it came (kind, id, plain-text data, meta): what zhipuai 1.x loops read
+        raw = {"event": kind, "id": ev.id, "data": ev.data, "meta": ev.extra.get("meta")}
         if kind == "add" or kind == "message":
-            return text_chunk(ev.data, id=ev.id or "")
+            return text_chunk(ev.data, id=ev.id or "", raw=raw)
         if kind == "finish":
             meta: dict[str, Any] = {}
             if ev.extra.get("meta"):
@@ -114,13 +116,16 @@ class ZhipuV3Provider(Provider):
                     raise errors.ProtocolError("malformed meta in finish event",
                                                provider=self.name) from exc
             return text_chunk(ev.data, id=meta.get("request_id") or ev.id or "",
-                              finish_reason="stop",
+                              finish_reason="stop", raw=raw,
                               usage=_usage(meta.get("usage")))
-        if kind == "error":
-            raise errors.ServerError(ev.data or "error event in stream", provider=self.name)
-        if kind == "interrupted":
-            raise errors.ContentFilterError(ev.data or "the stream was interrupted (moderation)",
-                                            provider=self.name)
+        if kind in ("error", "interrupted"):
+            err: errors.GLMError = (
+                errors.ServerError(ev.data or "error event in stream", provider=self.name)
+                if kind == "error" else
+                errors.ContentFilterError(ev.data or "the stream was interrupted (moderation)",
+                                          provider=self.name))
+            err.sse_event = raw  # type: ignore[attr-defined]
+            raise err
         return None
 
     def async_submit(self, params: dict[str, Any]) -> HTTPRequest:
