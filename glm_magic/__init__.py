@@ -102,6 +102,12 @@ def load_ipython_extension(ipython: Any) -> None:
     ipython.register_magics(magics)
     install(ipython)
     _complete_subcommands(ipython)
+    if getattr(ipython, "events", None) is not None:  # `%env KEY=...` gets a warning
+        from .login import warn_on_env_keys
+
+        with contextlib.suppress(ValueError):
+            ipython.events.unregister("pre_run_cell", warn_on_env_keys)
+        ipython.events.register("pre_run_cell", warn_on_env_keys)
     if ipython.configurables is not None:  # %config sees the magic and the settings
         from .settings import GLMSettings
 
@@ -133,6 +139,11 @@ def unload_ipython_extension(ipython: Any) -> None:
     for kind in ("line", "cell"):
         mm.magics[kind].pop("glm", None)
     mm.registry.pop("GLMMagics", None)
+    if getattr(ipython, "events", None) is not None:
+        from .login import warn_on_env_keys
+
+        with contextlib.suppress(ValueError):
+            ipython.events.unregister("pre_run_cell", warn_on_env_keys)
     for c in ipython.configurables:
         if isinstance(c, GLMMagics) and getattr(ipython, "events", None) is not None:
             with contextlib.suppress(ValueError):

@@ -22,8 +22,8 @@ from .schema import Schema
 from .sessions import Session
 from .sessions import session as default_session
 from .structured import StructuredAnswer, aask
-from .tokens import estimate_messages
-from .types import Completion
+from .tokens import count_prompt, estimate_messages
+from .types import Completion, Usage
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -180,7 +180,7 @@ def _estimate(s: Session, plan: _Plan, system: str | None, params: dict[str, Any
               schema: Schema | None) -> pd.Series:
     import pandas as pd
 
-    tokens = sum(estimate_messages(_messages(system, t)) for t in plan.prompts)
+    tokens, counted_by = _count_rows(s, plan, system)
     info: dict[str, Any] = {"rows": len(plan.prompts), "provider": plan.provider,
                             "model": plan.model}
     if plan.prompts:  # the first row exactly as it would be sent (the schema included)
@@ -194,11 +194,38 @@ def _estimate(s: Session, plan: _Plan, system: str | None, params: dict[str, Any
             info["schema_tokens_per_row"] = schema_tokens
             tokens += schema_tokens * len(plan.prompts)
         info["request"] = body
-    cost, currency, status = pricing.estimate_cost(plan.provider, plan.model, tokens)
-    info.update({"prompt_tokens": tokens, "prompt_cost": cost, "currency": currency,
-                 "cost_status": status,
+    exact = counted_by == "the provider's tokenizer" and schema is None
+    cost, currency, status = pricing.cost(plan.provider, plan.model, Usage(tokens, 0, tokens),
+                                          estimated=not exact)
+    info.update({"prompt_tokens": tokens, "prompt_tokens_counted_by": counted_by,
+                 "prompt_cost": cost, "currency": currency, "cost_status": status,
                  "note": "answer tokens are not included: they depend on the model"})
     return pd.Series(info)
+
+
+EXACT_ROWS = 20  # rows a dry run counts with the provider's tokenizer; the rest are scaled
+
+
+def _count_rows(s: Session, plan: _Plan, system: str | None) -> tuple[int, str]:
+    """Prompt tokens of every row: the provider's tokenizer counts the first EXACT_ROWS
+    (one request each, remembered), and the rest are our estimate scaled by what it found."""
+    messages = [_messages(system, t) for t in plan.prompts]
+    estimates = [estimate_messages(m) for m in messages]
+    client = s.client(plan.provider)
+    counted = []
+    for m in messages[:EXACT_ROWS]:
+        n, exact = count_prompt(client, plan.model, m)
+        if not exact:
+            return sum(estimates), "estimate"
+        counted.append(n)
+    if not counted:
+        return sum(estimates), "estimate"
+    if len(counted) == len(messages):
+        return sum(counted), "the provider's tokenizer"
+    scale = sum(counted) / max(1, sum(estimates[:len(counted)]))
+    rest = round(sum(estimates[len(counted):]) * scale)
+    return sum(counted) + rest, (f"the provider's tokenizer on {len(counted)} rows, the "
+                                 "rest estimated and scaled to match")
 
 
 async def abatch(prompts: Any, *, template: str | None = None, model: str | None = None,

@@ -22,6 +22,7 @@ from .providers.base import HTTPRequest, Provider
 from .resources.chat import Chat
 from .resources.embeddings import Embeddings
 from .resources.images import Images
+from .resources.tokenizer import Tokenizer
 from .responses import MAX_BACKOFF_S as MAX_BACKOFF_S  # re-exported: retry timing lives there
 from .responses import MAX_RETRY_AFTER_S as MAX_RETRY_AFTER_S
 from .responses import _check_status, _parse, backoff_delay
@@ -95,6 +96,7 @@ class _BaseClient:
         self.chat = Chat(self)
         self.images = Images(self)
         self.embeddings = Embeddings(self)
+        self.tokenizer = Tokenizer(self)
         self._fingerprint = self._credential_fingerprint()
 
     def _credential_fingerprint(self) -> str:
@@ -179,7 +181,8 @@ class Client(_BaseClient):
             return self._chat(body, stream, timeout, headers)
         from .recording import direct_recording
 
-        with direct_recording(self.provider.name, body, self.source) as call:
+        with direct_recording(self.provider.name, body, self.source,
+                              self.provider.pricing_key()) as call:
             result = self._chat(body, stream, timeout, headers)
         return _recorded(call, result)
 
@@ -296,7 +299,8 @@ class AsyncClient(_BaseClient):
             return await self._chat(body, stream, timeout, headers)
         from .recording import direct_recording
 
-        with direct_recording(self.provider.name, body, self.source) as call:
+        with direct_recording(self.provider.name, body, self.source,
+                              self.provider.pricing_key()) as call:
             result = await self._chat(body, stream, timeout, headers)
         return _recorded(call, result)
 

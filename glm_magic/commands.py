@@ -16,7 +16,8 @@ from .cell_errors import cell_error
 from .interpolate import interpolate
 from .render import NotebookView, TerminalView
 from .sanitize import clean_html, code_block, terminal_safe
-from .tokens import estimate_messages
+from .tokens import count_prompt, estimate_messages
+from .types import Usage
 
 
 class Host(Protocol):
@@ -112,6 +113,19 @@ def check_params(provider: str, params: dict[str, Any]) -> None:
         raise UsageError(f"--max-tokens must be a positive number, not {mt}")
 
 
+def thinking_note(provider: str, model: str) -> str | None:
+    """Why --thinking / --no-thinking is not sent for this model (None: it is)."""
+    from .sessions import model_info
+
+    if provider not in ("zhipu", "zhipu_v3", "local"):
+        return None  # other APIs name it differently; --param passes their own switch
+    info = model_info(provider, model)
+    if info is None or info.thinking:
+        return None  # unknown (new) models get it as asked
+    return (f"{model} has no thinking switch: --thinking/--no-thinking is sent as asked and "
+            "changes nothing; glm-4.5 and later (glm-5, glm-4.6v, …) have one")
+
+
 def typo_hint(provider: str, model: str) -> None:
     """Unknown models are sent as given (new ones appear monthly); a likely typo gets a hint."""
     import difflib
@@ -193,6 +207,9 @@ def build_call(magics: GLMMagics, args: Any, cell: str) -> tuple[str, dict[str, 
     if tools:
         params["tools"] = tools
     if args.thinking is not None:
+        note = thinking_note(provider, model)
+        if note:
+            print(f"glm-magic: {note}")
         params["thinking"] = {"type": "enabled" if args.thinking else "disabled"}
     check_params(provider, params)
     typo_hint(provider, model)
@@ -407,10 +424,14 @@ def dry_run(magics: GLMMagics, prompt: Any, kwargs: dict[str, Any], stream: bool
         from .structured import adapt_request
 
         body = adapt_request(body, prov)
-    tokens = estimate_messages(body["messages"])
+    window = context_window(prov, call.model)
+    tokens, exact = estimate_messages(body["messages"]), False
+    if not window or tokens <= window:  # a prompt past the window is not worth counting
+        tokens, exact = count_prompt(client, call.model, body["messages"])
     schema = (body.get("response_format") or {}).get("json_schema")
     if schema:
         tokens += estimate_messages([{"role": "user", "content": json.dumps(schema)}])
+        exact = False
     note = None
     try:  # the body the dialect will put on the wire (its adjustments included)
         prov.validate(dict(body))
@@ -421,16 +442,18 @@ def dry_run(magics: GLMMagics, prompt: Any, kwargs: dict[str, Any], stream: bool
         note = "no key is set, so the provider's own adjustments are not shown"
     except errors.GLMError as err:
         note = f"this request would be refused before sending: {err}"
-    cost, currency, status = pricing.estimate_cost(call.provider, call.model, tokens)
+    cost, currency, status = pricing.cost(call.price_key, call.model,
+                                          Usage(tokens, 0, tokens), estimated=not exact)
     info: dict[str, Any] = {
         "provider": call.provider, "base_url": prov.base_url, "model": call.model,
         "api_key": mask(getattr(prov, "_api_key", None)), "stream": stream,
         "request": _shortened(body),
+        "prompt_tokens": tokens,
+        "prompt_tokens_counted_by": "the provider's tokenizer" if exact else "estimate",
         "estimated_prompt_tokens": tokens,
         "estimated_prompt_cost": pricing.format_cost(cost, currency, status,
                                                      s.exchange_rate),
     }
-    window = context_window(prov, call.model)
     if window and tokens > window:
         info["warning"] = (f"the prompt (~{tokens:,} tokens) is larger than {call.model}'s "
                            f"context window ({window:,} tokens)")

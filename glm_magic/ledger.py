@@ -33,6 +33,7 @@ COLUMNS: dict[str, str] = {
     "latency_s": "REAL", "ttft_s": "REAL", "cost": "REAL", "currency": "TEXT",
     "cost_status": "TEXT", "cell": "INTEGER", "tags": "TEXT", "images": "INTEGER",
     "pid": "INTEGER", "prompt": "TEXT", "answer": "TEXT",
+    "reasoning_tokens": "INTEGER",  # of completion_tokens, spent thinking (GLM-4.5 and later)
 }
 _INSERT = (f"INSERT INTO calls ({', '.join(COLUMNS)}) "
            f"VALUES ({', '.join('?' for _ in COLUMNS)})")
@@ -365,7 +366,7 @@ def to_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     df["time"] = df["time"].astype("datetime64[ns, UTC]")
     for c in ("attempt", "prompt_tokens", "completion_tokens", "total_tokens"):
         df[c] = pd.to_numeric(df[c]).fillna(0).astype("int64")
-    for c in ("cached_tokens", "cell", "images"):
+    for c in ("cached_tokens", "cell", "images", "reasoning_tokens"):
         df[c] = pd.to_numeric(df[c]).astype("Int64")
     df["usage_estimated"] = df["usage_estimated"].fillna(0).astype(bool)
     for c in ("latency_s", "ttft_s", "cost"):

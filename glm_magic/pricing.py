@@ -22,6 +22,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 PER = 1_000_000
+STALE_DAYS = 180  # `%glm models` flags prices older than this
 
 
 @dataclass
@@ -52,6 +53,22 @@ class Price:
     free: bool = False
     source: str = ""
     as_of: str = ""
+    batch: float | None = None  # the Batch API's share of the online price (0.5: half)
+    note: str = ""
+
+    @property
+    def age_days(self) -> int | None:
+        """Days since `as_of`: prices change, and an old one should be checked."""
+        from datetime import date
+
+        try:
+            return (date.today() - date.fromisoformat(self.as_of)).days
+        except (TypeError, ValueError):
+            return None
+
+    @property
+    def stale(self) -> bool:
+        return (self.age_days or 0) > STALE_DAYS
 
     def rates(self, prompt: int, completion: int) -> tuple[float | None, float | None,
                                                            float | None]:
@@ -75,7 +92,7 @@ def _rows(data: dict[str, Any]) -> list[Price]:
         names = row.get("models") or [row.get("model")]
         tiers = [Tier(**t) for t in row.get("tiers", [])]
         base = {k: row[k] for k in ("currency", "input", "output", "cached_input", "per_image",
-                                    "free", "source", "as_of") if k in row}
+                                    "free", "source", "as_of", "batch", "note") if k in row}
         for name in names:
             if name:
                 out.append(Price(provider=row.get("provider", "*"), model=str(name),
@@ -167,8 +184,8 @@ def _price_provider(name: str) -> str:
 
 
 def cost(provider: str, model: str, usage: Usage | None, *, images: int = 0,
-         estimated: bool = False) -> tuple[float, str | None, str]:
-    """(cost, currency, cost_status) for one call."""
+         estimated: bool = False, batch: bool = False) -> tuple[float, str | None, str]:
+    """(cost, currency, cost_status) for one call; `batch`: at the Batch API's price."""
     price = lookup(provider, model)
     if price is None:
         key = (provider, model)
@@ -194,6 +211,8 @@ def cost(provider: str, model: str, usage: Usage | None, *, images: int = 0,
             fresh = usage.prompt_tokens - cached
             total += (fresh * (rin or 0) + cached * (rcache if rcache is not None else rin or 0)
                       + usage.completion_tokens * (rout or 0)) / PER
+    if batch and price.batch is not None:
+        total *= price.batch
     return total, price.currency, "estimated" if estimated else "priced"
 
 

@@ -39,6 +39,11 @@ class Call:
     # a re-run cell's earlier exchange, taken out of the conversation: (index, messages), put
     # back if this call fails before an answer
     replaced: tuple[int, list[dict[str, Any]]] | None = None
+    pricing: str | None = None  # whose price rows apply, when not the provider's (api.z.ai)
+
+    @property
+    def price_key(self) -> str:
+        return self.pricing or self.provider
 
 
 # the call running in this thread or task: retry reports from the client land on its row
@@ -90,7 +95,7 @@ class Recorder:
             comp.usage = Usage(prompt, u.total_tokens - prompt, u.total_tokens, estimated=True)
         model = ledger_model(call, comp)
         comp.cost, comp.currency, comp.cost_status = pricing.cost(
-            call.provider, model, comp.usage, estimated=bool(comp.usage and comp.usage.estimated))
+            call.price_key, model, comp.usage, estimated=bool(comp.usage and comp.usage.estimated))
         return model
 
     def record(self, call: Call, comp: Completion, model: str, images: int | None = None
@@ -107,6 +112,7 @@ class Recorder:
             "completion_tokens": u.completion_tokens if u else 0,
             "total_tokens": u.total_tokens if u else 0,
             "cached_tokens": u.cached_tokens if u else None,
+            "reasoning_tokens": u.reasoning_tokens if u else None,
             "usage_estimated": int(bool(u and u.estimated)),
             "latency_s": comp.latency_s, "ttft_s": comp.ttft_s, "cost": comp.cost,
             "currency": comp.currency, "cost_status": comp.cost_status, "cell": call.cell,
@@ -146,7 +152,7 @@ class Recorder:
         if self.budget is None:
             return
         limit, currency = self.budget
-        price = pricing.lookup(call.provider, call.model)
+        price = pricing.lookup(call.price_key, call.model)
         if price is not None and price.free:
             return
         spent = self.spent.get(currency, 0.0)
@@ -167,21 +173,24 @@ def ledger_model(call: Call, comp: Completion) -> str:
 
 
 # --- calls made with a Client directly (not through a session) -------------------------------
-def direct_call(provider: str, body: dict[str, Any], source: str = "client") -> Call:
+def direct_call(provider: str, body: dict[str, Any], source: str = "client",
+                pricing_key: str | None = None) -> Call:
     """The record of a `client.chat.completions.create(...)` made in user code."""
     import uuid
 
     messages = body.get("messages")
-    return Call(uuid.uuid4().hex, provider, str(body.get("model") or ""), source, None,
+    call = Call(uuid.uuid4().hex, provider, str(body.get("model") or ""), source, None,
                 list(messages) if isinstance(messages, list) else [], {})
+    call.pricing = pricing_key if pricing_key != provider else None
+    return call
 
 
 @contextlib.contextmanager
-def direct_recording(provider: str, body: dict[str, Any], source: str = "client"
-                     ) -> Iterator[Call]:
+def direct_recording(provider: str, body: dict[str, Any], source: str = "client",
+                     pricing_key: str | None = None) -> Iterator[Call]:
     """Around a direct client call (sync or async): the session's budget refuses it once
     spent, retries land on its row, and a failure is recorded before it propagates."""
-    call = direct_call(provider, body, source)
+    call = direct_call(provider, body, source, pricing_key)
     _recorder().check_budget(call)
     token = CURRENT.set(call)
     try:

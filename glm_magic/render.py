@@ -34,7 +34,13 @@ def footer_text(comp: Completion, rate: tuple[str, float] | None = None) -> str:
     u = comp.usage
     if u is not None:
         approx = "~" if u.estimated else ""
-        parts.append(f"{approx}{u.prompt_tokens} → {approx}{u.completion_tokens} tokens")
+        text = f"{approx}{u.prompt_tokens} → {approx}{u.completion_tokens} tokens"
+        extra = []
+        if u.cached_tokens:
+            extra.append(f"{u.cached_tokens} cached")
+        if u.reasoning_tokens:
+            extra.append(f"{u.reasoning_tokens} thinking")
+        parts.append(text + (f" ({', '.join(extra)})" if extra else ""))
     if comp.latency_s is not None:
         parts.append(f"{comp.latency_s:.2f} s")
     if comp.cost_status:

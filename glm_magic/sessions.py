@@ -246,16 +246,19 @@ class Session:
                                     "keeps both)")
                 if prompt is not None:  # None: continue (e.g. after tool results)
                     conv.add("user", prompt, cell_id=cell_id)
-                msgs, dropped = conv.request_messages(self.max_history_tokens)
+                limit, why = self._history_limit(name, model_name, params)
+                msgs, dropped = conv.request_messages(limit)
                 if dropped:
                     self.notice(f"{dropped} oldest turn(s) of conversation {conv.name!r} were "
-                                f"left out to fit max_history_tokens={self.max_history_tokens}")
+                                f"left out to fit {why}")
             self._check_window(name, model_name, msgs)
             call = Call(call_id, name, model_name, source, conv_name, msgs,
                         {k: v for k, v in params.items() if v is not None}, cell,
                         ",".join(tags) if isinstance(tags, (list, tuple)) else tags,
                         attempt_offset=attempt - 1)
             call.replaced = replaced
+            key = self.client(name).provider.pricing_key()
+            call.pricing = key if key != name else None
             self.recorder.check_budget(call)
         except BaseException:  # nothing was sent: the conversation is as it was
             if conv is not None:
@@ -269,11 +272,27 @@ class Session:
             raise
         return call
 
+    def _history_limit(self, provider: str, model: str, params: dict[str, Any]
+                       ) -> tuple[int | None, str]:
+        """How many tokens of conversation to send: `max_history_tokens` when set, else the
+        model's context window less room for the answer (its `max_tokens`, or a quarter of
+        the window up to the model's longest answer)."""
+        if self.max_history_tokens:
+            return self.max_history_tokens, f"max_history_tokens={self.max_history_tokens}"
+        info = model_info(provider, model)
+        if info is None or not info.context:
+            return None, ""
+        answer = params.get("max_tokens") or min(info.max_output or info.context // 4,
+                                                 info.context // 4)
+        limit = max(1, info.context - int(answer))
+        return limit, f"{model}'s context window ({info.context:,} tokens, {int(answer):,} " \
+                      "kept for the answer)"
+
     def _check_window(self, provider: str, model: str, msgs: list[dict[str, Any]]) -> None:
         """Say so before sending a prompt larger than the model's context window (counted
         only when the text is long enough to matter)."""
-        window = next((m.context for m in provider_class(provider).models
-                       if m.name.lower() == (model or "").lower() and m.context), None)
+        info = model_info(provider, model)
+        window = info.context if info is not None else None
         if not window or sum(len(str(m.get("content") or "")) for m in msgs) <= window:
             return
         tokens = estimate_messages(msgs)
@@ -481,6 +500,16 @@ class Session:
 
 
 _session: Session | None = None
+
+
+def model_info(provider: str, model: str | None) -> Any:
+    """The provider's `ModelInfo` for `model` (None when the list does not know it)."""
+    try:
+        models = provider_class(provider).models
+    except errors.GLMError:
+        return None
+    name = (model or "").lower()
+    return next((m for m in models if m.name.lower() == name), None)
 
 
 def session() -> Session:

@@ -183,18 +183,58 @@ def _models(magics: GLMMagics, rest: list[str]) -> Any:
     rows = []
     for p in wanted:
         cls = provider_class(p)
+        key = magics.session.client(p).provider.pricing_key() if p == "zhipu" else p
         for m in cls.models:
-            price = pricing.lookup(p, m.name)
-            rows.append({
-                "provider": p, "model": m.name, "context": m.context,
-                "input_per_M": None if price is None or price.free else price.input,
-                "output_per_M": None if price is None or price.free else price.output,
-                "per_image": price.per_image if price else None,
-                "currency": price.currency if price else None,
-                "free": bool(price and price.free), "price_as_of": price.as_of if price else None,
-                "note": m.note,
-            })
-    return pd.DataFrame(rows)
+            rows.append(_model_row(p, m, pricing.lookup(key, m.name)))
+    frame = pd.DataFrame(rows)
+    stale = frame[frame["price_stale"].fillna(False).astype(bool)]
+    if len(stale):
+        print(f"{len(stale)} price(s) are older than {pricing.STALE_DAYS} days (price_stale): "
+              "check the source and set a newer one with glm_magic.pricing.set_price(...)")
+    return frame
+
+
+def _model_row(provider: str, m: Any, price: Any) -> dict[str, Any]:
+    """One row of `%glm models`: limits, then the price (first tier when tiered)."""
+    paid = price is not None and not price.free
+    rin = rout = rcache = None
+    if paid:
+        first = price.tiers[0] if price.tiers else price
+        rin, rout, rcache = first.input, first.output, first.cached_input
+    return {
+        "provider": provider, "model": m.name, "kind": m.kind, "context": m.context,
+        "max_output": m.max_output, "thinking": m.thinking,
+        "input_per_M": rin, "cached_input_per_M": rcache, "output_per_M": rout,
+        "tiered": bool(paid and price.tiers),
+        "batch_input_per_M": rin * price.batch if paid and rin is not None and price.batch
+        else None,
+        "per_image": price.per_image if price else None,
+        "currency": price.currency if price else None,
+        "free": bool(price and price.free), "price_as_of": price.as_of if price else None,
+        "price_stale": price.stale if price else None,
+        "price_source": price.source if price else None,
+        "limits_as_of": m.as_of or None, "limits_source": m.source or None, "note": m.note,
+    }
+
+
+@subcommand("login", "login [PROVIDER] [--save]")
+def _login(magics: GLMMagics, rest: list[str]) -> None:
+    """Ask for the key without echoing it; --save keeps it in .env (0600, git-ignored)."""
+    from .login import login
+
+    save = "--save" in rest
+    names = [w for w in rest if w != "--save"]
+    if len(names) > 1 or any(w.startswith("-") for w in names):
+        raise UsageError("usage: %glm login [PROVIDER] [--save]")
+    resolved = magics.session.resolve()[0]
+    provider = names[0] if names else (resolved if resolved != "local" else "zhipu")
+    try:
+        masked = login(provider, save=save)
+    except errors.GLMError as err:
+        raise UsageError(str(err)) from None
+    magics.session.reset_clients()
+    where = " and saved to .env (mode 0600)" if save else " for this session"
+    print(f"{provider}: " + ", ".join(f"{k} = {v}" for k, v in masked.items()) + f" set{where}")
 
 
 @subcommand("budget", "budget AMOUNT [CUR] | off")

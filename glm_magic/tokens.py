@@ -29,3 +29,38 @@ def message_text(message: dict[str, Any]) -> str:
 
 def estimate_messages(messages: list[dict[str, Any]]) -> int:
     return sum(estimate_tokens(message_text(m)) + PER_MESSAGE for m in messages)
+
+
+_COUNTED: dict[str, int] = {}  # digest of (provider, base URL, model, messages) → exact count
+_COUNTED_MAX = 512
+
+
+def count_prompt(client: Any, model: str, messages: list[dict[str, Any]]) -> tuple[int, bool]:
+    """(tokens, exact): the provider's tokenizer when it has one and a key is set (one request
+    per distinct prompt, remembered), else our estimate — `exact` False — offline, without a
+    key, for other providers or when the tokenizer fails."""
+    import hashlib
+    import json
+
+    from . import errors
+
+    provider = client.provider
+    if not getattr(provider, "counts_tokens", False):
+        return estimate_messages(messages), False
+    try:
+        provider.require_credentials()
+    except errors.GLMError:
+        return estimate_messages(messages), False
+    key = hashlib.sha256(json.dumps([provider.name, provider.base_url, model, messages],
+                                    ensure_ascii=False, default=str, sort_keys=True
+                                    ).encode("utf-8", "surrogatepass")).hexdigest()
+    if key in _COUNTED:
+        return _COUNTED[key], True
+    try:
+        counted = client.tokenizer.create(model=model, messages=messages).prompt_tokens
+    except errors.GLMError:
+        return estimate_messages(messages), False
+    if len(_COUNTED) >= _COUNTED_MAX:
+        _COUNTED.pop(next(iter(_COUNTED)))
+    _COUNTED[key] = counted
+    return counted, True

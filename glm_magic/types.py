@@ -411,6 +411,23 @@ class Accumulator:
 
 
 @dataclass(slots=True)
+class TokenCount(SDKObject):
+    """`client.tokenizer.create(...)`: how many tokens a request's messages are, counted by
+    the provider's own tokenizer."""
+
+    prompt_tokens: int = 0
+    model: str = ""
+    id: str = ""
+    request_id: str | None = None
+    raw: Any = None
+    _fields: ClassVar[tuple[str, ...]] = ("id", "model", "usage")
+
+    @property
+    def usage(self) -> Usage:
+        return Usage(self.prompt_tokens, 0, self.prompt_tokens)
+
+
+@dataclass(slots=True)
 class ImageData(SDKObject):
     url: str | None = None
     b64_json: str | None = None

@@ -76,16 +76,26 @@ glm_magic.plot_usage(kind="latency")
 
 # %% [markdown]
 # ## Prices: as-of dates, tiers, unknown models
+#
+# `%glm models` lists each model with its context window, longest answer, thinking switch and
+# price (first length tier; cached input; the Batch API's half price), each with its source and
+# as-of date. Prices older than 180 days are flagged: check the source before trusting them.
 
 # %%
-# %glm models zhipu
+models = %glm models zhipu
+models[["model", "kind", "context", "max_output", "thinking", "input_per_M",
+        "cached_input_per_M", "output_per_M", "currency", "price_as_of", "price_stale"]].head(8)
 
 # %%
 from glm_magic.types import Usage
 
-# GLM-4.5+ charge by the length of input and output
+# GLM-4.5 and later (GLM-5.1, GLM-5, …) charge by the length of the input, cached input less
 for p, c in [(1_000, 100), (1_000, 1_000), (100_000, 1_000)]:
-    print(p, c, pricing.cost("zhipu", "glm-4.6", Usage(p, c, p + c)))
+    print(p, c, pricing.cost("zhipu", "glm-5", Usage(p, c, p + c)))
+print("8k of 10k cached:", pricing.cost("zhipu", "glm-5", Usage(10_000, 500, 10_500,
+                                                               cached_tokens=8_000)))
+print("at the Batch API's price:", pricing.cost("zhipu", "glm-5.1", Usage(1_000, 100, 1_100),
+                                               batch=True))
 print(pricing.cost("zhipu", "some-future-model", Usage(10, 10, 20)))
 
 # %% [markdown]

@@ -129,9 +129,15 @@ def test_arrears_stop_the_batch_at_once(echo):
 
 def test_dry_run_and_budget(echo):
     est = glm_magic.batch(["a" * 40, "b" * 40], model="glm-4-plus", dry_run=True)
-    assert est["rows"] == 2 and est["prompt_tokens"] == 2 * (10 + 4)
-    assert est["prompt_cost"] == pytest.approx(28 * 5 / 1e6) and est["currency"] == "CNY"
-    assert not echo.received
+    # counted by the server's tokenizer (3 framing tokens + 1 word per row), nothing else sent
+    assert est["rows"] == 2 and est["prompt_tokens"] == 2 * (3 + 1)
+    assert est["prompt_tokens_counted_by"] == "the provider's tokenizer"
+    assert est["prompt_cost"] == pytest.approx(8 * 5 / 1e6) and est["currency"] == "CNY"
+    assert est["cost_status"] == "priced"
+    assert {r.path.rsplit("/", 1)[-1] for r in echo.received} == {"tokenizer"}
+    echo.received.clear()
+    monkey_free = glm_magic.batch(["a" * 40], model="glm-4-plus", dry_run=True)
+    assert monkey_free["prompt_tokens"] == 4 and not echo.received  # remembered per prompt
     glm_magic.session().set_budget(0.00001, "CNY")
     df = glm_magic.batch([f"r{i}" for i in range(30)], model="glm-4-plus", concurrency=1,
                          progress=False)

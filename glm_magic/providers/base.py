@@ -36,9 +36,17 @@ class HTTPRequest:
 
 @dataclass
 class ModelInfo:
+    """A model the provider serves: its context window and longest answer (tokens), what it
+    does, and where and when those figures were read."""
+
     name: str
     context: int | None = None
     note: str = ""
+    max_output: int | None = None
+    kind: str = "text"  # text | vision | image | video | embedding
+    thinking: bool = False  # takes thinking={"type": "enabled" | "disabled"}
+    source: str = ""
+    as_of: str = ""
 
 
 class Provider:
@@ -103,6 +111,10 @@ class Provider:
             provider=self.name,
             hint=f"if you trust that host, set {env} in your environment, pass base_url= to "
                  "Client(...), or set it with %config GLMMagics.providers")
+
+    def pricing_key(self) -> str:
+        """Whose price rows bill this provider's calls (presets bill like their vendor)."""
+        return self.pricing_name or self.name
 
     # --- credentials -------------------------------------------------------------------
     def require_credentials(self) -> None:
@@ -200,6 +212,26 @@ class Provider:
             raise errors.ProtocolError("the embeddings answer has no data list",
                                        provider=self.name)
         return embeddings_from_openai(data)
+
+    counts_tokens: ClassVar[bool] = False  # has a tokenizer endpoint (exact counts)
+
+    def tokenizer_request(self, params: dict[str, Any]) -> HTTPRequest:
+        """`POST /tokenizer` with model and messages (Zhipu's API; the local model too)."""
+        if not self.counts_tokens:
+            raise self._unsupported("tokenizer endpoint")
+        return HTTPRequest("POST", f"{self.base_url}/tokenizer",
+                           {"Accept": "application/json", **self.auth_headers()}, params)
+
+    def parse_token_count(self, data: Any) -> Any:
+        from ..types import TokenCount, count
+
+        self.raise_for_body(data)
+        usage = data.get("usage") if isinstance(data, dict) else None
+        if not isinstance(usage, dict) or "prompt_tokens" not in usage:
+            raise errors.ProtocolError("the tokenizer answer has no usage.prompt_tokens",
+                                       provider=self.name)
+        return TokenCount(count(usage["prompt_tokens"]), str(data.get("model") or ""),
+                          str(data.get("id") or ""), data.get("request_id"), data)
 
     # --- beyond chat (Zhipu) -----------------------------------------------------------------
     def _unsupported(self, what: str) -> errors.ConfigurationError:

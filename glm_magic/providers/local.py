@@ -158,6 +158,7 @@ class LocalProvider(Provider):
     response_formats = ("json_schema", "json_object")  # grammar-constrained decoding
     models = (ModelInfo("default", DEFAULT_CTX, "bundled Gemma 3 270M (Q4_K_M), free"),)
 
+    counts_tokens = True  # exactly, with the model's own tokenizer and template
     def __init__(self, api_key: str | None = None, base_url: str | None = None,
                  model_path: str | None = None, n_ctx: int = DEFAULT_CTX, **options: Any):
         super().__init__(None, base_url or "http://local.model", **options)
@@ -284,9 +285,22 @@ class LocalModelTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
                 for i, d in enumerate(out["data"])]
         return {"object": "list", "data": data, "model": model.name, "usage": out["usage"]}
 
+    def _tokenize(self, body: dict[str, Any]) -> dict[str, Any]:
+        """`POST /tokenizer`: the exact prompt tokens (chat template and BOS included)."""
+        model = self.provider.model(body.get("model"))
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise errors.BadRequestError("messages must be a non-empty list", provider="local")
+        text, _ = model.prompt(messages)
+        with model.lock:
+            tokens = model.count(text) + 1  # the BOS token the tokenizer adds when generating
+        return {"model": model.name, "usage": {"prompt_tokens": tokens}}
+
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/embeddings"):
             return _json_response(self._embed(json.loads(request.read())))
+        if request.url.path.endswith("/tokenizer"):
+            return _json_response(self._tokenize(json.loads(request.read())))
         model, args, stream = self._start(request, request.read())
         if stream:
             return _sse_response(_SyncEvents(_events(model, args)))
@@ -296,6 +310,9 @@ class LocalModelTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         if request.url.path.endswith("/embeddings"):
             body = json.loads(await request.aread())
             return _json_response(await asyncio.to_thread(self._embed, body))
+        if request.url.path.endswith("/tokenizer"):
+            body = json.loads(await request.aread())
+            return _json_response(await asyncio.to_thread(self._tokenize, body))
         model, args, stream = self._start(request, await request.aread())
         if stream:
             return _sse_response(_AsyncEvents(_events(model, args)))

@@ -58,14 +58,52 @@ class JWTCache:
         return "<JWTCache>"
 
 
-ZHIPU_MODELS = tuple(ModelInfo(n, c) for n, c in [
-    ("glm-4.7", 200_000), ("glm-4.6", 200_000), ("glm-4.5", 128_000), ("glm-4.5-air", 128_000),
-    ("glm-4-plus", 128_000), ("glm-4-air", 128_000), ("glm-4-airx", 8_000),
-    ("glm-4-flash", 128_000), ("glm-4-flashx", 128_000), ("glm-4-long", 1_000_000),
-    ("glm-4", 128_000), ("glm-3-turbo", 128_000), ("glm-4v", 2_000), ("glm-4v-plus", 8_000),
-    ("glm-4v-flash", 8_000), ("cogview-3", None), ("cogview-3-plus", None), ("cogview-4", None),
-    ("embedding-3", 8_000),
-])
+_GUIDE = "https://docs.bigmodel.cn/cn/guide/models/"
+
+
+def _m(name: str, context: int | None, max_output: int | None, kind: str = "text",
+       thinking: bool = False, page: str = "", as_of: str = "2026-04-25",
+       note: str = "") -> ModelInfo:
+    return ModelInfo(name, context, note, max_output, kind, thinking, _GUIDE + page, as_of)
+
+
+# The current line first (docs.bigmodel.cn model guides), then older models still served.
+ZHIPU_MODELS = (
+    _m("glm-5.1", 200_000, 128_000, thinking=True, page="text/glm-5.1"),
+    _m("glm-5", 200_000, 128_000, thinking=True, page="text/glm-5"),
+    _m("glm-5-turbo", 200_000, 128_000, thinking=True, page="text/glm-5-turbo"),
+    _m("glm-5v-turbo", 200_000, 32_000, "vision", True, "vlm/glm-5v-turbo"),
+    _m("glm-4.7", 200_000, 128_000, thinking=True, page="text/glm-4.7"),
+    _m("glm-4.7-flash", 200_000, 128_000, thinking=True, page="free/glm-4.7-flash",
+       note="free"),
+    _m("glm-4.6", 200_000, 128_000, thinking=True, page="text/glm-4.6"),
+    _m("glm-4.6v", 128_000, 32_000, "vision", True, "vlm/glm-4.6v",
+       note="vision; thinking on/off; function calling"),
+    _m("glm-4.6v-flash", 128_000, 32_000, "vision", True, "free/glm-4.6v-flash", note="free"),
+    _m("glm-4.5", 128_000, 96_000, thinking=True, page="text/glm-4.5"),
+    _m("glm-4.5-air", 128_000, 96_000, thinking=True, page="text/glm-4.5"),
+    _m("glm-4.5-flash", 128_000, 96_000, thinking=True, page="free/glm-4.5-flash",
+       note="free"),
+    _m("glm-4-plus", 128_000, 4_000, page="text/glm-4", as_of="2025-09-01"),
+    _m("glm-4-air", 128_000, 4_000, page="text/glm-4", as_of="2025-09-01"),
+    _m("glm-4-airx", 8_000, 4_000, page="text/glm-4", as_of="2025-09-01"),
+    _m("glm-4-flash", 128_000, 4_000, page="free/glm-4-flash", as_of="2025-09-01",
+       note="free"),
+    _m("glm-4-flashx", 128_000, 4_000, page="text/glm-4", as_of="2025-09-01"),
+    _m("glm-4-long", 1_000_000, 4_000, page="text/glm-4-long", as_of="2025-09-01"),
+    _m("glm-4", 128_000, 4_000, page="text/glm-4", as_of="2025-09-01"),
+    _m("glm-3-turbo", 128_000, 4_000, as_of="2025-09-01", note="legacy"),
+    _m("glm-4v", 2_000, 1_000, "vision", as_of="2025-09-01"),
+    _m("glm-4v-plus", 8_000, 1_000, "vision", as_of="2025-09-01"),
+    _m("glm-4v-flash", 8_000, 1_000, "vision", page="free/glm-4v-flash", as_of="2025-09-01",
+       note="free"),
+    _m("cogview-4", None, None, "image", page="image-generation/cogview-4"),
+    _m("cogview-3-plus", None, None, "image", as_of="2025-09-01"),
+    _m("cogview-3", None, None, "image", as_of="2025-09-01"),
+    _m("cogvideox-3", None, None, "video", page="video-generation/cogvideox-3"),
+    _m("embedding-3", 8_000, None, "embedding", page="embedding/embedding-3",
+       note="vectors of 256–2048 dimensions"),
+)
 
 
 class ZhipuProvider(Provider):
@@ -74,6 +112,7 @@ class ZhipuProvider(Provider):
     # docs.bigmodel.cn: embedding-3 takes up to 64 texts of 3072 tokens, embedding-2 512
     embedding_limits = {"embedding-3": (64, 3072), "embedding-2": (64, 512)}
     default_embedding_model = "embedding-3"
+    counts_tokens = True
     default_base_url = "https://open.bigmodel.cn/api/paas/v4"
     key_env = "ZHIPUAI_API_KEY"
     base_url_env = "ZHIPUAI_BASE_URL"
@@ -89,6 +128,10 @@ class ZhipuProvider(Provider):
             raise errors.ConfigurationError(f"auth must be 'key' or 'jwt', not {auth!r}",
                                             provider=self.name)
         self._jwt: JWTCache | None = None
+
+    def pricing_key(self) -> str:
+        """api.z.ai (the international platform) bills in USD with its own price rows."""
+        return "zai" if "api.z.ai" in self.base_url else self.name
 
     def auth_headers(self) -> dict[str, str]:
         key = self.require_key()

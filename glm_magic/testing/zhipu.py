@@ -64,7 +64,23 @@ class ZhipuServer(LoopbackServer):
         self.api_key = api_key
         self.tasks: dict[str, dict[str, Any]] = {}
         self.embedded: list[Any] = []  # the input of every embeddings request
+        self.cached_tokens = 0  # report this many prompt tokens as served from the cache
         super().__init__(self.answer)
+
+    @staticmethod
+    def count_tokens(messages: list[dict[str, Any]]) -> int:
+        """The fake tokenizer: a token per CJK character, per other word, and 3 per message."""
+        import re
+
+        total = 0
+        for m in messages:
+            text = m.get("content")
+            if isinstance(text, list):
+                text = " ".join(p.get("text", "") for p in text if isinstance(p, dict))
+            text = str(text or "")
+            cjk = len(re.findall(r"[\u4e00-\u9fff]", text))
+            total += 3 + cjk + len(re.sub(r"[\u4e00-\u9fff]", " ", text).split())
+        return total
 
     @property
     def base_url(self) -> str:
@@ -112,6 +128,13 @@ class ZhipuServer(LoopbackServer):
                 return zhipu_error("1214", "input must hold 1 to 64 non-empty strings", 400)
             self.embedded.append(texts)
             return Reply(body=openai_embeddings(body))
+        if rec.path.endswith("/tokenizer"):
+            body = rec.json or {}
+            if not isinstance(body.get("messages"), list) or not body["messages"]:
+                return zhipu_error("1214", "messages must be a non-empty list", 400)
+            rid = f"tok-{uuid.uuid4().hex[:8]}"
+            return Reply(body={"id": rid, "request_id": rid, "created": int(time.time()),
+                               "usage": {"prompt_tokens": self.count_tokens(body["messages"])}})
         if rec.path.endswith("/images/generations"):
             body = rec.json
             n = body.get("n") or 1
@@ -124,9 +147,19 @@ class ZhipuServer(LoopbackServer):
             last = " ".join(p.get("text", "") for p in last if isinstance(p, dict))
         text = structured_answer(body) or f"echo: {last}"
         model = body.get("model", "glm-4-flash")
+        thinking = (body.get("thinking") or {}).get("type") == "enabled"
         if body.get("stream"):
             return Reply(events=stream_frames(text, model))
-        return Reply(body=completion_body(text, model))
+        extra = {"reasoning_content": f"thinking about {last}"} if thinking else {}
+        answer = completion_body(text, model, **extra)
+        usage = answer["usage"]
+        if self.cached_tokens:
+            usage["prompt_tokens_details"] = {"cached_tokens": self.cached_tokens}
+        if thinking:
+            usage["completion_tokens_details"] = {"reasoning_tokens": 3}
+            usage["completion_tokens"] += 3
+            usage["total_tokens"] += 3
+        return Reply(body=answer)
 
     def submit(self, body: dict[str, Any]) -> Reply:
         """Async tasks: PROCESSING for `polls_needed` polls, then SUCCESS (or FAIL on 'fail')."""
