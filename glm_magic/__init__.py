@@ -46,6 +46,8 @@ _LAZY = {
     "ChatPanel": ("widget", "ChatPanel"),
     "batch": ("batching", "batch"),
     "abatch": ("batching", "abatch"),
+    "batch_job": ("batch_api", "batch_job"),
+    "BatchJob": ("batch_api", "BatchJob"),
     "embed": ("embedding", "embed"),
     "aembed": ("embedding", "aembed"),
     "similar": ("embedding", "similar"),
@@ -163,6 +165,7 @@ __all__ = [
     "BadRequestError", "BudgetExceededError", "ChatPanel", "Client", "ConfigurationError",
     "ContentFilterError", "GLMError", "NotFoundError", "PermissionDeniedError", "ProtocolError",
     "QuotaExceededError", "RateLimitError", "ServerError", "Session", "abatch", "batch",
+    "BatchJob", "batch_job",
     "cost_summary", "embed", "aembed", "similar", "load_ipython_extension", "plot_usage", "session",
     "unload_ipython_extension", "usage",
 ]

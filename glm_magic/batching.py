@@ -8,6 +8,7 @@ import asyncio
 import hashlib
 import json
 import math
+import os
 import sqlite3
 import threading
 import time
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from . import errors, pricing
 from .client import AsyncClient, backoff_delay
 from .schema import Schema
-from .sessions import Session
+from .sessions import Session, check_options
 from .sessions import session as default_session
 from .structured import StructuredAnswer, aask
 from .tokens import count_prompt, estimate_messages
@@ -415,7 +416,8 @@ def batch(prompts: Any, *, template: str | None = None, model: str | None = None
           provider: str | None = None, system: str | None = None, concurrency: int = 8,
           max_retries: int = 3, on_error: str = "record", resume: str | bool | None = None,
           dry_run: bool = False, progress: bool = True, session: Session | None = None,
-          schema: Any = None, max_repairs: int = 1, **params: Any) -> Any:
+          schema: Any = None, max_repairs: int = 1, via: str = "online",
+          **params: Any) -> Any:
     """Run one prompt per row of a list, Series or DataFrame; returns a DataFrame aligned with
     the input (same index and order): answer, status, error, prompt_tokens,
     completion_tokens, cost, latency_s, attempts.
@@ -434,12 +436,46 @@ def batch(prompts: Any, *, template: str | None = None, model: str | None = None
         "raise". dry_run: the estimated prompt tokens and cost, nothing sent. Other keywords
         (temperature, max_tokens, …) go to the API.
 
+    via: "online" (default) sends the rows now; "batch_api" submits them as one job of the
+        provider's Batch API (half price, done within 24 h, independent of this kernel) and
+        returns a `BatchJob` at once — `job.wait()`, `job.result()` (this same DataFrame),
+        `job.status()`, `job.cancel()`; `resume=` names its job file, and
+        `glm_magic.batch_job(path_or_id)` picks it up later. With `dry_run=True` it shows the
+        JSONL lines and the cost at the batch price beside the online one.
+
     Works inside a running notebook loop: the batch runs on a private event loop in a worker
     thread (asyncio is never patched). A kernel interrupt stops it and returns what is done."""
     from ._aio import run_in_worker
+
+    if via not in ("online", "batch_api"):
+        raise ValueError(f"via must be 'online' or 'batch_api', not {via!r}")
+    if via == "batch_api":
+        return _via_batch_api(prompts, template, model, provider, system, resume, dry_run,
+                              session, schema, params)
 
     return run_in_worker(abatch(
         prompts, template=template, model=model, provider=provider, system=system,
         concurrency=concurrency, max_retries=max_retries, on_error=on_error, resume=resume,
         dry_run=dry_run, progress=progress, session=session, schema=schema,
         max_repairs=max_repairs, **params))
+
+
+def _via_batch_api(prompts: Any, template: str | None, model: str | None,
+                   provider: str | None, system: str | None, resume: Any, dry_run: bool,
+                   session: Session | None, schema: Any, params: dict[str, Any]) -> Any:
+    """`batch(..., via="batch_api")`: plan the rows as usual, then submit them as one job."""
+    from . import batch_api
+
+    if schema is not None:
+        raise ValueError("schema= is not available with via='batch_api' yet; run it online")
+    s = session or default_session()
+    check_options(params)
+    plan = _plan(s, prompts, template, provider, model, system, params)
+    if not s.client(plan.provider).provider.supports_batches:
+        raise ValueError(f"provider {plan.provider!r} has no Batch API; use zhipu or an "
+                         "OpenAI-compatible server, or run it online")
+    if dry_run:
+        return batch_api.dry_run(s, plan, system, params)
+    s.client(plan.provider).provider.require_credentials()
+    return batch_api.submit(s, plan, system, params,
+                            resume if isinstance(resume, (str, os.PathLike)) else None)

@@ -19,8 +19,10 @@ from ._secrets import install_log_filter, mask
 from .config import load_dotenv, source_of
 from .providers import make_provider
 from .providers.base import HTTPRequest, Provider
+from .resources.batches import Batches
 from .resources.chat import Chat
 from .resources.embeddings import Embeddings
+from .resources.files import Files
 from .resources.images import Images
 from .resources.tokenizer import Tokenizer
 from .responses import MAX_BACKOFF_S as MAX_BACKOFF_S  # re-exported: retry timing lives there
@@ -97,6 +99,8 @@ class _BaseClient:
         self.images = Images(self)
         self.embeddings = Embeddings(self)
         self.tokenizer = Tokenizer(self)
+        self.files = Files(self)
+        self.batches = Batches(self)
         self._fingerprint = self._credential_fingerprint()
 
     def _credential_fingerprint(self) -> str:
@@ -140,6 +144,10 @@ class _BaseClient:
         return req
 
     def _build(self, req: HTTPRequest, timeout: httpx.Timeout) -> httpx.Request:
+        if req.files is not None:  # multipart: httpx sets the boundary and content type
+            return self._http.build_request(req.method, req.url, headers=req.headers,
+                                            files=req.files, data=req.data, params=req.params,
+                                            timeout=timeout)
         return self._http.build_request(req.method, req.url, headers=req.headers,
                                         json=req.json, params=req.params, timeout=timeout)
 
@@ -242,6 +250,17 @@ class Client(_BaseClient):
             return _parse(self.provider, parse, content or b"", r.status_code)
 
         return self._retrying(once, body)
+
+    def _raw(self, build: Callable[[], HTTPRequest]) -> Any:
+        """A download (a file's bytes) with the same retries and size cap."""
+        from .types import FileContent
+
+        def once(t0: float, attempt: int) -> Any:
+            r, content, _ = self._exchange(build(), self.timeout, False)
+            _check_status(self.provider, r, content or b"")
+            return FileContent(content or b"")
+
+        return self._retrying(once, {"model": ""})
 
     def _once(self, body: dict, stream: bool, timeout: httpx.Timeout, headers: dict[str, str],
               t0: float, attempt: int) -> Completion | Stream:
@@ -361,6 +380,17 @@ class AsyncClient(_BaseClient):
             return _parse(self.provider, parse, content or b"", r.status_code)
 
         return await self._retrying(once, body)
+
+    async def _raw(self, build: Callable[[], HTTPRequest]) -> Any:
+        from .types import FileContent
+
+        async def once(t0: float, attempt: int) -> Any:
+            r, content, _ = await self._exchange(await self._prepared(build), self.timeout,
+                                                 False)
+            _check_status(self.provider, r, content or b"")
+            return FileContent(content or b"")
+
+        return await self._retrying(once, {"model": ""})
 
     async def _once(self, body: dict, stream: bool, timeout: httpx.Timeout,
                     headers: dict[str, str], t0: float, attempt: int) -> Completion | AsyncStream:

@@ -95,7 +95,8 @@ class Recorder:
             comp.usage = Usage(prompt, u.total_tokens - prompt, u.total_tokens, estimated=True)
         model = ledger_model(call, comp)
         comp.cost, comp.currency, comp.cost_status = pricing.cost(
-            call.price_key, model, comp.usage, estimated=bool(comp.usage and comp.usage.estimated))
+            call.price_key, model, comp.usage, estimated=bool(comp.usage and comp.usage.estimated),
+            batch=call.source == "batch_api")
         return model
 
     def record(self, call: Call, comp: Completion, model: str, images: int | None = None

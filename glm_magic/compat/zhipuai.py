@@ -7,17 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..client import Client
-from ..errors import (  # noqa: F401  (the SDK's names, for except clauses)
-    APIAuthenticationError,
-    APIConnectionError,
-    APIInternalError,
-    APIReachLimitError,
-    APIRequestFailedError,
-    APIServerFlowExceedError,
-    APIStatusError,
-    APITimeoutError,
-    ZhipuAIError,
-)
+from ._zhipu_errors import *  # noqa: F403  (the SDK's exception names)
 
 
 class ZhipuAI(Client):

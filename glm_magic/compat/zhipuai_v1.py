@@ -18,19 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import errors
-from ..errors import (  # noqa: F401  (the SDK's names, for except clauses)
-    APIAuthenticationError,
-    APIConnectionError,
-    APIInternalError,
-    APIReachLimitError,
-    APIRequestFailedError,
-    APIServerFlowExceedError,
-    APIStatusError,
-    APITimeoutError,
-    ZhipuAIError,
-)
 from ..streams import Stream
 from . import _common
+from ._zhipu_errors import *  # noqa: F403  (the SDK's exception names)
 
 api_key: str | None = None
 api_timeout_seconds: float = 300

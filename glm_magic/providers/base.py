@@ -26,6 +26,8 @@ class HTTPRequest:
     headers: dict[str, str] = field(default_factory=dict)
     json: Any = None
     params: dict[str, str] | None = None
+    files: Any = None  # multipart uploads (the Batch API's input file)
+    data: dict[str, str] | None = None  # form fields sent with `files`
 
     def __post_init__(self) -> None:
         if not isinstance(self.headers, SecretDict):
@@ -214,6 +216,21 @@ class Provider:
         return embeddings_from_openai(data)
 
     counts_tokens: ClassVar[bool] = False  # has a tokenizer endpoint (exact counts)
+    # the Batch API (files + batches, OpenAI's shape): the path each JSONL line names, and the
+    # endpoint a job is created for
+    supports_batches: ClassVar[bool] = False
+    batch_line_url: ClassVar[str] = "/v1/chat/completions"
+    batch_endpoint: ClassVar[str] = "/v1/chat/completions"
+
+    def api_request(self, method: str, path: str, *, json: Any = None,
+                    params: dict[str, str] | None = None, files: Any = None,
+                    data: dict[str, str] | None = None) -> HTTPRequest:
+        """A request to `base_url/path` of the files and batches APIs."""
+        if not self.supports_batches:
+            raise self._unsupported("files and batches API")
+        return HTTPRequest(method, f"{self.base_url}/{path}",
+                           {"Accept": "application/json", **self.auth_headers()}, json, params,
+                           files, data)
 
     def tokenizer_request(self, params: dict[str, Any]) -> HTTPRequest:
         """`POST /tokenizer` with model and messages (Zhipu's API; the local model too)."""

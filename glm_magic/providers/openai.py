@@ -20,6 +20,7 @@ class OpenAIProvider(Provider):
     # servers on this machine (Ollama, llama.cpp, vLLM) usually need no key
     key_optional_for_loopback: ClassVar[bool] = True
     response_formats: ClassVar[tuple[str, ...]] = ("json_schema", "json_object")
+    supports_batches: ClassVar[bool] = True  # /v1/files and /v1/batches
     # platform.openai.com: up to 2048 inputs of 8191 tokens (300k tokens per request)
     embedding_limits: ClassVar[dict[str, tuple[int, int]]] = {
         "text-embedding-3-small": (2048, 8191), "text-embedding-3-large": (2048, 8191)}

@@ -113,6 +113,8 @@ class ZhipuProvider(Provider):
     embedding_limits = {"embedding-3": (64, 3072), "embedding-2": (64, 512)}
     default_embedding_model = "embedding-3"
     counts_tokens = True
+    supports_batches = True
+    batch_line_url = "/v4/chat/completions"
     default_base_url = "https://open.bigmodel.cn/api/paas/v4"
     key_env = "ZHIPUAI_API_KEY"
     base_url_env = "ZHIPUAI_BASE_URL"

@@ -9,6 +9,7 @@ from typing import Any
 
 import jwt
 
+from .batches import BatchAPI
 from .loopback import LoopbackServer, Received, Reply, sse
 from .structured import structured_answer
 from .vectors import openai_embeddings
@@ -57,14 +58,17 @@ PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
                     "000049454e44ae426082")
 
 
-class ZhipuServer(LoopbackServer):
-    """Default behaviour: answer 'echo: <last user text>'; check the key (or JWT)."""
+class ZhipuServer(BatchAPI, LoopbackServer):
+    """Default behaviour: answer 'echo: <last user text>'; check the key (or JWT). The Batch
+    API (files, batches) is there too: see `testing/batches.py`."""
 
     def __init__(self, api_key: str = API_KEY) -> None:
         self.api_key = api_key
         self.tasks: dict[str, dict[str, Any]] = {}
         self.embedded: list[Any] = []  # the input of every embeddings request
         self.cached_tokens = 0  # report this many prompt tokens as served from the cache
+        self.files: dict[str, dict[str, Any]] = {}
+        self.batches: dict[str, dict[str, Any]] = {}
         super().__init__(self.answer)
 
     @staticmethod
@@ -109,6 +113,26 @@ class ZhipuServer(LoopbackServer):
     def reset(self) -> None:
         super().reset()
         self.embedded.clear()
+        self.files.clear()
+        self.batches.clear()
+        self.batch_outcome = "completed"
+
+    @staticmethod
+    def batch_line(request: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """One Batch API output line for one input line: an echo, or an error for a prompt
+        that says 'fail'. (line, ok)."""
+        body = request.get("body") or {}
+        last = (body.get("messages") or [{}])[-1].get("content")
+        rid = f"req-{uuid.uuid4().hex[:10]}"
+        if "fail" in str(last):
+            return {"id": f"batch_req_{rid}", "custom_id": request.get("custom_id"),
+                    "response": {"status_code": 400, "request_id": rid, "body": {
+                        "error": {"code": "1301", "message": "the prompt asked to fail"}}},
+                    "error": None}, False
+        answer = completion_body(f"echo: {last}", body.get("model", "glm-4-flash"))
+        return {"id": f"batch_req_{rid}", "custom_id": request.get("custom_id"),
+                "response": {"status_code": 200, "request_id": rid, "body": answer},
+                "error": None}, True
 
     def answer(self, rec: Received) -> Reply:
         if rec.path.startswith("/files/"):  # generated images: public URLs, no auth
@@ -116,6 +140,9 @@ class ZhipuServer(LoopbackServer):
         denied = self.check_auth(rec)
         if denied is not None:
             return denied
+        batch = self.batch_reply(rec, self.batch_line)
+        if batch is not None:
+            return batch
         if rec.path.endswith("/async/chat/completions"):
             return self.submit(rec.json)
         if "/async-result/" in rec.path:
