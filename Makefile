@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON \
   -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_OPENMP=OFF
 
-.PHONY: setup demo test lab bench lint notebooks docs clean browser-deps
+.PHONY: setup demo test lab bench lint notebooks docs clean browser-deps postgres-deps
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,7 +28,13 @@ browser-deps:
 	  echo "installing Debian's chromium for the browser test"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
-test: setup browser-deps
+# the team-ledger tests start their own PostgreSQL server from Debian's package
+postgres-deps:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo "installing Debian's postgresql for the team-ledger tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
+
+test: setup browser-deps postgres-deps
 	$(BIN)/ruff check .
 	rm -f build/reliability.json
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests

@@ -323,6 +323,17 @@ def bench_ledger(results: dict) -> None:
         "glm_magic": run(20_000)["ledger appends/s"], "higher_is_better": True}
 
 
+def bench_pg_ledger(results: dict) -> None:
+    sys.path.insert(0, str(HERE))
+    from pg_appends import run
+
+    rates = run()
+    results["team ledger appends/s (PostgreSQL, one process)"] = {
+        "glm_magic": rates["one"], "higher_is_better": True}
+    results["team ledger appends/s (PostgreSQL, four processes)"] = {
+        "glm_magic": rates["four"], "higher_is_better": True}
+
+
 def _subprocess_time(code: str) -> float:
     t = time.perf_counter()
     subprocess.run([PY, "-c", code], check=True)
@@ -442,6 +453,8 @@ GOALS = {
     "embed 5,000 short texts (texts/s)": ("≥ 0.9× raw httpx loop", "httpx", 0.9, True),
     "embed from the cache (texts/s)": ("≥ 50,000", None, 50_000, True),
     "ledger appends/s (SQLite, WAL)": ("≥ 20,000", None, 20_000, True),
+    "team ledger appends/s (PostgreSQL, one process)": ("≥ 2,000", None, 2_000, True),
+    "team ledger appends/s (PostgreSQL, four processes)": ("≥ 5,000", None, 5_000, True),
     "local model tokens/s (same model, prompt)": ("≥ 0.97× raw llama-cpp", "llama_cpp", 0.97,
                                                   True),
     "peak RSS after import (MB)": ("≤ 1.3× raw httpx", "httpx", 1.3, False),
@@ -502,6 +515,7 @@ def main() -> int:
                  ("schema", lambda: bench_schema(base, results)),
                  ("embed", lambda: bench_embed(base, results)),
                  ("ledger", lambda: bench_ledger(results)),
+                 ("pg_ledger", lambda: bench_pg_ledger(results)),
                  ("local", lambda: bench_local(results)),
                  ("rss", lambda: bench_rss(base, results))]
         only = set(sys.argv[1:])

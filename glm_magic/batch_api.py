@@ -30,9 +30,9 @@ PREVIEW_LINES = 3
 
 def jobs_dir() -> Path:
     """Where job files live by default: `batches/` beside the ledger."""
-    from .ledger import default_path
+    from .ledger import local_dir
 
-    return Path(os.path.expanduser(default_path())).parent / "batches"
+    return local_dir() / "batches"
 
 
 def custom_id(position: int, key: str) -> str:

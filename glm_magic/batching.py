@@ -15,10 +15,12 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import errors, pricing
 from .client import AsyncClient, backoff_delay
+from .ledger import is_url
 from .schema import Schema
 from .sessions import Session, check_options
 from .sessions import session as default_session
@@ -256,7 +258,10 @@ async def abatch(prompts: Any, *, template: str | None = None, model: str | None
     s.client(plan.provider).provider.require_credentials()
     if s.client(plan.provider).provider.local:
         concurrency = 1  # one model in-process: rows run one after another
-    store = ResumeStore(s.ledger.file if resume is True else resume) if resume else None
+    if resume is True:  # beside the ledger: in its file, or next to a team ledger
+        resume = s.ledger.file if not is_url(s.ledger.file) else \
+            str(Path(s.ledger.local_dir) / "batch-resume.sqlite")
+    store = ResumeStore(resume) if resume else None
     results: list[dict[str, Any] | None] = [None] * len(plan.prompts)
     if store is not None:
         saved = store.load(plan.batch_key)
@@ -446,7 +451,17 @@ def batch(prompts: Any, *, template: str | None = None, model: str | None = None
     Works inside a running notebook loop: the batch runs on a private event loop in a worker
     thread (asyncio is never patched). A kernel interrupt stops it and returns what is done."""
     from ._aio import run_in_worker
+    from .batch_dask import is_dask
 
+    if is_dask(prompts):
+        if via != "online" or dry_run or resume or schema is not None:
+            raise ValueError("a dask DataFrame runs online only (no via=, dry_run=, resume= "
+                             "or schema= yet); run those on a pandas DataFrame")
+        from .batch_dask import batch_dask
+
+        return batch_dask(prompts, template=template, model=model, provider=provider,
+                          system=system, concurrency=concurrency, max_retries=max_retries,
+                          on_error=on_error, session=session, params=params)
     if via not in ("online", "batch_api"):
         raise ValueError(f"via must be 'online' or 'batch_api', not {via!r}")
     if via == "batch_api":

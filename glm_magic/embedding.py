@@ -192,7 +192,7 @@ async def aembed(texts: Any, *, model: str | None = None, provider: str | None =
     unique = list(dict.fromkeys(t for t in rows if t is not None))
     keys = {t: cache_key(name, model, dimensions, t) for t in unique}
     store = None if cache is False else VectorCache(
-        cache if isinstance(cache, str) else Path(s.ledger.file).parent / CACHE_NAME)
+        cache if isinstance(cache, str) else Path(s.ledger.local_dir) / CACHE_NAME)
     try:
         found = store.get(list(keys.values())) if store is not None else {}
         vectors: dict[str, Any] = {t: np.frombuffer(found[k], dtype=np.float32)

@@ -34,6 +34,7 @@ COLUMNS: dict[str, str] = {
     "cost_status": "TEXT", "cell": "INTEGER", "tags": "TEXT", "images": "INTEGER",
     "pid": "INTEGER", "prompt": "TEXT", "answer": "TEXT",
     "reasoning_tokens": "INTEGER",  # of completion_tokens, spent thinking (GLM-4.5 and later)
+    "os_user": "TEXT", "host": "TEXT",  # who made the call: a team splits costs by these
 }
 _INSERT = (f"INSERT INTO calls ({', '.join(COLUMNS)}) "
            f"VALUES ({', '.join('?' for _ in COLUMNS)})")
@@ -43,6 +44,79 @@ def chosen_path(configured: str | None = None) -> str | None:
     """The one rule for where the ledger lives: `$GLM_MAGIC_LEDGER` wins over the configured
     path (`%config GLMSettings.ledger_path`, pyproject.toml); None means the default place."""
     return os.environ.get("GLM_MAGIC_LEDGER") or configured or None
+
+
+def is_url(path: Any) -> bool:
+    """A PostgreSQL URL (the team ledger) rather than a SQLite file."""
+    return str(path or "").startswith(("postgresql://", "postgres://"))
+
+
+def local_dir() -> Path:
+    """The folder for files that sit beside the ledger (vector cache, batch jobs, the team
+    ledger's spool): the ledger file's folder, or the default one for a PostgreSQL ledger."""
+    chosen = chosen_path()
+    if chosen and not is_url(chosen):
+        return Path(os.path.expanduser(chosen)).parent
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "glm-magic"
+
+
+def open_ledger(path: str | None = None) -> Any:
+    """A `Ledger` on a SQLite file, or a `PostgresLedger` for a postgresql:// URL."""
+    target = path or default_path()
+    if is_url(target):
+        from .ledger_pg import PostgresLedger
+
+        return PostgresLedger(target)
+    return Ledger(path)
+
+
+_WHO: tuple[str, str] | None = None
+
+
+def who() -> tuple[str, str]:
+    """(OS user, host) of this process, recorded on every row."""
+    global _WHO
+    if _WHO is None:
+        import getpass
+        import socket
+
+        try:
+            user = getpass.getuser()
+        except Exception:  # no user name in this environment
+            user = str(os.getuid()) if hasattr(os, "getuid") else ""
+        _WHO = (user, socket.gethostname())
+    return _WHO
+
+
+def row_values(row: dict[str, Any]) -> list[Any]:
+    """A row as the values of COLUMNS: defaults filled in, secrets scrubbed, each value of
+    its column's type."""
+    row = dict(row)
+    row.setdefault("time", time.time())
+    row.setdefault("pid", os.getpid())
+    user, host = who()
+    row.setdefault("os_user", user)
+    row.setdefault("host", host)
+    for k in ("error", "prompt", "answer"):
+        if row.get(k):
+            row[k] = scrub(str(row[k]))
+    if isinstance(row.get("tags"), (list, tuple, set)):
+        row["tags"] = ",".join(map(str, row["tags"]))
+    return [_scalar(kind, k, row.get(k)) for k, kind in COLUMNS.items()]
+
+
+def filters(since: Any = None, **equal: Any) -> tuple[str, tuple]:
+    """`WHERE time >= ? AND col = ?` for `frame()`'s filters (`user` is the os_user column)."""
+    clauses, args = [], []
+    if since is not None:
+        clauses.append("time >= ?")
+        args.append(_to_epoch(since))
+    for col, val in equal.items():
+        if val is not None:
+            clauses.append(f"{'os_user' if col == 'user' else col} = ?")
+            args.append(val)
+    return ("WHERE " + " AND ".join(clauses)) if clauses else "", tuple(args)
 
 
 def default_path() -> str:
@@ -137,6 +211,7 @@ class Ledger:
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.file = str(path) if path else default_path()
         self.path = self.file
+        self.local_dir = Path(self.file).expanduser().parent
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._pending: list[list[Any]] = []
@@ -239,15 +314,7 @@ class Ledger:
     def append(self, row: dict[str, Any]) -> None:
         """Write one row (a missing column is NULL). Errors and text are scrubbed of secrets;
         every value is stored as its column's type."""
-        row = dict(row)
-        row.setdefault("time", time.time())
-        row.setdefault("pid", os.getpid())
-        for k in ("error", "prompt", "answer"):
-            if row.get(k):
-                row[k] = scrub(str(row[k]))
-        if isinstance(row.get("tags"), (list, tuple, set)):
-            row["tags"] = ",".join(map(str, row["tags"]))
-        values = [_scalar(kind, k, row.get(k)) for k, kind in COLUMNS.items()]
+        values = row_values(row)
         with self._lock:
             self._pending.append(values)
             self._flush()
@@ -308,19 +375,11 @@ class Ledger:
 
     def frame(self, since: Any = None, model: str | None = None, source: str | None = None,
               provider: str | None = None, status: str | None = None,
-              conversation: str | None = None) -> pd.DataFrame:
+              conversation: str | None = None, user: str | None = None) -> pd.DataFrame:
         """The ledger as a DataFrame, oldest first, with typed columns."""
-        clauses, args = [], []
-        if since is not None:
-            clauses.append("time >= ?")
-            args.append(_to_epoch(since))
-        for col, val in (("model", model), ("source", source), ("provider", provider),
-                         ("status", status), ("conversation", conversation)):
-            if val is not None:
-                clauses.append(f"{col} = ?")
-                args.append(val)
-        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-        return to_frame(self.rows(where, tuple(args)))
+        where, args = filters(since, model=model, source=source, provider=provider,
+                              status=status, conversation=conversation, user=user)
+        return to_frame(self.rows(where, args))
 
 
 
@@ -372,7 +431,8 @@ def to_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     for c in ("latency_s", "ttft_s", "cost"):
         df[c] = pd.to_numeric(df[c]).astype("float64")
     for c in ("call_id", "request_id", "provider", "model", "source", "conversation", "status",
-              "finish_reason", "error", "currency", "cost_status", "tags", "prompt", "answer"):
+              "finish_reason", "error", "currency", "cost_status", "tags", "prompt", "answer",
+              "os_user", "host"):
         col = df[c].astype("object")
         df[c] = col.where(col.notna(), None)  # one kind of missing: None, never NaN
     return df

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import errors, pricing
-from .ledger import Ledger
+from .ledger import Ledger, open_ledger
 from .tokens import estimate_messages, estimate_tokens
 from .types import Completion, Usage
 
@@ -68,7 +68,7 @@ class Recorder:
     @property
     def ledger(self) -> Ledger:
         if self._ledger is None:
-            self._ledger = Ledger(self.ledger_path)
+            self._ledger = open_ledger(self.ledger_path)
         return self._ledger
 
     def set_ledger(self, path: str | None) -> None:
