@@ -13,7 +13,7 @@ sys.path.insert(0, str(ROOT))
 
 from ledger_appends import ROW  # noqa: E402
 
-from tests.servers.postgres import PostgresServer  # noqa: E402
+from glm_magic.testing.postgres import PostgresServer  # noqa: E402
 
 CHILD = """
 import sys, time

@@ -126,5 +126,49 @@ glm_magic.cost_summary(by="source")
 assert (batch_result["status"] == "ok").all()
 assert batch_result["cost"].sum() < online["cost"].sum()
 
+# %% [markdown]
+# ## On a dask cluster, into a team ledger in PostgreSQL
+#
+# For data that outgrows one machine, pass a dask DataFrame: the result is a lazy dask
+# DataFrame whose partitions run this same batch on the cluster's workers. Here a
+# `LocalCluster` of two worker processes writes to a team ledger in a PostgreSQL server started
+# for this tutorial (`GLM_MAGIC_LEDGER=postgresql://...`; in a team it is your shared server).
+
+# %%
+import dask.dataframe as dd
+from distributed import Client as DaskClient
+from distributed import LocalCluster
+
+from glm_magic.testing.postgres import PostgresServer
+
+pg = PostgresServer()
+os.environ["GLM_MAGIC_LEDGER"] = pg.url  # workers inherit it; so does this kernel's session
+glm_magic.session().set_ledger(pg.url)
+cluster = LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None,
+                       silence_logs=40)
+dask_client = DaskClient(cluster)
+
+# %%
+ddf = dd.from_pandas(pd.DataFrame({"review": reviews}), npartitions=4)
+lazy = glm_magic.batch(ddf, template="Sentiment of: {review}", provider="zhipu",
+                       model="glm-4-plus", concurrency=16)
+on_cluster = lazy.compute()
+on_cluster["status"].value_counts()
+
+# %% [markdown]
+# Every worker's rows are in the team ledger, with the OS user and host of each call:
+
+# %%
+team = glm_magic.usage()
+team[["source", "model", "status", "cost", "os_user", "host"]].tail(3)
+
+# %%
+assert (on_cluster["status"] == "ok").all() and len(team) == len(reviews)
+
+# %%
+dask_client.close()
+cluster.close()
+pg.close()
+
 # %%
 fake.close()

@@ -14,7 +14,7 @@ import glm_magic
 from glm_magic import Client
 from glm_magic.ledger import Ledger, open_ledger
 from glm_magic.sessions import _reset_session
-from tests.servers.postgres import PostgresServer, bindir
+from glm_magic.testing.postgres import PostgresServer, bindir
 
 pytestmark = pytest.mark.skipif(bindir() is None,
                                 reason="PostgreSQL is not installed (make test installs it)")

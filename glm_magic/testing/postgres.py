@@ -1,5 +1,6 @@
-"""A real PostgreSQL server for the team-ledger tests: initdb + pg_ctl in a temporary folder on
-a free port, run as the `postgres` user when the tests run as root (initdb refuses root)."""
+"""A real PostgreSQL server for the team-ledger tests and tutorial: initdb + pg_ctl in a
+temporary folder on a free port, run as the `postgres` user when running as root (initdb
+refuses root). Needs Debian's `postgresql` package (`make test` installs it)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,13 @@ import subprocess
 import tempfile
 import time
 
-from tests.servers import free_port
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def bindir() -> str | None:
