@@ -5,7 +5,6 @@ Streams live in `streams.py`, the API surfaces in `resources/`, the bounded tran
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from collections.abc import AsyncIterator, Callable
@@ -171,8 +170,9 @@ class Client(_BaseClient):
     def __init__(self, provider: str | Provider | None = None, **kwargs: Any) -> None:
         http_client = kwargs.pop("http_client", None)
         super().__init__(provider, **kwargs)
-        self._http = http_client or transport.sync_http(self.timeout,
-                                                          self.provider.http_transport())
+        self._http = http_client or transport.sync_http(
+            self.timeout, self.provider.http_transport(),
+            plain_http=self.provider.base_url.startswith("http://"))
 
     def close(self) -> None:
         self._http.close()
@@ -329,6 +329,8 @@ class AsyncClient(_BaseClient):
             lambda t0, attempt: self._once(body, stream, timeout, headers, t0, attempt), body)
 
     async def _retrying(self, once: Callable[[float, int], Any], body: dict) -> Any:
+        import asyncio
+
         attempt, refreshed = 0, False
         while True:
             attempt += 1
@@ -348,6 +350,8 @@ class AsyncClient(_BaseClient):
 
     async def _prepared(self, build: Callable[[], HTTPRequest]) -> HTTPRequest:
         if getattr(self.provider, "blocking_auth", False):  # a token fetch blocks: a thread
+            import asyncio
+
             return await asyncio.to_thread(build)
         return build()
 

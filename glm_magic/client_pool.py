@@ -5,7 +5,6 @@ the next call; the old one is left to whoever still streams from it."""
 
 from __future__ import annotations
 
-import asyncio
 import weakref
 from collections.abc import Callable
 
@@ -24,6 +23,8 @@ class ClientPool:
         return cl
 
     def aget(self, key: tuple, make: Callable[[], AsyncClient]) -> AsyncClient:
+        import asyncio  # here, not at import: sync use never loads asyncio
+
         per_loop = self._aclients.setdefault(asyncio.get_running_loop(), {})
         cl = per_loop.get(key)
         if cl is None or cl.credentials_changed():
@@ -32,6 +33,8 @@ class ClientPool:
 
     async def aclose_loop(self) -> None:
         """Close the async clients of the running loop (a private loop is ending)."""
+        import asyncio
+
         for cl in self._aclients.pop(asyncio.get_running_loop(), {}).values():
             await cl.close()
 
@@ -45,6 +48,8 @@ class ClientPool:
                 continue
             for cl in clients.values():  # close each on the loop that owns its pool
                 if loop.is_running():
+                    import asyncio
+
                     asyncio.run_coroutine_threadsafe(cl.close(), loop)
                 else:
                     loop.run_until_complete(cl.close())

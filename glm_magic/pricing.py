@@ -10,7 +10,6 @@ import os
 import sys
 import threading
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +117,9 @@ def _get_table() -> dict[tuple[str, str], Price]:
     if _table is None:
         with _lock:
             if _table is None:
-                text = resources.files("glm_magic").joinpath("data/prices.toml").read_text("utf-8")
+                # beside this module (no importlib.resources: it costs more to import than
+                # the whole price file takes to read)
+                text = (Path(__file__).parent / "data" / "prices.toml").read_text("utf-8")
                 _table = {(p.provider, p.model.lower()): p for p in _rows(tomllib.loads(text))}
         user = os.environ.get("GLM_MAGIC_PRICES") or str(
             Path.home() / ".config" / "glm-magic" / "prices.toml")

@@ -4,7 +4,6 @@ faces of one `StreamCore`."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -245,7 +244,7 @@ class AsyncStream:
         if self._core.ended_s is None:
             self._core.ended_s = time.perf_counter()
         res = self._close()
-        if asyncio.iscoroutine(res):
+        if hasattr(res, "__await__"):
             await res
         _done(self)
 
@@ -270,6 +269,8 @@ async def _bounded(source: Any, core: StreamCore) -> AsyncIterator[bytes]:
         async for raw in source:
             yield raw
         return
+    import asyncio
+
     it = source.__aiter__()
     loop = asyncio.get_running_loop()
     while True:

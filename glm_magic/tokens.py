@@ -9,13 +9,17 @@ from __future__ import annotations
 import re
 from typing import Any
 
-_CJK = re.compile(r"[\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uff00-\uffef]")
+_CJK_CLASS = r"[\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uff00-\uffef]"
+_CJK: re.Pattern[str] | None = None  # compiled on first use (a cell with usage needs none)
 PER_MESSAGE = 4
 
 
 def estimate_tokens(text: str) -> int:
     if not text:
         return 0
+    global _CJK
+    if _CJK is None:
+        _CJK = re.compile(_CJK_CLASS)
     cjk = len(_CJK.findall(text))
     return cjk + -(-(len(text) - cjk) // 4)
 

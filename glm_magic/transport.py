@@ -9,7 +9,7 @@ check after every read."""
 
 from __future__ import annotations
 
-import asyncio
+import sys
 import time
 from contextvars import ContextVar
 from typing import Any
@@ -24,10 +24,14 @@ MAX_RESPONSE_BYTES = 64 * 2**20  # a decoded body or stream; far above any real 
 ANSWER_CHARS_PER_TOKEN = 32  # generous: no tokenizer makes tokens longer than this
 ANSWER_SLACK_CHARS = 65536
 
-try:  # Python 3.11+; aiohttp brings async-timeout (same API) on 3.10
-    from asyncio import timeout_at as _timeout_at
-except ImportError:  # pragma: no cover
-    from async_timeout import timeout_at as _timeout_at  # type: ignore[no-redef]
+def _timeout_at(when: float) -> Any:
+    """asyncio's `timeout_at` (Python 3.11+; aiohttp brings async-timeout, same API, on
+    3.10), imported when first used: a sync-only program never loads asyncio."""
+    try:
+        from asyncio import timeout_at
+    except ImportError:  # pragma: no cover
+        from async_timeout import timeout_at  # type: ignore[no-redef]
+    return timeout_at(when)
 
 
 class Deadline:
@@ -139,12 +143,15 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
-def sync_http(timeout: httpx.Timeout, in_process: httpx.BaseTransport | None = None
-              ) -> httpx.Client:
+def sync_http(timeout: httpx.Timeout, in_process: httpx.BaseTransport | None = None,
+              plain_http: bool = False) -> httpx.Client:
     """An httpx.Client whose sockets honour deadlines and which never follows a redirect (a
     redirect to another host would take the request, and its key, with it). `in_process`: a
-    transport that answers without the network (the local model)."""
-    client = httpx.Client(timeout=timeout, follow_redirects=False, transport=in_process)
+    transport that answers without the network (the local model). `plain_http`: the base URL
+    is http:// (a server on this machine or network) — no CA bundle is loaded, which is 17 ms
+    of a first cell; with redirects refused, no request can reach an https URL."""
+    client = httpx.Client(timeout=timeout, follow_redirects=False, transport=in_process,
+                          verify=not plain_http)
     for transport in [client._transport, *client._mounts.values()]:  # noqa: SLF001
         pool = getattr(transport, "_pool", None)
         backend = getattr(pool, "_network_backend", None)
@@ -192,6 +199,8 @@ def read_body(response: httpx.Response, body_by: Deadline, provider: str,
 # --- async: asyncio timeouts around the send, checks after every read -------------------------
 async def asend(http: httpx.AsyncClient, request: httpx.Request, headers_by: Deadline,
                 provider: str) -> httpx.Response:
+    import asyncio
+
     if headers_by.until is None:
         return await http.send(request, stream=True)
     loop_deadline = asyncio.get_running_loop().time() + (headers_by.until - time.monotonic())
@@ -204,6 +213,8 @@ async def asend(http: httpx.AsyncClient, request: httpx.Request, headers_by: Dea
 
 async def aread_body(response: httpx.Response, body_by: Deadline, provider: str,
                      limit: int = MAX_RESPONSE_BYTES) -> bytes:
+    import asyncio
+
     parts: list[bytes] = []
     size = 0
 
@@ -247,10 +258,17 @@ def answer_limit(body: dict[str, Any]) -> int | None:
 
 
 # --- errors -------------------------------------------------------------------------------------
+def _aio_timeout() -> type[BaseException]:
+    """asyncio's timeout class, without importing asyncio when nothing async ran (it is the
+    builtin TimeoutError from Python 3.11; a class of its own before)."""
+    aio = sys.modules.get("asyncio")
+    return aio.TimeoutError if aio is not None else TimeoutError
+
+
 def is_transport_error(exc: BaseException) -> bool:
     """True for failures of the connection or the HTTP framing, whatever library raised them."""
     if isinstance(exc, (httpx.HTTPError, httpcore.NetworkError, httpcore.ProtocolError,
-                        httpcore.TimeoutException, OSError, EOFError, asyncio.TimeoutError)):
+                        httpcore.TimeoutException, OSError, EOFError, _aio_timeout())):
         return True
     root = type(exc).__module__.split(".", 1)[0]
     return root in ("aiohttp", "h11", "httpcore", "yarl", "ssl")
@@ -270,7 +288,7 @@ def transport_error(exc: BaseException, provider: str, during: str = "") -> erro
     if type(raw).__module__.startswith("aiohttp"):
         import aiohttp
 
-        if isinstance(raw, (aiohttp.ServerTimeoutError, asyncio.TimeoutError)):
+        if isinstance(raw, (aiohttp.ServerTimeoutError, _aio_timeout())):
             return errors.APITimeoutError(f"read timeout{during}", provider=provider)
         if isinstance(raw, aiohttp.ClientResponseError) or "http_exceptions" in \
                 type(raw).__module__ or isinstance(raw, aiohttp.ClientPayloadError):
@@ -284,7 +302,7 @@ def transport_error(exc: BaseException, provider: str, during: str = "") -> erro
         kind = {httpx.ConnectTimeout: "connect", httpx.ReadTimeout: "read",
                 httpx.WriteTimeout: "write", httpx.PoolTimeout: "pool"}.get(type(exc), "")
         return errors.APITimeoutError(f"{kind} timeout{during}".strip(), provider=provider)
-    if isinstance(exc, asyncio.TimeoutError):
+    if isinstance(exc, _aio_timeout()):
         return errors.APITimeoutError(f"timeout{during}", provider=provider)
     if isinstance(exc, (httpx.RemoteProtocolError, httpx.DecodingError, httpcore.ProtocolError)):
         return errors.ProtocolError(f"malformed HTTP response ({text or name}){during}",

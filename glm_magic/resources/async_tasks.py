@@ -3,7 +3,6 @@ later (the official SDK's names)."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +49,8 @@ class AsyncCompletions:
             delay = min(delay * 1.5, 10.0)
 
     async def _await(self, id: str, timeout: float, poll: float) -> Any:
+        import asyncio
+
         deadline = time.monotonic() + timeout
         delay = poll
         while True:
