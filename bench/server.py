@@ -36,12 +36,17 @@ VECTOR = [round(0.001 * i, 3) for i in range(256)]  # distinct: litellm rejects 
 async def app(scope, receive, send):
     if scope["type"] != "http":
         return
+    first = scope["path"].strip("/").split("/", 1)[0]
+    if first == "stats":
+        return await stats(send, scope["path"].rstrip("/").rsplit("/", 1)[-1])
     body = b""
     while True:
         msg = await receive()
         body += msg.get("body", b"")
         if not msg.get("more_body"):
             break
+    if first in ("limited", "halving"):
+        return await limited(scope, send, first)
     req = json.loads(body or b"{}")
     model = str(req.get("model", ""))
     if scope["path"].endswith("/embeddings"):
@@ -71,6 +76,84 @@ async def app(scope, receive, send):
             await send({"type": "http.response.body", "body": b"".join(CHUNKS[i:min(i + 50, n)]),
                         "more_body": True})
     await send({"type": "http.response.body", "body": LAST})
+
+
+# --- a rate-limited route for the goodput benchmark ----------------------------------------------
+# `/limited/...`: at most 16 requests in flight and 200 per second (a token bucket); beyond that
+# HTTP 429 with Zhipu's code 1302 and a Retry-After of when a slot frees. `/halving/...` is the
+# same, with both caps halved after HALVE_AFTER_S seconds. Each answer takes LATENCY_S.
+LATENCY_S = 0.04
+HALVE_AFTER_S = 12.0
+LIMITED = {}
+
+
+class Limit:
+    def __init__(self, inflight: int, rate: float, halving: bool) -> None:
+        import time
+
+        self.inflight, self.rate, self.halving = inflight, rate, halving
+        self.active = 0
+        self.tokens = rate / 20
+        self.stamp = self.started = time.monotonic()
+        self.ok = self.refused = 0
+        self.done: list[float] = []  # when each answer was sent (monotonic)
+
+    def caps(self, now: float) -> tuple[int, float]:
+        if self.halving and now - self.started >= HALVE_AFTER_S:
+            return max(1, self.inflight // 2), self.rate / 2
+        return self.inflight, self.rate
+
+    def admit(self, now: float) -> float | None:
+        """None when admitted, else the seconds to wait."""
+        inflight, rate = self.caps(now)
+        self.tokens = min(rate / 20, self.tokens + (now - self.stamp) * rate)
+        self.stamp = now
+        if self.active >= inflight:
+            return LATENCY_S / 2
+        if self.tokens < 1:
+            return (1 - self.tokens) / rate
+        self.tokens -= 1
+        self.active += 1
+        return None
+
+
+REFUSED = json.dumps({"error": {"code": "1302", "message": "您当前使用该API的并发数过高"}}).encode()
+
+
+async def limited(scope, send, prefix: str) -> None:
+    import asyncio
+    import time
+
+    lim = LIMITED.get(prefix)
+    if lim is None:
+        lim = LIMITED[prefix] = Limit(16, 200.0, prefix == "halving")
+    wait = lim.admit(time.monotonic())
+    if wait is not None:
+        lim.refused += 1
+        await send({"type": "http.response.start", "status": 429, "headers": [
+            (b"content-type", b"application/json"), (b"retry-after", f"{wait:.3f}".encode())]})
+        await send({"type": "http.response.body", "body": REFUSED})
+        return
+    try:
+        await asyncio.sleep(LATENCY_S)
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": COMPLETION})
+        lim.ok += 1
+        lim.done.append(time.monotonic())
+    finally:
+        lim.active -= 1
+
+
+async def stats(send, prefix: str) -> None:
+    lim = LIMITED.pop(prefix, None)
+    body = {"ok": 0, "refused": 0, "done": [], "started": 0.0}
+    if lim is not None:
+        body = {"ok": lim.ok, "refused": lim.refused, "started": lim.started,
+                "done": [t - lim.started for t in lim.done]}
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": json.dumps(body).encode()})
 
 
 if __name__ == "__main__":

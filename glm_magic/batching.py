@@ -13,6 +13,7 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,10 +38,21 @@ STOPPING = (errors.QuotaExceededError, errors.BudgetExceededError,
             errors.AuthenticationError, errors.ConfigurationError)
 
 
+RATE_LIMIT_RETRIES = 30  # refusals a row may meet before it is an error (a row is not lost
+RATE_LIMIT_WAIT_S = 8.0  # to a busy minute); each wait at most this, or what the server asked
+
+
 class AdaptiveLimiter:
-    """A concurrency limit that halves on every rate-limit signal and creeps back up by one
-    after as many successes as the current limit (AIMD), plus a shared cool-down so that a
-    Retry-After pauses every row, not just the one that was refused."""
+    """How fast a batch sends: a concurrency limit that halves on a rate-limit signal and
+    creeps back up by one after as many successes as the current limit (AIMD); a pace
+    learned from the first refusal — just under the rate the server was answering at — that
+    then rises about 5% a second to find a raised limit; and a shared cool-down so that a
+    Retry-After pauses every row, not just the one that was refused. Refusals of one burst
+    (within HOLD_S of the last) set the pace once: they are the same signal."""
+
+    HOLD_S = 0.25  # 429s this close together are one signal
+    WINDOW_S = 1.0  # the success rate a refusal is measured against
+    PROBE = 0.05  # the pace rises this much per second without refusals
 
     def __init__(self, limit: int) -> None:
         self.max = max(1, limit)
@@ -48,6 +60,10 @@ class AdaptiveLimiter:
         self.active = 0
         self.successes = 0
         self.cooldown_until = 0.0
+        self.rate: float | None = None  # requests per second, once a refusal taught one
+        self._next_start = 0.0
+        self._last_penalty = -1e9
+        self._recent: deque[float] = deque()
         self._cond = asyncio.Condition()
 
     async def __aenter__(self) -> AdaptiveLimiter:
@@ -57,9 +73,17 @@ class AdaptiveLimiter:
                 await asyncio.sleep(wait)
             async with self._cond:
                 await self._cond.wait_for(lambda: self.active < self.limit)
-                if self.cooldown_until <= time.monotonic():
-                    self.active += 1
+                now = time.monotonic()
+                if self.cooldown_until > now:
+                    continue
+                self.active += 1
+                if self.rate is None:
                     return self
+                start = max(now, self._next_start)
+                self._next_start = start + 1.0 / self.rate
+            if start > now:  # paced: wait for this request's slot (holding its place)
+                await asyncio.sleep(start - now)
+            return self
 
     async def __aexit__(self, *exc: object) -> None:
         async with self._cond:
@@ -67,16 +91,36 @@ class AdaptiveLimiter:
             self._cond.notify_all()
 
     def penalize(self, retry_after: float | None) -> None:
+        now = time.monotonic()
+        if retry_after:
+            self.cooldown_until = max(self.cooldown_until, now + retry_after)
         self.limit = max(1, self.limit // 2)
         self.successes = 0
-        if retry_after:
-            self.cooldown_until = max(self.cooldown_until, time.monotonic() + retry_after)
+        if now - self._last_penalty < self.HOLD_S:
+            return  # the same burst: the pace was set by its first refusal
+        self._last_penalty = now
+        served = self._served(now)
+        if served > 0:
+            self.rate = 0.9 * served
+        elif self.rate is not None:
+            self.rate = max(0.5, self.rate / 2)
 
     def reward(self) -> None:
+        now = time.monotonic()
+        self._recent.append(now)
         self.successes += 1
         if self.successes >= self.limit and self.limit < self.max:
             self.limit += 1
             self.successes = 0
+        if self.rate is not None:  # about +PROBE per second of successes
+            self.rate *= 1.0 + self.PROBE / max(self.rate, 1.0)
+
+    def _served(self, now: float) -> float:
+        """Successes per second over the last WINDOW_S."""
+        while self._recent and now - self._recent[0] > self.WINDOW_S:
+            self._recent.popleft()
+        span = min(self.WINDOW_S, now - self._recent[0]) if self._recent else 0.0
+        return len(self._recent) / max(span, 0.1) if self._recent else 0.0
 
 
 class ResumeStore:
@@ -316,7 +360,12 @@ async def abatch(prompts: Any, *, template: str | None = None, model: str | None
                     stop["reason"], stop["error"] = errors.describe(err), err
                     finish(i, _row(None, "error", errors.describe(err), attempt))
                     return
-                if (rate or err.retryable) and attempt <= max_retries:
+                if rate and attempt <= max(max_retries, RATE_LIMIT_RETRIES):
+                    # "come back later": the limiter paces the retry, a refusal is no failure
+                    await asyncio.sleep(min(backoff_delay(attempt, err.retry_after),
+                                            RATE_LIMIT_WAIT_S))
+                    continue
+                if err.retryable and attempt <= max_retries:
                     await asyncio.sleep(backoff_delay(attempt, err.retry_after))
                     continue
                 if on_error == "raise":

@@ -208,3 +208,38 @@ def test_adaptive_limiter_aimd():
     for _ in range(2):
         lim.reward()
     assert lim.limit == 3
+
+
+def test_a_rate_limited_server_loses_and_repeats_no_row(echo):
+    """Beyond 4 in flight the server refuses with 429 and a Retry-After, as Zhipu's 1302:
+    every row is answered exactly once, each with its own answer, and the batch learns a pace
+    that keeps refusals rare after the first burst."""
+    import threading
+
+    state = {"active": 0, "ok": [], "refused": 0}
+    lock = threading.Lock()
+
+    def app(rec):
+        with lock:
+            if state["active"] >= 4:
+                state["refused"] += 1
+                return zhipu_error("1302", "您当前使用该API的并发数过高", 429,
+                                   **{"Retry-After": "0.02"})
+            state["active"] += 1
+        try:
+            time.sleep(0.01)
+            last = rec.json["messages"][-1]["content"]
+            with lock:
+                state["ok"].append(last)
+            return Reply(body=completion_body(f"echo: {last}", "glm-4-flash"))
+        finally:
+            with lock:
+                state["active"] -= 1
+
+    echo.app = app
+    prompts = [f"row {i}" for i in range(200)]
+    df = glm_magic.batch(prompts, concurrency=32, progress=False)
+    assert (df["status"] == "ok").all()
+    assert list(df["answer"]) == [f"echo: {p}" for p in prompts]  # each row its own answer
+    assert sorted(state["ok"]) == sorted(prompts)  # answered once each: none lost, none twice
+    assert state["refused"] < len(prompts)  # the pace keeps refusals well below one per row
