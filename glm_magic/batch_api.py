@@ -225,9 +225,9 @@ class BatchJob:
         answers = self._read(self.batch.output_file_id) + self._read(self.batch.error_file_id)
         by_id = {a.get("custom_id"): a for a in answers if isinstance(a, dict)}
         ids = self.state.get("custom_ids") or sorted(by_id, key=_position)
-        rows = [self._row(by_id.get(cid), status) for cid in ids]
-        if not self.state.get("recorded"):
-            self._record(ids, rows)
+        provider = self._client().provider
+        rows = [self._row(by_id.get(cid), status, provider) for cid in ids]
+        self._price(ids, rows)
         frame = pd.DataFrame(rows, columns=COLUMNS, index=self._frame_index(len(ids)))
         frame.attrs["batch_id"] = self.id
         frame.attrs["batch_status"] = status
@@ -256,7 +256,8 @@ class BatchJob:
             return pd.Index(labels, name=self.state.get("index_name"))
         return pd.RangeIndex(n)
 
-    def _row(self, answer: dict[str, Any] | None, job_status: str) -> dict[str, Any]:
+    def _row(self, answer: dict[str, Any] | None, job_status: str, provider: Any
+             ) -> dict[str, Any]:
         from .types import Usage
 
         empty = {"answer": None, "prompt_tokens": 0, "completion_tokens": 0, "cost": 0.0,
@@ -271,20 +272,20 @@ class BatchJob:
             return {**empty, "status": "error", "attempts": 1, "error": _message(answer, body)}
         from .responses import _parse
 
-        client = self._client()
-        raw = json.dumps(body).encode()
-        comp = _parse(client.provider, client.provider.parse_completion, raw, 200)
+        comp = _parse(provider, provider.parse_completion, json.dumps(body).encode(), 200)
         u = comp.usage or Usage()
         return {"answer": comp.text, "status": "ok", "error": None,
                 "prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens,
                 "cost": None, "latency_s": None, "attempts": 1, "_comp": comp}
 
-    def _record(self, ids: list[str], rows: list[dict[str, Any]]) -> None:
-        """One ledger row per answered or failed row, priced at the batch price."""
+    def _price(self, ids: list[str], rows: list[dict[str, Any]]) -> None:
+        """Each answered row's cost at the batch price; the first reading of the results
+        also writes one ledger row per answered or failed row."""
         from .recording import Call
         from .types import Choice, Completion, Message
 
         rec = self.session.recorder
+        record = not self.state.get("recorded")
         provider, model = self.state["provider"], self.state.get("model") or ""
         for cid, row in zip(ids, rows, strict=True):
             comp = row.pop("_comp", None)
@@ -300,10 +301,12 @@ class BatchJob:
             comp.provider = provider
             comp.latency_s = 0.0
             name = rec.price(call, comp)
-            rec.record(call, comp, name)
+            if record:
+                rec.record(call, comp, name)
             row["cost"] = comp.cost if row["status"] == "ok" else 0.0
-        self.state["recorded"] = True
-        self._save()
+        if record:
+            self.state["recorded"] = True
+            self._save()
 
 
 def _position(cid: Any) -> int:

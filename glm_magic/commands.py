@@ -403,6 +403,7 @@ def dry_run(magics: GLMMagics, prompt: Any, kwargs: dict[str, Any], stream: bool
             ) -> dict[str, Any]:
     """Show the exact request that would be sent (key masked) and its estimated cost."""
     from . import pricing
+    from .sessions import model_info
 
     s = magics.session
     conv = s.chats.get(kwargs.get("chat") or "default")
@@ -424,7 +425,8 @@ def dry_run(magics: GLMMagics, prompt: Any, kwargs: dict[str, Any], stream: bool
         from .structured import adapt_request
 
         body = adapt_request(body, prov)
-    window = context_window(prov, call.model)
+    info = model_info(call.provider, call.model)
+    window = info.context if info is not None else None
     tokens, exact = estimate_messages(body["messages"]), False
     if not window or tokens <= window:  # a prompt past the window is not worth counting
         tokens, exact = count_prompt(client, call.model, body["messages"])
@@ -460,15 +462,6 @@ def dry_run(magics: GLMMagics, prompt: Any, kwargs: dict[str, Any], stream: bool
     if note:
         info["note"] = note
     print(terminal_safe(redact(json.dumps(info, ensure_ascii=False, indent=2))))
-    return None
-
-
-def context_window(provider: Any, model: str) -> int | None:
-    """The model's context window in tokens, when the provider's model list knows it."""
-    name = (model or "").lower()
-    for info in getattr(provider, "models", ()):
-        if info.name.lower() == name and info.context:
-            return int(info.context)
     return None
 
 

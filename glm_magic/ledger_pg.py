@@ -212,7 +212,16 @@ class PostgresLedger:
             return out
 
     def count(self) -> int:
-        return len(self.rows())
+        import psycopg
+
+        with self._lock:
+            found = 0
+            if self._flush():
+                try:
+                    found = self._conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
+                except psycopg.Error as exc:
+                    self._failed(exc)
+            return found + self._spool.count()
 
     def frame(self, since: Any = None, model: str | None = None, source: str | None = None,
               provider: str | None = None, status: str | None = None,

@@ -39,7 +39,7 @@ class Call:
     # a re-run cell's earlier exchange, taken out of the conversation: (index, messages), put
     # back if this call fails before an answer
     replaced: tuple[int, list[dict[str, Any]]] | None = None
-    pricing: str | None = None  # whose price rows apply, when not the provider's (api.z.ai)
+    pricing: str | None = None  # whose price rows apply (`Provider.pricing_key()`: api.z.ai…)
 
     @property
     def price_key(self) -> str:
@@ -182,7 +182,7 @@ def direct_call(provider: str, body: dict[str, Any], source: str = "client",
     messages = body.get("messages")
     call = Call(uuid.uuid4().hex, provider, str(body.get("model") or ""), source, None,
                 list(messages) if isinstance(messages, list) else [], {})
-    call.pricing = pricing_key if pricing_key != provider else None
+    call.pricing = pricing_key
     return call
 
 

@@ -257,8 +257,7 @@ class Session:
                         ",".join(tags) if isinstance(tags, (list, tuple)) else tags,
                         attempt_offset=attempt - 1)
             call.replaced = replaced
-            key = self.client(name).provider.pricing_key()
-            call.pricing = key if key != name else None
+            call.pricing = self.client(name).provider.pricing_key()
             self.recorder.check_budget(call)
         except BaseException:  # nothing was sent: the conversation is as it was
             if conv is not None:

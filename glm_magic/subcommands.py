@@ -183,7 +183,7 @@ def _models(magics: GLMMagics, rest: list[str]) -> Any:
     rows = []
     for p in wanted:
         cls = provider_class(p)
-        key = magics.session.client(p).provider.pricing_key() if p == "zhipu" else p
+        key = magics.session._provider(p).pricing_key()  # api.z.ai prices in USD, etc.
         for m in cls.models:
             rows.append(_model_row(p, m, pricing.lookup(key, m.name)))
     frame = pd.DataFrame(rows)

@@ -60,8 +60,9 @@ def test_batch_via_batch_api_returns_a_job_at_once_and_aligned_results(zhipu, tm
         int(ok["prompt_tokens"]), int(ok["completion_tokens"]), 0))[0]
     assert ok["cost"] == pytest.approx(online / 2)  # the batch price
     assert df["cost"].sum() == pytest.approx(rows["cost"].sum())
-    job.result()
+    again = job.result()
     assert len(glm_magic.usage(source="batch_api")) == 4  # recorded once
+    assert again["cost"].sum() == pytest.approx(df["cost"].sum())  # and priced every time
 
 
 def test_a_new_kernel_picks_the_job_up_by_file_or_id(zhipu, tmp_path):

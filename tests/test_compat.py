@@ -361,3 +361,12 @@ def test_seed_003_openai_gateway_stream_has_no_extra_chunk(oai, capsys):
         model="glm-4.7", stream=True, messages=[{"role": "user", "content": "a b"}])]
     assert "".join(p or "" for p in pieces) == "echo: a b"
     assert compat_rows().iloc[-1]["total_tokens"] == 12  # the usage chunk went to the ledger
+
+
+def test_printed_sdk_responses_keep_escapes_inert():
+    from glm_magic.compat._common import attr_dict
+
+    resp = attr_dict({"output": {"text": "ok\u202egnp.exe\x1b[2J\u200b"}})
+    shown = str(resp)
+    assert "\u202e" not in shown and "\x1b" not in shown and "\u200b" not in shown
+    assert json.loads(json.dumps(resp))["output"]["text"].startswith("ok")  # the value is kept

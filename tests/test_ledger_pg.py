@@ -105,6 +105,7 @@ def test_rows_wait_in_the_spool_while_the_server_is_down(team, capsys):
     assert led.pending == 0 and "is back" in capsys.readouterr().err
     models = list(glm_magic.usage()["model"])
     assert models == ["before"] + ["during"] * 5 + ["after"]  # in order, none twice
+    assert led.count() == 7
     assert lp.SCHEMA_VERSION == 1
     led.close()
 

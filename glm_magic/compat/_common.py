@@ -61,8 +61,11 @@ class AttrDict(dict):
         self[name] = value
 
     def __str__(self) -> str:
-        # JSON escapes every control character: a model's text cannot drive the terminal
-        return json.dumps(self, ensure_ascii=False, indent=4, default=str)
+        # JSON escapes control characters; terminal_safe also bidi overrides and zero-width
+        # characters, so a model's text printed this way cannot drive or disguise the terminal
+        from ..sanitize import terminal_safe
+
+        return terminal_safe(json.dumps(self, ensure_ascii=False, indent=4, default=str))
 
 
 def attr_dict(value: Any) -> Any:
