@@ -7,6 +7,15 @@ import sys
 import time
 from typing import Any, TextIO
 
+from .live import (
+    BLOCK_MIN,
+    BLOCK_SHARE,
+    MESSAGE_BYTES,
+    POOL,
+    SPLIT_AFTER,
+    Budget,
+    settled_length,
+)
 from .pricing import format_cost
 from .sanitize import (
     answer_bundle,
@@ -63,8 +72,12 @@ def _display_html(fragment: str) -> None:
 
 
 class NotebookView:
-    """Renders the answer into one display area, updated in place at most `max_fps` times a
-    second so that a long stream costs little."""
+    """Renders the answer in place, at most `max_fps` updates a second.
+
+    A long Markdown answer streams into a few outputs: the blocks nothing later can change
+    move to outputs of their own and only the unfinished tail is re-sent, within a byte
+    budget (see `glm_magic.live`). When the answer ends, the first output receives the whole
+    answer, exactly as a short one renders, and the others are emptied."""
 
     def __init__(self, fmt: str = "markdown", *, footer: bool = True, max_fps: float = 20.0,
                  rate: tuple[str, float] | None = None, allow_images: bool = False) -> None:
@@ -75,9 +88,20 @@ class NotebookView:
         self.rate = rate
         self.parts: list[str] = []
         self.reasoning: list[str] = []
-        self.handle: Any = None
+        self.slots: list[Any] = []  # display handles in page order; the last one is live
+        self.settled = 0  # characters of the answer shown in the slots before the live one
+        self.budget = Budget()
+        self.bytes_sent = 0  # data bytes of every display message this view sent
+        self._size = 0  # characters received, answer and thinking
+        self._thought = 0  # characters of thinking received
+        self._tried = 0  # tail length at the last search for settled blocks
         self._last = 0.0
         self._dirty = False
+
+    @property
+    def handle(self) -> Any:
+        """The output that holds the whole answer once it ends (None before the first)."""
+        return self.slots[0] if self.slots else None
 
     @property
     def text(self) -> str:
@@ -88,31 +112,92 @@ class NotebookView:
             if c.index == 0:
                 if c.delta.content:
                     self.parts.append(c.delta.content)
+                    self._size += len(c.delta.content)
                     self._dirty = True
                 if c.delta.reasoning_content:
                     self.reasoning.append(c.delta.reasoning_content)
+                    self._size += len(c.delta.reasoning_content)
+                    self._thought += len(c.delta.reasoning_content)
                     self._dirty = True
         now = time.monotonic()
         if self._dirty and now - self._last >= self.interval:
             self._last = now
-            self._show(final=False)
+            self._refresh()
 
-    def _show(self, final: bool, text: str | None = None) -> None:
+    # --- while it streams ---------------------------------------------------------------
+    def _refresh(self) -> None:
+        text = self.text
+        splits = self.fmt == "markdown" and (self.slots[1:] or len(text) >= SPLIT_AFTER)
+        if splits and self._settle(text):
+            self._dirty = False  # the commit showed the tail as it is now
+            return
+        tail = text[self.settled:]
+        head = len(self.slots) <= 1
+        estimate = len(tail) + (self._thought if head else 0) + MESSAGE_BYTES
+        if self.slots and not self.budget.allows(estimate, self._size):
+            return  # the next update carries this one's text too
+        cost = self._send(-1, self._live(tail, head=head))
+        self.budget.spend(cost)
+        self._dirty = False
+
+    def _settle(self, text: str) -> bool:
+        """Move the settled Markdown blocks at the head of the tail into an output of their
+        own; True when it did (and so showed the tail)."""
+        tail = text[self.settled:]
+        need = max(BLOCK_MIN, self.settled // BLOCK_SHARE)
+        if len(self.slots) == 1 and tail and self._thought >= BLOCK_MIN:
+            return self._commit(text, self.settled)  # a long thinking trace keeps its output
+        if len(tail) < max(need, self._tried + max(need, self._tried) // 4):
+            return False  # searched again only after the tail grew by a quarter: linear in all
+        self._tried = len(tail)
+        cut = settled_length(tail)
+        if cut < need:
+            return False
+        self._tried = 0
+        return self._commit(text, self.settled + cut)
+
+    def _commit(self, text: str, end: int) -> bool:
+        """Show text[settled:end] as finished: the live slot keeps it and a new live slot
+        follows. A full pool commits no more: the tail then grows, paced by the budget."""
+        if len(self.slots) >= POOL:
+            return False
+        self._send(-1, self._live(text[self.settled:end], head=len(self.slots) <= 1))
+        self.slots.append(None)
+        self.settled = end
+        self._send(-1, self._live(text[end:], head=False))
+        return True
+
+    def _live(self, text: str, *, head: bool) -> dict[str, Any]:
+        """A streaming bundle: HTML only (the final one carries text/plain too)."""
+        reasoning = "".join(self.reasoning) if head else ""
+        bundle = answer_bundle(text, self.fmt, final=False, reasoning=reasoning,
+                               allow_images=self.allow_images)
+        return {"text/html": bundle["text/html"]}
+
+    def _send(self, index: int, bundle: dict[str, Any]) -> int:
+        """Display or update slot `index` (None slots are displayed); returns the bytes sent."""
         from IPython.display import display
 
-        body = self.text if text is None else text
-        bundle = answer_bundle(body, self.fmt, final=final, reasoning="".join(self.reasoning),
-                               allow_images=self.allow_images)
-        self._dirty = False
-        if self.handle is None:
-            self.handle = display(bundle, raw=True, display_id=True)
+        if not self.slots:
+            self.slots.append(None)
+        index %= len(self.slots)
+        if self.slots[index] is None:
+            self.slots[index] = display(bundle, raw=True, display_id=True)
         else:
-            self.handle.update(bundle, raw=True)
+            self.slots[index].update(bundle, raw=True)
+        cost = sum(len(v) if isinstance(v, str) else 64 for v in bundle.values()) + MESSAGE_BYTES
+        self.bytes_sent += cost
+        return cost
 
+    # --- when it ends -------------------------------------------------------------------
     def finish(self, comp: Completion) -> None:
         text = comp.text or self.text
-        if text or self.handle is not None:
-            self._show(final=True, text=text)
+        if text or self.slots:
+            bundle = answer_bundle(text, self.fmt, final=True, reasoning="".join(self.reasoning),
+                                   allow_images=self.allow_images)
+            self._send(0, bundle)
+            for i in range(1, len(self.slots)):
+                self._send(i, {})
         if comp.web_search:
             _display_html(references_html(comp.web_search))
         if self.footer and _worth_a_footer(comp):

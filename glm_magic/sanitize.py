@@ -145,6 +145,11 @@ def _markdown(allow_images: bool) -> Any:
     return md
 
 
+def markdown_parser() -> Any:
+    """The one Markdown parser (CommonMark, tables, math, raw HTML off), for block structure."""
+    return _markdown(False)
+
+
 def markdown_html(text: str, *, allow_images: bool = False) -> str:
     """Markdown → sanitized HTML: raw HTML in the text is shown as text, never rendered."""
     text = terminal_safe(text)
