@@ -1,6 +1,7 @@
 """A fast loopback server for the benchmarks: raw ASGI under uvicorn, speaking the
 Zhipu/OpenAI chat format. The model name picks the answer: `stream-N` streams N chunks,
-`big-MB` streams MB megabytes; anything else answers a short completion."""
+`big-MB` streams MB megabytes; `md-BYTES` streams a Markdown report of BYTES bytes in 4-byte
+pieces at MD_RATE bytes a second; anything else answers a short completion."""
 
 from __future__ import annotations
 
@@ -66,6 +67,9 @@ async def app(scope, receive, send):
         return
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-type", b"text/event-stream")]})
+    if model.startswith("md-"):
+        await markdown_report(send, int(model[3:]))
+        return
     if model.startswith("big-"):
         piece = chunk("x" * 65_536)
         for _ in range(int(float(model[4:]) * 16)):
@@ -75,6 +79,29 @@ async def app(scope, receive, send):
         for i in range(0, n, 50):
             await send({"type": "http.response.body", "body": b"".join(CHUNKS[i:min(i + 50, n)]),
                         "more_body": True})
+    await send({"type": "http.response.body", "body": LAST})
+
+
+# --- a long Markdown answer in 4-byte pieces, for the browser benchmark ---------------------------
+MD_RATE = 50_000  # bytes a second: 100× a fast model, so that rendering is what is measured
+MD_TICK = 0.01
+
+
+async def markdown_report(send, size: int) -> None:
+    import asyncio
+    import time
+
+    from glm_magic.testing.answers import long_markdown, pieces
+
+    frames = [chunk(p) for p in pieces(long_markdown(size))]
+    per_tick = max(1, int(MD_RATE * MD_TICK / 4))
+    start = time.monotonic()
+    for i in range(0, len(frames), per_tick):
+        await send({"type": "http.response.body", "body": b"".join(frames[i:i + per_tick]),
+                    "more_body": True})
+        ahead = start + (i + per_tick) * 4 / MD_RATE - time.monotonic()
+        if ahead > 0:
+            await asyncio.sleep(ahead)
     await send({"type": "http.response.body", "body": LAST})
 
 

@@ -69,13 +69,17 @@ def _line_offset(text: str, line: int) -> int:
 
 
 class Budget:
-    """Bytes a live view may send: `ratio` per character received plus `per_second` of wall
-    time since the first update. A fast stream's updates thin out as the live part grows; a
-    slow one (a few hundred characters a second) still updates every frame."""
+    """Bytes a live view may send: `ratio` per character received, plus `per_second` of wall
+    time while the stream is no faster than `reading_speed` characters a second.
 
-    def __init__(self, ratio: float = 0.25, per_second: float = 8192.0,
-                 floor: float = 4 * MESSAGE_BYTES) -> None:
-        self.ratio, self.per_second, self.floor = ratio, per_second, floor
+    A stream at reading speed (every model's, over a network) updates at the frame rate: its
+    bytes a second are few. A faster one (a replay, a cache, a local model on a big machine)
+    is paced by its size alone, so its bytes grow with the answer, never with its square."""
+
+    def __init__(self, ratio: float = 0.15, per_second: float = 65_536.0,
+                 reading_speed: float = 16_384.0, floor: float = 4 * MESSAGE_BYTES) -> None:
+        self.ratio, self.per_second, self.reading_speed = ratio, per_second, reading_speed
+        self.floor = floor
         self.spent = 0
         self._start: float | None = None
 
@@ -83,7 +87,9 @@ class Budget:
         now = time.monotonic()
         if self._start is None:
             self._start = now
-        allowance = self.floor + self.ratio * received + self.per_second * (now - self._start)
+        elapsed = now - self._start
+        slow = max(0.0, 1.0 - received / (elapsed * self.reading_speed)) if elapsed else 0.0
+        allowance = self.floor + self.ratio * received + self.per_second * elapsed * slow
         return self.spent + cost <= allowance
 
     def spend(self, cost: int) -> None:

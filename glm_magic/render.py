@@ -18,6 +18,7 @@ from .live import (
 )
 from .pricing import format_cost
 from .sanitize import (
+    NO_TYPESET,
     answer_bundle,
     code_block,
     footer_html,
@@ -120,7 +121,8 @@ class NotebookView:
                     self._thought += len(c.delta.reasoning_content)
                     self._dirty = True
         now = time.monotonic()
-        if self._dirty and now - self._last >= self.interval:
+        interval = self.interval * (2 if len(self.slots) > 1 else 1)
+        if self._dirty and now - self._last >= interval:
             self._last = now
             self._refresh()
 
@@ -168,11 +170,15 @@ class NotebookView:
         return True
 
     def _live(self, text: str, *, head: bool) -> dict[str, Any]:
-        """A streaming bundle: HTML only (the final one carries text/plain too)."""
+        """A streaming bundle: HTML only (the final one carries text/plain too). Once a long
+        answer is split, its math is typeset only in the final render: each typesetting
+        restyles the whole page, which costs more the longer the answer on it."""
         reasoning = "".join(self.reasoning) if head else ""
-        bundle = answer_bundle(text, self.fmt, final=False, reasoning=reasoning,
-                               allow_images=self.allow_images)
-        return {"text/html": bundle["text/html"]}
+        html = answer_bundle(text, self.fmt, final=False, reasoning=reasoning,
+                             allow_images=self.allow_images)["text/html"]
+        if self._size >= SPLIT_AFTER:
+            html = f'<div class="{NO_TYPESET}">{html}</div>'
+        return {"text/html": html}
 
     def _send(self, index: int, bundle: dict[str, Any]) -> int:
         """Display or update slot `index` (None slots are displayed); returns the bytes sent."""

@@ -44,6 +44,8 @@ _RISKY_TEX = re.compile(r"\\(href|url|class|cssId|style|data|html|require|unicod
 # C0 and C1 controls (but \n and \t), DEL, bidi overrides and zero-width characters
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064"
                       "\u2066-\u2069\ufeff]")
+# the classes that keep MathJax (and MathJax 2's tex2jax) off an element and its children
+NO_TYPESET = "tex2jax_ignore mathjax_ignore"
 _IMG_TAG = re.compile(r"<img\b[^>]*>", re.I)
 _ATTR = re.compile(r"""\b(src|alt)\s*=\s*("[^"]*"|'[^']*'|[^\s>]+)""", re.I)
 
@@ -161,7 +163,7 @@ def _no_risky_math(clean: str, source: str) -> str:
     """A typesetter could turn `\\href{javascript:…}` into a live link: answers that use such
     commands are marked so the front-end does not typeset them at all."""
     if _RISKY_TEX.search(source):
-        return f'<div class="tex2jax_ignore mathjax_ignore">{clean}</div>'
+        return f'<div class="{NO_TYPESET}">{clean}</div>'
     return clean
 
 

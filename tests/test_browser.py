@@ -8,48 +8,20 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
+from glm_magic.testing.lab import CHROMIUM, lab_server, launch
 from glm_magic.testing.loopback import Reply
 from glm_magic.testing.zhipu import API_KEY, stream_frames
-from tests.servers import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.local]
-CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "build" / "browser"
 HOSTILE = '<img src=x onerror=alert(1)> <script>alert(2)</script> <a href="javascript:alert(3)">go</a>'
-
-
-class LabServer:
-    """A running JupyterLab: `url(name)` opens notebook `name` from its root folder."""
-
-    def __init__(self, base: str, token: str, root: Path) -> None:
-        self.base, self.token, self.root = base, token, root
-
-    def url(self, notebook: str, workspace: str | None = None) -> str:
-        """A fresh named workspace opens only that notebook (no tabs left from before)."""
-        if workspace:
-            return (f"{self.base}/lab/workspaces/{workspace}/tree/{notebook}"
-                    f"?reset&token={self.token}")
-        return f"{self.base}/lab/tree/{notebook}?token={self.token}"
-
-
-def launch(pw):
-    return pw.chromium.launch(
-        executable_path=CHROMIUM, headless=True,
-        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-              "--disable-component-update", "--disable-sync", "--no-first-run",
-              "--disable-quic"])
 
 
 def run_all_cells(page, until, shots_prefix: str) -> None:
@@ -96,37 +68,13 @@ def lab(tmp_path_factory, _zhipu_server):
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
     nbformat.write(nb, work / "panel.ipynb")
-    port, token = free_port(), secrets.token_hex(16)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ZHIPUAI", "OPENAI"))}
     env["GLM_MAGIC_LEDGER"] = str(work / "ledger.sqlite")
-    env["JUPYTER_CONFIG_DIR"] = str(work / "jupyter-config")
-    labconfig = work / "jupyter-config" / "labconfig"
-    labconfig.mkdir(parents=True)
-    (labconfig / "page_config.json").write_text(json.dumps(  # no news toast over the panel
-        {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1",
-         f"--port={port}", f"--IdentityProvider.token={token}", "--allow-root",
-         f"--ServerApp.root_dir={work}", "--LabApp.news_url=",
-         "--ServerApp.disable_check_xsrf=True"],
-        env=env, stdout=subprocess.DEVNULL, stderr=(work / "lab.log").open("w"))
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"{base}/api/status?token={token}", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("JupyterLab did not start: " + (work / "lab.log").read_text()[-2000:])
-    yield LabServer(base, token, work)
-    proc.terminate()
     try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        with lab_server(work, env) as server:
+            yield server
+    except RuntimeError as err:  # JupyterLab did not start
+        pytest.fail(str(err))
 
 
 def test_chat_panel_in_jupyterlab(lab, _zhipu_server):
@@ -323,3 +271,74 @@ def test_hostile_answers_run_nothing_in_jupyterlab(lab, _zhipu_server):
     assert hits == 0
     assert dialogs == []
     assert foreign == [], foreign
+
+
+# --- a long answer streams into several outputs and ends as one --------------------------------
+ANSWER_HTML = """(i) => {
+  const cell = document.querySelectorAll('.jp-Notebook .jp-Cell')[i];
+  const out = cell.querySelector('.jp-OutputArea-output.jp-RenderedHTMLCommon');
+  return out ? out.innerHTML : null;
+}"""
+
+
+def test_long_answer_ends_as_the_one_output_render(lab, _zhipu_server):
+    """60 KB of Markdown in 4-character pieces: while it streams, finished blocks are outputs
+    of their own; at the end the page shows exactly what one output with the whole answer
+    shows (compared with that output rendered by the same page), and nothing else."""
+    from playwright.sync_api import sync_playwright
+
+    from glm_magic.testing.answers import long_markdown, pieces
+    from glm_magic.testing.loopback import sse
+
+    size = 60_000
+    chunks = [{"choices": [{"index": 0, "delta": {"content": p}}]}
+              for p in pieces(long_markdown(size))]
+    frames = sse(*chunks, {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                           "usage": {"prompt_tokens": 5, "completion_tokens": 9,
+                                     "total_tokens": 14}})
+    _zhipu_server.reset()
+    _zhipu_server.push(Reply(events=[b"".join(frames[i:i + 100])
+                                     for i in range(0, len(frames), 100)], pause=0.01))
+    setup = "\n".join([
+        "import os",
+        f"os.environ['ZHIPUAI_API_KEY'] = {API_KEY!r}",
+        f"os.environ['ZHIPUAI_BASE_URL'] = {_zhipu_server.base_url!r}",
+        "%load_ext glm_magic",
+    ])
+    reference = ("from glm_magic.sanitize import answer_bundle\n"
+                 "from glm_magic.testing.answers import long_markdown\n"
+                 f"display(answer_bundle(long_markdown({size}), final=True), raw=True)\n"
+                 "print('all cells ran')")
+    nb = new_notebook(cells=[new_code_cell(setup),
+                             new_code_cell("%%glm --once\nwrite the report"),
+                             new_code_cell(reference)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, lab.root / "long.ipynb")
+    with sync_playwright() as pw:
+        browser = launch(pw)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(60_000)
+        page.goto(lab.url("long.ipynb", workspace="long"))
+        run_all_cells(page, lambda: page.get_by_text("all cells ran", exact=True), "long")
+        page.locator(".glm-footer").wait_for(state="attached", timeout=90_000)
+        cell = page.locator(".jp-Notebook .jp-Cell").nth(1)
+        # typesetting is asynchronous: wait until both renders hold the same math
+        page.wait_for_function(
+            """() => { const c = document.querySelectorAll('.jp-Notebook .jp-Cell');
+                       const n = i => c[i].querySelectorAll('mjx-container').length;
+                       return n(1) > 0 && n(1) === n(2); }""", timeout=60_000)
+        page.wait_for_timeout(500)
+        streamed, whole = page.evaluate(ANSWER_HTML, 1), page.evaluate(ANSWER_HTML, 2)
+        children = cell.locator(".jp-OutputArea > *").count()
+        shown = page.evaluate(
+            """() => [...document.querySelectorAll('.jp-Notebook .jp-Cell')[1]
+                     .querySelectorAll('.jp-OutputArea-output')]
+                     .filter(o => o.getBoundingClientRect().height > 0).length""")
+        bad = page.evaluate(FIND_BAD)
+        page.screenshot(path=str(SHOTS / "long-answer.png"))
+        browser.close()
+    assert streamed and streamed == whole
+    assert children > 2  # it streamed into several outputs ...
+    assert shown == 2  # ... and ends as the answer and its footer
+    assert bad == [], bad
