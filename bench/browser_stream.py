@@ -9,6 +9,7 @@ the one-output render of the same text."""
 
 from __future__ import annotations
 
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -100,10 +101,6 @@ def _measure(browser, lab, name: str, size: int) -> dict:
         time.sleep(2)  # typesetting of both outputs
         ours, ref = page.evaluate(ANSWER_HTML, 1), page.evaluate(ANSWER_HTML, 2)
         out["identical"] = ours == ref and ours is not None
-        out["visible_outputs"] = page.evaluate(
-            """() => [...document.querySelectorAll('.jp-Notebook .jp-Cell')[1]
-                     .querySelectorAll('.jp-OutputArea-output')]
-                     .filter(o => o.getBoundingClientRect().height > 0).length""")
     page.close()
     return out
 
@@ -119,26 +116,28 @@ def _task_s(cdp) -> float:
     return next(m["value"] for m in metrics if m["name"] == "TaskDuration")
 
 
-def run(base: str, key: str) -> dict:
-    """{size: {"glm_magic": {...}, "openai": {...}}} for each size."""
+def run(base: str, key: str, rounds: int = 3) -> dict:
+    """{size: {"glm_magic": {...}, "openai": {...}}} for each size: medians of `rounds`
+    measurements, each in a fresh page and kernel."""
     from playwright.sync_api import sync_playwright
 
+    cases = [(size, mode) for size in SIZES for mode in ("glm_magic", "openai")
+             if mode == "glm_magic" or size in PEER_SIZES]
     results: dict = {}
-    with tempfile.TemporaryDirectory() as tmp, lab_server(Path(tmp)) as lab:
-        for size in SIZES:
-            for mode in ("glm_magic", "openai"):
-                if mode == "openai" and size not in PEER_SIZES:
-                    continue
-                name = f"stream-{size}-{mode}.ipynb"
+    with tempfile.TemporaryDirectory() as tmp, lab_server(Path(tmp)) as lab, \
+            sync_playwright() as pw:
+        browser = launch(pw)
+        for size, mode in cases:
+            runs = []
+            for i in range(rounds):
+                name = f"stream-{size}-{mode}-{i}.ipynb"
                 nbformat.write(_notebook(base, key, size, mode), Path(tmp) / name)
-        with sync_playwright() as pw:
-            browser = launch(pw)
-            for size in SIZES:
-                for mode in ("glm_magic", "openai"):
-                    if mode == "openai" and size not in PEER_SIZES:
-                        continue
-                    got = _measure(browser, lab, f"stream-{size}-{mode}.ipynb", size)
-                    results.setdefault(size, {})[mode] = got
-                    print(f"[bench] browser {mode} {size:,} B: {got}", flush=True)
-            browser.close()
+                runs.append(_measure(browser, lab, name, size))
+            got = {k: statistics.median(r[k] for r in runs) for k in runs[0]
+                   if k != "identical"}
+            if mode == "glm_magic":
+                got["identical"] = all(r["identical"] for r in runs)
+            results.setdefault(size, {})[mode] = got
+            print(f"[bench] browser {mode} {size:,} B: {got}", flush=True)
+        browser.close()
     return results

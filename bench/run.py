@@ -466,7 +466,7 @@ def bench_browser(base: str, results: dict) -> None:
     sys.path.insert(0, str(HERE))
     from browser_stream import run
 
-    got = run(base, KEY)
+    got = run(base, KEY, ROUNDS)
     for size, label in ((10_000, "10 KB"), (100_000, "100 KB"), (1_000_000, "1 MB")):
         row = got[size]
         ours = row["glm_magic"]
