@@ -14,6 +14,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from . import errors
+from .live import MESSAGE_BYTES, Budget
 from .pricing import format_cost
 from .render import footer_text
 from .sanitize import escape, markdown_html
@@ -38,23 +39,29 @@ def _bot_html(text: str, mark: str = "", allow_images: bool = False) -> str:
 
 
 class _Bubble:
-    """The assistant message being streamed: a widget updated at most MAX_FPS times a second."""
+    """The assistant message being streamed: a widget updated at most MAX_FPS times a second,
+    within a byte budget (see `glm_magic.live`)."""
 
     def __init__(self, widget: widgets.HTML, allow_images: bool = False) -> None:
         self.widget = widget
         self.allow_images = allow_images
         self.parts: list[str] = []
         self._last = 0.0
+        self._size = 0
+        self.budget = Budget()  # a fast stream's updates thin out as the answer grows
         self.completion: Completion | None = None  # this bubble's answer once it is recorded
 
     def update(self, chunk: Chunk) -> None:
         if chunk.text:
             self.parts.append(chunk.text)
+            self._size += len(chunk.text)
             now = time.monotonic()
-            if now - self._last >= 1.0 / MAX_FPS:
+            if now - self._last >= 1.0 / MAX_FPS and self.budget.allows(
+                    self._size + MESSAGE_BYTES, self._size):  # each update sends it all
                 self._last = now
-                self.widget.value = _bot_html("".join(self.parts),
-                                              allow_images=self.allow_images)
+                value = _bot_html("".join(self.parts), allow_images=self.allow_images)
+                self.widget.value = value
+                self.budget.spend(len(value) + MESSAGE_BYTES)
 
     def finish(self, comp: Completion) -> None:
         self.completion = comp

@@ -126,3 +126,26 @@ def test_chat_subcommand_returns_a_panel(shell, zhipu):
     assert isinstance(panel, ChatPanel) and panel.chat == "default"
     bundle = panel._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
+
+
+def test_a_fast_long_answer_in_the_panel_sends_linear_bytes(zhipu):
+    """100 KB in 4-character pieces as fast as the server sends: the bubble ends with the
+    whole answer, and its updates send a few times the answer, not its square."""
+    from glm_magic.live import MESSAGE_BYTES
+    from glm_magic.testing.answers import long_markdown, pieces
+    from glm_magic.testing.zhipu import sse
+    from glm_magic.widget import _bot_html
+
+    text = long_markdown(100_000)
+    frames = sse(*[{"choices": [{"index": 0, "delta": {"content": p}}]} for p in pieces(text)],
+                 {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    zhipu.push(Reply(events=[b"".join(frames[i:i + 64]) for i in range(0, len(frames), 64)]))
+    panel = ChatPanel(provider="zhipu")
+    sent: list[int] = []
+    panel.transcript.observe(
+        lambda change: [w.observe(lambda c: sent.append(len(c["new"]) + MESSAGE_BYTES), "value")
+                        for w in change["new"][len(change["old"]):]], "children")
+    comp = panel.send("write the report")
+    assert comp.text == text
+    assert html_of(panel)[-1] == _bot_html(text)
+    assert sent and sum(sent) <= 5 * len(text.encode())
