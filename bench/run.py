@@ -476,8 +476,9 @@ def bench_browser(base: str, results: dict) -> None:
         results[f"{label} answer in JupyterLab: display bytes (× answer)"] = {
             "glm_magic": ours["bytes_x"], "openai": peer.get("bytes_x"),
             "label": "openai column: the SDK with a display handle re-rendered at 20/s"}
-        results[f"{label} answer in JupyterLab: main thread busy while streaming"] = {
-            "glm_magic": ours["busy_streaming"], "openai": peer.get("busy_streaming")}
+        if size >= 100_000:  # 10 KB streams in ~0.1 s: shorter than the 50 ms sampling
+            results[f"{label} answer in JupyterLab: main thread busy while streaming"] = {
+                "glm_magic": ours["busy_streaming"], "openai": peer.get("busy_streaming")}
         results[f"{label} answer in JupyterLab: busy for the whole cell"] = {
             "glm_magic": ours["busy_cell"], "openai": peer.get("busy_cell")}
 
@@ -653,8 +654,6 @@ GOALS = {
     "10 KB answer in JupyterLab: display bytes (× answer)": ("≤ 4×", None, 4.0, False),
     "100 KB answer in JupyterLab: display bytes (× answer)": ("≤ 4×", None, 4.0, False),
     "1 MB answer in JupyterLab: display bytes (× answer)": ("≤ 4×", None, 4.0, False),
-    "10 KB answer in JupyterLab: main thread busy while streaming": ("report", None, None,
-                                                                    False),
     "100 KB answer in JupyterLab: main thread busy while streaming": ("≤ 0.25", None, 0.25,
                                                                      False),
     "1 MB answer in JupyterLab: main thread busy while streaming": ("report", None, None,
