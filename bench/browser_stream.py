@@ -18,7 +18,13 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_notebook
 
 from glm_magic.testing.answers import long_markdown
-from glm_magic.testing.lab import display_bytes, lab_server, launch, wait_for_kernel
+from glm_magic.testing.lab import (
+    ANSWER_HTML,
+    display_bytes,
+    lab_server,
+    launch,
+    wait_for_kernel,
+)
 
 SIZES = (10_000, 100_000, 1_000_000)
 PEER_SIZES = (10_000, 100_000)  # re-sending 1 MB 20 times a second stalls the page for minutes
@@ -41,11 +47,6 @@ REFERENCE = """from glm_magic.sanitize import answer_bundle
 from glm_magic.testing.answers import long_markdown
 display(answer_bundle(long_markdown({size}), final=True), raw=True)"""
 SETTLED = "() => new Promise(r => requestAnimationFrame(() => setTimeout(r, 300)))"
-ANSWER_HTML = """(i) => {
-  const cell = document.querySelectorAll('.jp-Notebook .jp-Cell')[i];
-  const out = cell.querySelector('.jp-OutputArea-output.jp-RenderedHTMLCommon');
-  return out ? out.innerHTML : null;
-}"""
 
 
 def _notebook(base: str, key: str, size: int, mode: str):

@@ -92,7 +92,6 @@ class NotebookView:
         self.slots: list[Any] = []  # display handles in page order; the last one is live
         self.settled = 0  # characters of the answer shown in the slots before the live one
         self.budget = Budget()
-        self.bytes_sent = 0  # data bytes of every display message this view sent
         self._size = 0  # characters received, answer and thinking
         self._thought = 0  # characters of thinking received
         self._tried = 0  # tail length at the last search for settled blocks
@@ -191,9 +190,7 @@ class NotebookView:
             self.slots[index] = display(bundle, raw=True, display_id=True)
         else:
             self.slots[index].update(bundle, raw=True)
-        cost = sum(len(v) if isinstance(v, str) else 64 for v in bundle.values()) + MESSAGE_BYTES
-        self.bytes_sent += cost
-        return cost
+        return sum(len(v) if isinstance(v, str) else 64 for v in bundle.values()) + MESSAGE_BYTES
 
     # --- when it ends -------------------------------------------------------------------
     def finish(self, comp: Completion) -> None:

@@ -14,7 +14,14 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from glm_magic.testing.lab import CHROMIUM, lab_server, launch
+from glm_magic.testing.lab import (
+    ANSWER_HTML,
+    CHROMIUM,
+    lab_server,
+    launch,
+    run_all,
+    wait_for_kernel,
+)
 from glm_magic.testing.loopback import Reply
 from glm_magic.testing.zhipu import API_KEY, stream_frames
 
@@ -24,23 +31,16 @@ SHOTS = ROOT / "build" / "browser"
 HOSTILE = '<img src=x onerror=alert(1)> <script>alert(2)</script> <a href="javascript:alert(3)">go</a>'
 
 
-def run_all_cells(page, until, shots_prefix: str) -> None:
+def run_all_cells(page, until, shots_prefix: str, count: int = 1) -> None:
     """Run all cells once the kernel is idle; a run sent while it still connects can be
-    dropped, so retry until `until()` holds (at most three times)."""
+    dropped, so retry until `until()` matches `count` elements (at most three times)."""
     from playwright.sync_api import expect
 
-    page.wait_for_selector(".jp-Notebook", timeout=90_000)
-    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
-                           timeout=90_000)
-    page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=90_000)
+    wait_for_kernel(page)
     for attempt in range(3):
-        first = page.locator(".jp-Cell").first
-        first.scroll_into_view_if_needed()
-        first.click()
-        page.get_by_role("menuitem", name="Run", exact=True).click()
-        page.get_by_text("Run All Cells", exact=True).click()
+        run_all(page)
         try:
-            expect(until()).to_have_count(1, timeout=40_000)
+            expect(until()).to_have_count(count, timeout=40_000)
             return
         except AssertionError:
             page.screenshot(path=str(SHOTS / f"{shots_prefix}-not-run-{attempt}.png"))
@@ -88,22 +88,8 @@ def test_chat_panel_in_jupyterlab(lab, _zhipu_server):
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
         page.set_default_timeout(60_000)
         page.goto(lab.url("panel.ipynb"))
-        page.wait_for_selector(".jp-Notebook", timeout=90_000)
-        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
-                               timeout=90_000)
-        page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=90_000)
         panels = page.locator(".glm-chat-panel")
-        for attempt in range(3):  # a run sent while the kernel still connects can be dropped
-            page.locator(".jp-Cell").first.click()
-            page.get_by_role("menuitem", name="Run", exact=True).click()
-            page.get_by_text("Run All Cells", exact=True).click()
-            try:
-                expect(panels).to_have_count(2, timeout=40_000)
-                break
-            except AssertionError:
-                page.screenshot(path=str(SHOTS / f"not-run-{attempt}.png"))
-                if attempt == 2:
-                    raise
+        run_all_cells(page, lambda: panels, "panel", count=2)
         local, remote = panels.nth(0), panels.nth(1)
 
         # 1. a question for the bundled local model: streamed text arrives
@@ -274,11 +260,6 @@ def test_hostile_answers_run_nothing_in_jupyterlab(lab, _zhipu_server):
 
 
 # --- a long answer streams into several outputs and ends as one --------------------------------
-ANSWER_HTML = """(i) => {
-  const cell = document.querySelectorAll('.jp-Notebook .jp-Cell')[i];
-  const out = cell.querySelector('.jp-OutputArea-output.jp-RenderedHTMLCommon');
-  return out ? out.innerHTML : null;
-}"""
 
 
 def test_long_answer_ends_as_the_one_output_render(lab, _zhipu_server):

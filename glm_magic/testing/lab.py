@@ -18,6 +18,12 @@ from typing import Any
 import httpx
 
 CHROMIUM = "/usr/bin/chromium"
+# page.evaluate(ANSWER_HTML, i): the HTML of cell i's first rendered HTML output (None if none)
+ANSWER_HTML = """(i) => {
+  const cell = document.querySelectorAll('.jp-Notebook .jp-Cell')[i];
+  const out = cell.querySelector('.jp-OutputArea-output.jp-RenderedHTMLCommon');
+  return out ? out.innerHTML : null;
+}"""
 
 
 class LabServer:
