@@ -110,6 +110,33 @@ def scrub(text: str) -> str:
     return _JWT.sub("<jwt>", text)
 
 
+# what `mask_credentials` hides in text we send out (`%glm fix`): key shapes, passwords in URLs
+# (libpq's `user:pass@` and `?password=`), and string literals assigned to secret-sounding names
+_KEY_SHAPES = re.compile(
+    r"\b(?:sk-[A-Za-z0-9_\-]{16,}|[0-9A-Za-z]{16,}\.[A-Za-z0-9]{12,}|bce-v3/[A-Za-z0-9/\-]{20,}"
+    r"|ALTAK[A-Za-z0-9]{10,}|AKID[A-Za-z0-9]{10,}|gh[pousr]_[A-Za-z0-9]{20,}"
+    r"|AIza[A-Za-z0-9_\-]{30,}|xox[abprs]-[A-Za-z0-9\-]{10,})")
+_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.\-]*://[^\s:/@'\"]*:)([^\s@/'\"]+)(@)", re.I)
+_QUERY_PASSWORD = re.compile(r"((?:[?&;\s]|^)(?:password|passwd|pwd|sslpassword)\s*=\s*)"
+                             r"('[^']*'|\"[^\"]*\"|[^&\s'\"]+)", re.I | re.M)
+_SECRET_ASSIGNED = re.compile(
+    r"""(?P<lhs>[\w.\[\]'"-]*(?:key|secret|token|password|passwd|pwd|_sk|_ak|credential)"""
+    r"""[\w'"\]]*\s*(?::\s*[\w\[\], |]+)?\s*[=:]\s*[rbuf]{0,2})"""
+    r"""(?P<q>['"])(?P<value>[^'"\n]{4,})(?P=q)""", re.I)
+
+
+def mask_credentials(text: str) -> str:
+    """`scrub` plus everything shaped like a credential, for text that leaves the machine in
+    a prompt: key shapes (`sk-…`, `id.secret`, bearer, JWT), passwords in URLs and libpq
+    strings, and string literals assigned to names like `*key*`, `*secret*`, `*token*`,
+    `*password*` (`dashscope.api_key = "…"`, `os.environ["QIANFAN_SK"] = "…"`)."""
+    text = scrub(text)
+    text = _SECRET_ASSIGNED.sub(lambda m: f"{m['lhs']}{m['q']}***{m['q']}", text)
+    text = _URL_PASSWORD.sub(r"\1***\3", text)
+    text = _QUERY_PASSWORD.sub(r"\1***", text)
+    return _KEY_SHAPES.sub(lambda m: mask(m.group(0)), text)
+
+
 KEY_LIKE = re.compile(
     r"\b(sk-[A-Za-z0-9]{20,}|[0-9a-f]{32}\.[A-Za-z0-9]{16}|bce-v3/[A-Za-z0-9/\-]{20,})\b")
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import errors
+from .sanitize import terminal_safe
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -70,45 +71,114 @@ def write_state(path: Path, state: dict[str, Any]) -> None:
         raise
 
 
+def job_key(plan: _Plan, lines: list[dict[str, Any]]) -> str:
+    """What makes a job this job: the settings, and every row's id and request. Different rows
+    (another DataFrame, another row count) are a different job, never the old one's results."""
+    import hashlib
+
+    digest = hashlib.sha256(plan.batch_key.encode())
+    for line in lines:
+        digest.update(json.dumps(line, sort_keys=True, ensure_ascii=False).encode())
+        digest.update(b"\n")
+    return digest.hexdigest()[:32]
+
+
 def submit(s: Session, plan: _Plan, system: str | None, params: dict[str, Any],
            resume: str | os.PathLike[str] | None = None) -> BatchJob:
-    """Upload the rows and start the job (or pick up the job `resume` already holds for
-    these same rows and settings)."""
+    """Upload the rows and start the job, at most once for these rows and settings.
+
+    The job file is written, marked pending, before the job is created, and the job's key
+    travels in its `metadata`: a re-run after a crash between the two finds the job it already
+    submitted (`batches.list`) instead of paying for a second one. A `resume=` file that holds
+    another job (other rows or settings) is moved aside under its job id, and a new job is
+    submitted."""
     client = s.client(plan.provider)
-    path = Path(resume) if resume else None
-    if path is not None and path.exists():
-        state = _read_state(path)
-        if state.get("batch_key") == plan.batch_key:
-            return BatchJob(state, path, s, plan.index)
     lines = request_lines(client, plan, system, params)
-    data = ("\n".join(json.dumps(line, ensure_ascii=False) for line in lines) + "\n").encode()
-    upload = client.files.create(file=(f"glm-magic-{plan.batch_key}.jsonl", data),
-                                 purpose="batch")
-    job = client.batches.create(input_file_id=upload.id,
-                                endpoint=client.provider.batch_endpoint,
-                                metadata={"source": "glm-magic", "rows": str(len(lines))})
-    state = {"version": STATE_VERSION, "id": job.id, "provider": plan.provider,
-             "model": plan.model, "input_file_id": upload.id, "batch_key": plan.batch_key,
-             "created": time.time(), "status": job.status,
-             "custom_ids": [line["custom_id"] for line in lines], "index": _labels(plan.index),
-             "index_name": getattr(plan.index, "name", None), "recorded": False}
-    path = path or jobs_dir() / f"{_safe(job.id)}.json"
-    write_state(path, state)
+    key = job_key(plan, lines)
+    path = Path(resume) if resume else jobs_dir() / f"pending-{key}.json"
+    state = _read_state(path, pending_ok=True) if path.exists() else None
+    if state is not None and state.get("job_key") != key:
+        _set_aside(path, state)
+        state = None
+    if state is not None and state.get("id"):
+        return BatchJob(state, path, s, plan.index)
+    interrupted = state is not None  # a pending file: an earlier submit stopped part way
+    state = state or {"version": STATE_VERSION, "id": "", "provider": plan.provider,
+                      "model": plan.model, "batch_key": plan.batch_key, "job_key": key,
+                      "status": "submitting", "created": time.time(),
+                      "custom_ids": [line["custom_id"] for line in lines],
+                      "index": _labels(plan.index),
+                      "index_name": getattr(plan.index, "name", None), "recorded": False}
+    job = _submitted_before(client, key) if interrupted else None
+    if job is None:
+        if not state.get("input_file_id"):
+            data = ("\n".join(json.dumps(line, ensure_ascii=False) for line in lines)
+                    + "\n").encode()
+            upload = client.files.create(file=(f"glm-magic-{key[:16]}.jsonl", data),
+                                         purpose="batch")
+            state["input_file_id"] = upload.id
+        write_state(path, state)  # pending: a crash from here on is found by its key
+        job = client.batches.create(input_file_id=state["input_file_id"],
+                                    endpoint=client.provider.batch_endpoint,
+                                    metadata={"source": "glm-magic", "rows": str(len(lines)),
+                                              "glm_magic_job": key})
+    state.update(id=checked_id(job.id), status=job.status)
+    if not resume:  # the job file is named by its id, as batch_job(id) looks for it
+        final = jobs_dir() / f"{_safe(job.id)}.json"
+        write_state(final, state)
+        path.unlink(missing_ok=True)
+        path = final
+    else:
+        write_state(path, state)
     return BatchJob(state, path, s, plan.index)
+
+
+def _submitted_before(client: Any, key: str) -> Any:
+    """The job an earlier, interrupted submit created for `key` (None when there is none)."""
+    after = None
+    for _ in range(20):  # pages of the provider's recent jobs, newest first
+        page = client.batches.list(after=after, limit=100)
+        for job in page.data:
+            if (job.metadata or {}).get("glm_magic_job") == key:
+                return job
+        if not page.has_more or not page.data:
+            return None
+        after = page.data[-1].id
+    return None
+
+
+def _set_aside(path: Path, state: dict[str, Any]) -> None:
+    """Keep another job's file where `batch_job(its id)` finds it, before reusing `path`."""
+    if state.get("id"):
+        aside = jobs_dir() / f"{_safe(state['id'])}.json"
+        if not aside.exists():
+            write_state(aside, state)
+
+
+def checked_id(value: Any) -> str:
+    """A job or file id as the server sent it, refused when it could not be one (terminal
+    escapes, path separators, control characters: it is printed and names a file)."""
+    text = str(value or "")
+    if not text or len(text) > 200 or not re.fullmatch(r"[A-Za-z0-9_.:=+-]+", text):
+        raise errors.ProtocolError(f"the server sent an unusable batch id {text[:40]!r}",
+                                   hint="check the base URL points at the provider's API")
+    return text
 
 
 def _safe(job_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", job_id)[:200]
 
 
-def _read_state(path: Path) -> dict[str, Any]:
+def _read_state(path: Path, *, pending_ok: bool = False) -> dict[str, Any]:
     try:
         state = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise errors.ConfigurationError(f"cannot read batch job file {path}: {exc}",
                                         hint="pass the job id instead") from None
-    if not isinstance(state, dict) or not isinstance(state.get("id"), str):
-        raise errors.ConfigurationError(f"{path} is not a batch job file")
+    if not isinstance(state, dict) or not isinstance(state.get("id"), str) or \
+            not (state["id"] or pending_ok):
+        raise errors.ConfigurationError(f"{path} is not a batch job file (or its job was "
+                                        "never created)", hint="run the batch again")
     return state
 
 
@@ -179,7 +249,7 @@ class BatchJob:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=len(self.state.get("custom_ids") or []) or None,
-                       desc=f"batch {self.id}", unit="row")
+                       desc=f"batch {terminal_safe(self.id)}", unit="row")
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
             while True:
@@ -188,7 +258,7 @@ class BatchJob:
                     counts = self.batch.request_counts
                     bar.total = bar.total or counts.total or None
                     bar.n = counts.completed + counts.failed
-                    bar.set_postfix_str(status)
+                    bar.set_postfix_str(terminal_safe(status))
                     bar.refresh()
                 if status in TERMINAL:
                     return self

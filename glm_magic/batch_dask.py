@@ -67,9 +67,31 @@ def batch_dask(data: Any, *, template: str | None, model: str | None, provider: 
     return data.map_partitions(
         run_partition, template=template, provider=name, model=mdl, system=system,
         concurrency=per_partition, max_retries=max_retries, on_error=on_error,
-        params=params, ledger_path=s.ledger_path, budget=budget,
+        params=params, ledger_path=s.ledger_path, budget=budget, rows_path=rows_store(),
         stop_name=f"glm-magic-stop-{uuid.uuid4().hex}", meta=meta_frame(data._meta.index),
         align_dataframes=False)
+
+
+ROWS_KEPT_S = 7 * 86400
+
+
+def rows_store() -> str:
+    """A fresh per-computation row store (SQLite, WAL) beside the ledger: every worker process
+    of this machine reaches it. Stores older than a week are removed."""
+    import time
+
+    from .ledger import local_dir
+
+    folder = local_dir() / "dask-rows"
+    folder.mkdir(parents=True, exist_ok=True)
+    now = time.time()
+    for old in folder.glob("*.sqlite*"):
+        try:
+            if now - old.stat().st_mtime > ROWS_KEPT_S:
+                old.unlink()
+        except OSError:
+            continue
+    return str(folder / f"{uuid.uuid4().hex}.sqlite")
 
 
 def _stop_event(name: str) -> Any:
@@ -85,8 +107,11 @@ def _stop_event(name: str) -> Any:
 def run_partition(part: Any, *, template: str | None, provider: str, model: str,
                   system: str | None, concurrency: int, max_retries: int, on_error: str,
                   params: dict[str, Any], ledger_path: str | None,
-                  budget: tuple[float, str] | None, stop_name: str) -> Any:
-    """One partition on a worker: the ordinary batch, unless the computation was stopped."""
+                  budget: tuple[float, str] | None, stop_name: str,
+                  rows_path: str | None = None) -> Any:
+    """One partition on a worker: the ordinary batch, unless the computation was stopped.
+    Finished rows go to `rows_path` as they finish, so a partition that dask runs again after
+    a worker died sends (and pays for) only the rows no earlier attempt finished."""
     from .batching import batch
     from .sessions import session as default_session
 
@@ -107,7 +132,7 @@ def run_partition(part: Any, *, template: str | None, provider: str, model: str,
         s.set_budget(*budget)
     out = batch(part, template=template, provider=provider, model=model, system=system,
                 concurrency=concurrency, max_retries=max_retries, on_error=on_error,
-                progress=False, **params)
+                progress=False, resume=rows_path, **params)
     if out.attrs.get("stopped") and stop is not None:
         stop.set()
     return _typed(out)

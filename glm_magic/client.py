@@ -5,7 +5,6 @@ Streams live in `streams.py`, the API surfaces in `resources/`, the bounded tran
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ import httpx
 
 from . import errors, transport
 from ._secrets import install_log_filter, mask
-from .config import load_dotenv, source_of
+from .config import env_value, load_dotenv, source_of
 from .providers import make_provider
 from .providers.base import HTTPRequest, Provider
 from .resources.batches import Batches
@@ -84,6 +83,7 @@ class _BaseClient:
                                           auth=auth, model_path=model_path, **options)
         self.timeout = as_timeout(timeout)
         self.deadline = None if deadline is None else float(deadline)
+        self.provider.bounds = (self.timeout, self.deadline)
         self.max_response_bytes = int(max_response_bytes)
         self.max_retries = max(0, int(max_retries))
         self.record = bool(record)
@@ -107,7 +107,7 @@ class _BaseClient:
         import hashlib
 
         load_dotenv()  # one stat; re-read only when .env changed
-        values = "\0".join(f"{os.environ.get(v, '')}\0{source_of(v)}"
+        values = "\0".join(f"{env_value(v) or ''}\0{source_of(v)}"
                            for v in self.provider.credential_envs())
         return hashlib.sha256(values.encode("utf-8", "surrogatepass")).hexdigest()
 

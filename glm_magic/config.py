@@ -1,5 +1,6 @@
-"""Where settings come from besides the magic's own options: the environment, a `.env` file
-in the working directory, and `[tool.glm_magic]` in the nearest `pyproject.toml`."""
+"""Where settings come from besides the magic's own options: the environment, the credential
+lines of a `.env` file in the working directory, the user's `config.toml`, and
+`[tool.glm_magic]` in the nearest `pyproject.toml`. Which source may set what is `trust.py`."""
 
 from __future__ import annotations
 
@@ -8,66 +9,80 @@ import os
 from pathlib import Path
 from typing import Any
 
-# .env file -> (its stat signature, the values this module put into os.environ from it)
+# .env file -> (its stat signature, the credential values it holds)
 _dotenv: dict[Path, tuple[tuple[int, int], dict[str, str]]] = {}
 
 
 def load_dotenv(path: str | os.PathLike[str] | None = None) -> dict[str, str]:
-    """Read `.env` (python-dotenv: quotes, `export`, comments) into the environment, never
-    overriding a value set elsewhere. Cheap to call before every request: one `stat`, and the
-    file is read again only when it changed, so a corrected key takes effect on the next call.
-    Returns the values it holds in the environment for that file."""
+    """Read the provider keys and base URLs of `.env` (python-dotenv: quotes, `export`,
+    comments) into this module's credential sources. Nothing else in the file is read and
+    nothing is written to `os.environ`: a cloned project's `.env` must not set a proxy, a
+    certificate bundle, `LD_PRELOAD` or the ledger path (`trust.ENVIRONMENT_VARIABLES`).
+
+    Cheap to call before every request: one `stat`, and the file is read again only when it
+    changed, so a corrected key takes effect on the next call. Returns the values it holds."""
     p = Path(path) if path else Path.cwd() / ".env"
     try:
         p = p.resolve()
         st = p.stat()
     except OSError:
         st = None
-    old_sig, held = _dotenv.get(p, (None, {}))
     if st is None:
-        if held:  # the file went away: so do the values it gave
-            _forget(held, {})
-            _dotenv.pop(p, None)
+        _dotenv.pop(p, None)
         return {}
     sig = (st.st_mtime_ns, st.st_size)
-    if sig == old_sig:
-        return held
+    old = _dotenv.get(p)
+    if old is not None and old[0] == sig:
+        return old[1]
     from dotenv import dotenv_values
 
+    from .trust import dotenv_names
+
+    allowed = dotenv_names()
     try:
-        values = {k: v for k, v in dotenv_values(p).items() if v is not None}
+        values = {k: v for k, v in dotenv_values(p).items()
+                  if v is not None and k in allowed}
     except (OSError, UnicodeDecodeError, ValueError):
         values = {}
-    applied: dict[str, str] = {}
-    for key, value in values.items():
-        current = os.environ.get(key)
-        if current is None or held.get(key) == current:  # unset, or still the file's value
-            os.environ[key] = value
-            applied[key] = value
-    _forget(held, values)
-    _dotenv[p] = (sig, applied)
-    return applied
+    _dotenv[p] = (sig, values)
+    return values
 
 
-def _forget(held: dict[str, str], keep: dict[str, str]) -> None:
-    for key, value in held.items():
-        if key not in keep and os.environ.get(key) == value:
-            del os.environ[key]
-
-
-def source_of(var: str | None) -> str:
-    """Where the value of environment variable `var` came from: a `.env` path, 'environment',
-    or '' when it is not set."""
-    if not var or var not in os.environ:
-        return ""
+def _here() -> Path:
     here = Path.cwd() / ".env"
     with contextlib.suppress(OSError):
         here = here.resolve()
-    paths = sorted(_dotenv, key=lambda p: p != here)  # the working directory's file first
-    for path in paths:
-        if _dotenv[path][1].get(var) == os.environ[var]:
-            return str(path)
-    return "environment"
+    return here
+
+
+def env_value(var: str | None) -> str | None:
+    """The value of a credential variable: the process environment first, then the working
+    directory's `.env` (only the key and base-URL names `.env` may hold)."""
+    if not var:
+        return None
+    value = os.environ.get(var)
+    if value is not None:
+        return value
+    return load_dotenv().get(var)
+
+
+def source_of(var: str | None) -> str:
+    """Where the value of `var` comes from: 'environment', a `.env` path, or '' when unset."""
+    if not var:
+        return ""
+    if var in os.environ:
+        return "environment"
+    if var in load_dotenv():
+        return str(_here())
+    return ""
+
+
+def user_settings() -> dict[str, Any]:
+    """The user's own settings file, `$XDG_CONFIG_HOME/glm-magic/config.toml` ({} when
+    absent): trusted like `%config`, since only the user writes there."""
+    from .trust import config_dir
+
+    return _read_toml_section(config_dir() / "config.toml", None)
 
 
 def find_pyproject(start: str | os.PathLike[str] | None = None) -> Path | None:
@@ -80,10 +95,13 @@ def find_pyproject(start: str | os.PathLike[str] | None = None) -> Path | None:
 
 
 def pyproject_settings(start: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-    """`[tool.glm_magic]` of the nearest pyproject.toml ({} when there is none)."""
+    """`[tool.glm_magic]` of the nearest pyproject.toml ({} when there is none). This is a
+    project file: callers pass it through `trust.split_project_settings`."""
     path = find_pyproject(start)
-    if path is None:
-        return {}
+    return {} if path is None else _read_toml_section(path, ("tool", "glm_magic"))
+
+
+def _read_toml_section(path: Path, keys: tuple[str, ...] | None) -> dict[str, Any]:
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
@@ -92,8 +110,9 @@ def pyproject_settings(start: str | os.PathLike[str] | None = None) -> dict[str,
         except ModuleNotFoundError:
             return {}
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data: Any = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    section = data.get("tool", {}).get("glm_magic", {})
-    return section if isinstance(section, dict) else {}
+    for key in keys or ():
+        data = data.get(key, {}) if isinstance(data, dict) else {}
+    return data if isinstance(data, dict) else {}

@@ -70,9 +70,44 @@ class VectorCache:
         self.conn.close()
 
 
-def cache_key(provider: str, model: str, dimensions: int | None, text: str) -> str:
-    raw = f"{provider}\0{model}\0{dimensions or ''}\0{text}".encode("utf-8", "surrogatepass")
+def cache_key(provider: str, model: str, dimensions: int | None, text: str,
+              endpoint: str = "") -> str:
+    """The vector's key: provider, endpoint (base URL), model, dimensions and text — vectors
+    from one server are never served for another (a tutorial's fake server, then the real
+    one)."""
+    raw = f"{provider}\0{endpoint}\0{model}\0{dimensions or ''}\0{text}".encode(
+        "utf-8", "surrogatepass")
     return hashlib.sha256(raw).hexdigest()
+
+
+def checked_vectors(data: list[Any], expected: int, dimensions: int | None,
+                    provider: str) -> list[np.ndarray]:
+    """The response's vectors, only when each is a list of finite numbers of one size (the
+    asked `dimensions`, when given): anything else is a ProtocolError and nothing is cached."""
+    import numpy as np
+
+    if len(data) != expected:
+        raise errors.ProtocolError(f"asked for {expected} vectors, got {len(data)}",
+                                   provider=provider)
+    out = []
+    for item in data:
+        raw = getattr(item, "embedding", None)
+        if not isinstance(raw, (list, tuple)) or not raw or \
+                not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in raw):
+            raise errors.ProtocolError("the server sent an embedding that is not a list of "
+                                       "numbers", provider=provider)
+        with np.errstate(over="ignore"):
+            vec = np.asarray(raw, dtype=np.float32)
+        if not np.isfinite(vec).all():
+            raise errors.ProtocolError("the server sent an embedding with values that are not "
+                                       "finite (or too large for float32)", provider=provider)
+        out.append(vec)
+    sizes = {len(v) for v in out}
+    if len(sizes) > 1 or (dimensions and sizes != {dimensions}):
+        want = f" (asked for {dimensions})" if dimensions else ""
+        raise errors.ProtocolError(f"the server sent vectors of sizes {sorted(sizes)}{want}",
+                                   provider=provider)
+    return out
 
 
 def _rows(texts: Any) -> tuple[Any, list[str | None]]:
@@ -190,7 +225,7 @@ async def aembed(texts: Any, *, model: str | None = None, provider: str | None =
             rows[pos] = _fit(text, max_tokens)
             counts[rows[pos]] = estimate_tokens(rows[pos])
     unique = list(dict.fromkeys(t for t in rows if t is not None))
-    keys = {t: cache_key(name, model, dimensions, t) for t in unique}
+    keys = {t: cache_key(name, model, dimensions, t, prov.base_url) for t in unique}
     store = None if cache is False else VectorCache(
         cache if isinstance(cache, str) else Path(s.ledger.local_dir) / CACHE_NAME)
     try:
@@ -243,7 +278,6 @@ async def _send(s: Session, name: str, model: str, dimensions: int | None, todo:
                 store: VectorCache | None, concurrency: int, max_retries: int,
                 progress: bool) -> tuple[int, list[tuple[float | None, str | None, str]]]:
     """Run the requests; every attempt is a ledger row; done vectors are cached at once."""
-    import numpy as np
 
     client = AsyncClient(s._provider(name), timeout=s.timeout, max_retries=0, record=False)
     limiter = AdaptiveLimiter(concurrency)
@@ -265,9 +299,7 @@ async def _send(s: Session, name: str, model: str, dimensions: int | None, todo:
                 async with limiter:
                     resp = await client.embeddings.create(input=batch, model=model,
                                                           dimensions=dimensions)
-                if len(resp.data) != len(batch):
-                    raise errors.ProtocolError(
-                        f"asked for {len(batch)} vectors, got {len(resp.data)}", provider=name)
+                checked = checked_vectors(resp.data, len(batch), dimensions, name)
             except errors.GLMError as err:
                 _record(s, call, attempt, time.perf_counter() - t0, None, err)
                 rate = isinstance(err, errors.RateLimitError)
@@ -282,8 +314,7 @@ async def _send(s: Session, name: str, model: str, dimensions: int | None, todo:
             comp = _record(s, call, attempt, time.perf_counter() - t0, resp, None)
             costs.append((comp.cost, comp.currency, comp.cost_status))
             totals["tokens"] += resp.usage.prompt_tokens
-            got = [(t, np.asarray(d.embedding, dtype=np.float32)) for t, d in
-                   zip(batch, resp.data, strict=True)]
+            got = list(zip(batch, checked, strict=True))
             vectors.update(got)
             if store is not None:
                 store.put([(keys[t], v.tobytes()) for t, v in got])

@@ -12,7 +12,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
-from ._secrets import register, scrub
+from ._secrets import mask_credentials, register
 
 MAX_FRAMES = 12
 MAX_SOURCE_CHARS = 12_000
@@ -77,12 +77,15 @@ def fix_prompt(shell: Any, wish: str = "") -> str:
 
 
 def _masked(text: str) -> str:
-    """Known keys (registered, or in a provider's key variable) and token shapes masked."""
-    import os
-
+    """Every credential masked: the value of every key variable any provider knows (from the
+    environment or `.env`, used this session or not), key shapes, URL passwords and string
+    literals assigned to secret-sounding names."""
+    from .config import env_value
     from .providers import names, provider_class
+    from .trust import ENVIRONMENT_VARIABLES
 
-    for name in names():  # keys not used yet this session join the registry first
-        env = provider_class(name).key_env
-        register(os.environ.get(env) if env else None)
-    return scrub(text)
+    envs = {n for n, r in ENVIRONMENT_VARIABLES.items() if r.kind == "credential"}
+    envs |= {provider_class(name).key_env or "" for name in names()}
+    for env in envs:
+        register(env_value(env))
+    return mask_credentials(text)

@@ -51,6 +51,31 @@ def is_url(path: Any) -> bool:
     return str(path or "").startswith(("postgresql://", "postgres://"))
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"
+LEDGER_SUFFIXES = (".sqlite", ".sqlite3", ".db")
+
+
+def not_a_ledger(path: str) -> str | None:
+    """Why an existing file must not become the ledger (None when it may): a ledger pointed at
+    someone's notes or data file would turn it into a SQLite database."""
+    if not path or path == ":memory:" or is_url(path):
+        return None
+    target = Path(os.path.expanduser(path))
+    try:
+        if not target.exists():
+            return None
+        if target.is_dir():
+            return f"ledger_path {path} is a folder, not a file"
+        with target.open("rb") as f:
+            head = f.read(len(SQLITE_HEADER))
+    except OSError:
+        return None  # unreadable: the ledger's own fallback says so when it is used
+    if head == SQLITE_HEADER or (not head and target.suffix.lower() in LEDGER_SUFFIXES):
+        return None
+    what = "an empty file" if not head else "not a SQLite database"
+    return f"ledger_path {path} exists and is {what}; refusing to turn it into the ledger"
+
+
 def local_dir() -> Path:
     """The folder for files that sit beside the ledger (vector cache, batch jobs, the team
     ledger's spool): the ledger file's folder, or the default one for a PostgreSQL ledger."""
@@ -249,9 +274,12 @@ class Ledger:
         if self.file == ":memory:":
             self._conn = self._open(":memory:")
             return True
+        problem = not_a_ledger(self.file)
         try:
+            if problem:  # rows wait in memory; the file is never touched
+                raise ValueError(problem)
             self._conn = _patiently(lambda: self._open(self.file), wait)
-        except (sqlite3.Error, OSError) as exc:
+        except (sqlite3.Error, OSError, ValueError) as exc:
             self._degrade(exc)
             return False
         return True

@@ -8,6 +8,7 @@ from __future__ import annotations
 import getpass
 import os
 import re
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -38,7 +39,8 @@ def login_envs(provider: str) -> tuple[str, ...]:
 def login(provider: str, *, save: bool = False, env_file: str | os.PathLike[str] = ".env"
           ) -> dict[str, str]:
     """Ask for the provider's key(s) without echoing them and set them for this process;
-    with `save`, also write them to `env_file`. Returns {name: masked value}."""
+    with `save`, also write them to `env_file`. Returns {name: masked value}, and with `save`
+    also 'file': what git makes of that file."""
     values: dict[str, str] = {}
     for name in login_envs(provider):
         value = getpass.getpass(f"{name} for {provider} (typing is hidden): ").strip()
@@ -50,18 +52,33 @@ def login(provider: str, *, save: bool = False, env_file: str | os.PathLike[str]
                                             "control characters; nothing changed",
                                             provider=provider, hint="paste the key alone")
         values[name] = value
+    masked = {name: mask(value) for name, value in values.items()}
+    if save:  # first: a refused file changes nothing, not even this session
+        for value in values.values():
+            register(value)
+        masked["file"] = write_env(Path(env_file), values)
     for name, value in values.items():
         register(value)
         os.environ[name] = value
-    if save:
-        write_env(Path(env_file), values)
-    return {name: mask(value) for name, value in values.items()}
+    return masked
 
 
-def write_env(path: Path, values: dict[str, str]) -> None:
+def write_env(path: Path, values: dict[str, str]) -> str:
     """Set `values` in a .env file: other lines kept, the file replaced atomically with mode
-    0600 (readable by its owner only), and listed in `.gitignore` in a git repository."""
-    path = path.resolve()
+    0600 (readable by its owner only), and git-ignored in a git repository. A symlinked `.env`
+    is refused (writing through it would put the key in the file it points to, perhaps a
+    tracked one or one outside the project). Returns what git makes of the file."""
+    if path.is_symlink():
+        raise errors.ConfigurationError(
+            f"{path} is a symlink (to {os.readlink(path)}); not writing a key through it",
+            hint="remove the link, or keep the key in your environment: %glm login without "
+                 "--save")
+    path = path.absolute()
+    if _tracked(path):
+        raise errors.ConfigurationError(
+            f"{path} is tracked by git: the key would be committed; nothing written",
+            hint="git rm --cached .env and add it to .gitignore, or use %glm login without "
+                 "--save")
     lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
     keep = [ln for ln in lines if _assigned(ln) not in values]
     keep += [f"{name}={value}" for name, value in values.items()]
@@ -75,7 +92,7 @@ def write_env(path: Path, values: dict[str, str]) -> None:
         Path(tmp).unlink(missing_ok=True)
         raise
     os.chmod(path, 0o600)
-    _ignore_in_git(path)
+    return _ignore_in_git(path)
 
 
 def _assigned(line: str) -> str | None:
@@ -83,23 +100,64 @@ def _assigned(line: str) -> str | None:
     return m.group(1) if m else None
 
 
-def _ignore_in_git(path: Path) -> bool:
-    """Add the file's name to `.gitignore` beside it when that folder is inside a git
-    repository and nothing there ignores it yet. True when a line was added."""
-    folder = path.parent
-    if not any((p / ".git").exists() for p in (folder, *folder.parents)):
+def _git(folder: Path, *args: str) -> subprocess.CompletedProcess[str] | None:
+    try:
+        return subprocess.run(["git", "-C", str(folder), *args], capture_output=True,
+                              text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _in_repository(folder: Path) -> bool:
+    return any((p / ".git").exists() for p in (folder, *folder.parents))
+
+
+def _tracked(path: Path) -> bool:
+    if not _in_repository(path.parent):
         return False
+    done = _git(path.parent, "ls-files", "--error-unmatch", "--", path.name)
+    return done is not None and done.returncode == 0
+
+
+def _ignore_in_git(path: Path) -> str:
+    """Make sure git ignores the file: asked of git itself (`git check-ignore`, which knows
+    negations such as `!.env` and every ignore file); when it is not ignored, its name is added
+    to `.gitignore` beside it and git is asked again. Returns 'not in a repository',
+    'git-ignored', 'git-ignored (added to .gitignore)' or a plain warning."""
+    folder = path.parent
+    if not _in_repository(folder):
+        return "not in a repository"
+    if _ignored(path):
+        return "git-ignored"
     ignore = folder / ".gitignore"
     text = ignore.read_text(encoding="utf-8") if ignore.exists() else ""
-    from fnmatch import fnmatch
-
-    patterns = [ln.strip().lstrip("/") for ln in text.splitlines()
-                if ln.strip() and not ln.lstrip().startswith(("#", "!"))]
-    if any(fnmatch(path.name, p) for p in patterns):
-        return False
     ignore.write_text(text + ("" if not text or text.endswith("\n") else "\n") +
                       f"{path.name}\n", encoding="utf-8")
-    return True
+    if _ignored(path):
+        return "git-ignored (added to .gitignore)"
+    return (f"WARNING: git does not ignore {path.name} even after adding it to .gitignore: "
+            "the key would be committed; check .gitignore (a later `!` line?)")
+
+
+def _ignored(path: Path) -> bool:
+    """Asked of git; where git cannot answer (no git, or not a working repository), the
+    `.gitignore` beside the file is read, the last matching line winning (`!` negates)."""
+    done = _git(path.parent, "check-ignore", "-q", "--", path.name)
+    if done is not None and done.returncode in (0, 1):
+        return done.returncode == 0
+    from fnmatch import fnmatch
+
+    ignore = path.parent / ".gitignore"
+    text = ignore.read_text(encoding="utf-8") if ignore.exists() else ""
+    verdict = False
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        negated = line.startswith("!")
+        if fnmatch(path.name, line.lstrip("!").lstrip("/")):
+            verdict = not negated
+    return verdict
 
 
 def env_magic_warning(cell: str) -> str | None:

@@ -15,7 +15,6 @@ from traitlets.config import Config
 
 from . import errors
 from .cell_errors import cell_error
-from .config import find_pyproject, pyproject_settings
 from .render import FORMATS
 from .settings import GLMSettings
 
@@ -39,17 +38,6 @@ def _did_you_mean(parser: Any, message: str) -> str:
         if close and close[0] != word:
             hints.append(f"{word} → {close[0]}")
     return f"; did you mean {', '.join(hints)}?" if hints else ""
-
-
-def _mark_origin(providers: dict[str, Any], path: str) -> dict[str, Any]:
-    """A base URL read from a project file carries that file's name, so that a key from
-    elsewhere is never sent there (a cloned project must not redirect the user's key)."""
-    marked: dict[str, Any] = {}
-    for name, opts in providers.items():
-        if isinstance(opts, dict) and opts.get("base_url") and not opts.get("api_key"):
-            opts = {**opts, "base_url_from": path}
-        marked[name] = opts
-    return marked
 
 
 def _setting(name: str) -> property:
@@ -111,18 +99,17 @@ class GLMMagics(Magics):
         self.cell_id = getattr(info, "cell_id", None)
 
     def _apply_pyproject(self) -> None:
-        """Lowest-precedence settings: only what %config / ipython_config did not set."""
+        """Lowest-precedence settings: the user's config.toml, then what the project's
+        `[tool.glm_magic]` may set (trust table), only where %config did not set a value."""
+        from .project_files import apply_file_settings
+
         configured = set(self.config.get("GLMMagics", {})) | set(
             self.config.get("GLMSettings", {}))
-        for key, value in pyproject_settings().items():
-            if key in configured or not (key in SETTINGS or self.has_trait(key)):
-                continue
-            if key == "providers" and isinstance(value, dict):
-                value = _mark_origin(value, str(find_pyproject()))
-            try:
-                setattr(self, key, value)
-            except Exception as exc:  # a bad value in a file must not break loading
-                print(f"glm-magic: ignoring [tool.glm_magic] {key} = {value!r}: {exc}")
+        self.held_back = apply_file_settings(self, configured, self.knows_setting)
+
+    def knows_setting(self, key: str) -> bool:
+        """True for a name `%config` can set on this object (a setting or a display trait)."""
+        return key in SETTINGS or self.has_trait(key)
 
     @magic_arguments()
     @argument("-m", "--model", help="model; provider:model also accepted (local:default)")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import math
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -61,6 +62,8 @@ class Recorder:
         self.budget: tuple[float, str] | None = None
         self.spent: dict[str, float] = {}
         self._ledger: Ledger | None = None
+        self.unwritten: list[dict[str, Any]] = []
+        self._ledger_warned = False
         self._budget_warned = False
         self._notice = notice or (lambda text: None)
 
@@ -70,6 +73,27 @@ class Recorder:
         if self._ledger is None:
             self._ledger = open_ledger(self.ledger_path)
         return self._ledger
+
+    def write(self, row: dict[str, Any]) -> None:
+        """Append a row; a ledger that cannot be opened or written never costs the answer
+        that row describes: the row waits in `unwritten` (one warning) and is written first
+        the next time the ledger works."""
+        try:
+            ledger = self.ledger
+            for waiting in self.unwritten[:]:
+                ledger.append(waiting)
+                self.unwritten.remove(waiting)
+            ledger.append(row)
+        except Exception as exc:  # the ledger is bookkeeping: the call already succeeded
+            self.unwritten.append(row)
+            if not self._ledger_warned:
+                self._ledger_warned = True
+                from ._secrets import scrub
+                from .ledger_pg import safe_url
+
+                print(f"glm-magic: the usage ledger cannot be written "
+                      f"({type(exc).__name__}: {scrub(safe_url(str(exc)))[:200]}); rows wait "
+                      "in memory — check %config GLMSettings.ledger_path", file=sys.stderr)
 
     def set_ledger(self, path: str | None) -> None:
         self.close()
@@ -123,7 +147,7 @@ class Recorder:
             last_user = next((m for m in reversed(call.messages) if m.get("role") == "user"), {})
             row["prompt"] = str(last_user.get("content", ""))
             row["answer"] = comp.text
-        self.ledger.append(row)
+        self.write(row)
         if comp.cost_status in ("priced", "estimated") and comp.cost and not math.isnan(comp.cost):
             self.spent[comp.currency or ""] = self.spent.get(comp.currency or "", 0.0) + comp.cost
 
@@ -133,7 +157,7 @@ class Recorder:
         if call is None:
             return
         err = report.error
-        self.ledger.append({
+        self.write({
             "time": time.time() - report.elapsed_s, "call_id": call.call_id,
             "request_id": err.request_id, "attempt": report.attempt + call.attempt_offset,
             "provider": call.provider,

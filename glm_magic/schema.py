@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import types
 import typing
 import weakref
@@ -134,7 +135,8 @@ class Schema:
         self.json_schema = json_schema
         self.name = name
         self.model = model  # the pydantic class, when the schema came from one
-        self._validator = jsonschema.validators.validator_for(json_schema)(json_schema)
+        self._validator = _bounded(jsonschema.validators.validator_for(json_schema))(
+            json_schema)
         self._simple = _simple(json_schema)  # checkable by the fast path below
         self._instruction: str | None = None
         _MADE[id(json_schema)] = self
@@ -235,6 +237,36 @@ class Schema:
         return pd.DataFrame(out, index=index)
 
 
+PATTERN_TIMEOUT_S = 0.1  # a pattern check that backtracks longer than this is a refusal
+
+
+def _bounded_pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Any:
+    """The `pattern` keyword with a time limit (the `regex` module's timeout): a schema
+    pattern such as `^(a+)+$` cannot be made to backtrack for seconds by an answer."""
+    import jsonschema
+    import regex
+
+    if not validator.is_type(instance, "string"):
+        return
+    try:
+        found = regex.search(pattern, instance, timeout=PATTERN_TIMEOUT_S)
+    except TimeoutError:
+        yield jsonschema.ValidationError(
+            f"{instance[:40]!r} took too long to check against the pattern {pattern!r}")
+        return
+    except regex.error:
+        found = re.search(pattern, instance)
+    if not found:
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+@functools.lru_cache(maxsize=8)
+def _bounded(cls: Any) -> Any:
+    import jsonschema
+
+    return jsonschema.validators.extend(cls, {"pattern": _bounded_pattern})
+
+
 _MADE: weakref.WeakValueDictionary[int, Schema] = weakref.WeakValueDictionary()
 _SIMPLE_KEYS = {"type", "properties", "required", "additionalProperties", "enum", "items",
                 "title", "description"}
@@ -296,13 +328,29 @@ def _as_dict(value: Any) -> dict[str, Any] | None:
 
 
 def _safe_name(name: str) -> str:
-    import re
-
     return re.sub(r"[^A-Za-z0-9_-]", "_", name)[:64] or SCHEMA_NAME
 
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())[:500]
+
+
+MAX_DEPTH = 64  # far beyond any answer shape; Python's parser would recurse past its limit
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def nesting_depth(text: str) -> int:
+    """How deep `[` / `{` nest in JSON-ish text (brackets inside strings do not count),
+    measured without recursion, so a hostile answer cannot raise RecursionError."""
+    depth = deepest = 0
+    for ch in _STRINGS.sub("", text):
+        if ch in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+        elif ch in "]}" and depth:
+            depth -= 1
+    return deepest
 
 
 def extract_json(text: str | None) -> tuple[Any, str | None]:
@@ -314,6 +362,9 @@ def extract_json(text: str | None) -> tuple[Any, str | None]:
     if body.startswith("```"):
         body = body.split("\n", 1)[1] if "\n" in body else ""
         body = body.rsplit("```", 1)[0]
+    if nesting_depth(body) > MAX_DEPTH:
+        return None, (f"the answer nests deeper than {MAX_DEPTH} levels; reply with a flat "
+                      "JSON object")
     try:
         return json.loads(body), None
     except ValueError:

@@ -96,7 +96,7 @@ class GLMSettings(Configurable):
         super().__init__(**kwargs)
 
     @observe("temperature", "provider", "budget", "exchange_rate", "timeout", "max_retries",
-             "max_history_tokens")
+             "max_history_tokens", "ledger_path")
     def _accept(self, change: Any) -> None:
         self._accepted[change["name"]] = change["new"]
 
@@ -150,6 +150,13 @@ class GLMSettings(Configurable):
             except SettingError as err:
                 return self._refuse(name, str(err))
         return value
+
+    @validate("ledger_path")
+    def _check_ledger_path(self, proposal: Any) -> Any:
+        from .ledger import not_a_ledger
+
+        problem = not_a_ledger(proposal["value"] or "")
+        return self._refuse("ledger_path", problem) if problem else proposal["value"]
 
     @validate("timeout", "max_retries", "max_history_tokens", "max_context_tokens")
     def _check_non_negative(self, proposal: Any) -> Any:

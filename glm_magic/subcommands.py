@@ -4,7 +4,6 @@ registry)."""
 
 from __future__ import annotations
 
-import os
 import shlex
 from collections.abc import Callable
 from typing import Any
@@ -15,6 +14,7 @@ from . import errors
 from ._secrets import mask, masked_mapping, redact
 from .cell_errors import cell_error
 from .commands import GLMMagics, make_view, parse_budget, run_image, show_text
+from .config import env_value
 from .conversation import Conversation
 from .sanitize import terminal_safe
 from .tokens import estimate_messages
@@ -160,6 +160,10 @@ def _config(magics: GLMMagics, rest: list[str]) -> None:
         if name == "providers":
             shown = "{" + ", ".join(f"{p!r}: {masked_mapping(o)}" for p, o in value.items()) \
                 + "}"
+        elif name == "ledger_path" and isinstance(value, str):
+            from .ledger_pg import safe_url
+
+            shown = repr(safe_url(value))
         else:
             shown = repr(value)
         lines.append(f"  {name} = {shown}")
@@ -168,7 +172,7 @@ def _config(magics: GLMMagics, rest: list[str]) -> None:
     for p in names():
         cls = provider_class(p)
         if cls.key_env:
-            lines.append(f"  {p}: {cls.key_env} = {mask(os.environ.get(cls.key_env))}")
+            lines.append(f"  {p}: {cls.key_env} = {mask(env_value(cls.key_env))}")
     print(redact("\n".join(lines)))
 
 
@@ -233,8 +237,34 @@ def _login(magics: GLMMagics, rest: list[str]) -> None:
     except errors.GLMError as err:
         raise UsageError(str(err)) from None
     magics.session.reset_clients()
-    where = " and saved to .env (mode 0600)" if save else " for this session"
+    git = masked.pop("file", "")
+    where = f" and saved to .env (mode 0600, {git})" if save else " for this session"
     print(f"{provider}: " + ", ".join(f"{k} = {v}" for k, v in masked.items()) + f" set{where}")
+
+
+@subcommand("trust", "trust [--yes | --table]")
+def _trust(magics: GLMMagics, rest: list[str]) -> None:
+    """The project file's settings that were left out; applied and remembered on confirm."""
+    from .project_files import HeldBack, trust
+    from .trust import table_markdown
+
+    if rest == ["--table"]:
+        print(table_markdown())
+        return
+    if rest not in ([], ["--yes"]):
+        raise UsageError("usage: %glm trust [--yes | --table]")
+    held: HeldBack = getattr(magics, "held_back", None) or HeldBack()
+    print(held.describe())
+    if not held.settings:
+        return
+    if rest != ["--yes"]:
+        answer = input(f"Apply these and trust {held.path} as it is now? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing applied")
+            return
+    names = trust(magics, held, magics.knows_setting)
+    magics.session.reset_clients()
+    print(f"applied {', '.join(names) or 'nothing'}; {held.path} is trusted until it changes")
 
 
 @subcommand("budget", "budget AMOUNT [CUR] | off")

@@ -196,6 +196,34 @@ def read_body(response: httpx.Response, body_by: Deadline, provider: str,
     return b"".join(parts)
 
 
+AUTH_RESPONSE_BYTES = 64 * 1024  # a token answer is a few hundred bytes
+
+
+def small_request(method: str, url: str, *, provider: str, timeout: httpx.Timeout,
+                  deadline: float | None = None, limit: int = AUTH_RESPONSE_BYTES,
+                  **kwargs: Any) -> tuple[int, bytes]:
+    """One bounded request outside the call pipeline (a token fetch): the same deadlines
+    inside socket reads, a small size cap on the decoded body, redirects refused. Returns
+    (status, body); transport failures are our errors."""
+    http = sync_http(timeout, plain_http=url.startswith("http://"))
+    try:
+        headers_by, body_by = attempt_deadlines(timeout, deadline, stream=False)
+        try:
+            response = send(http, http.build_request(method, url, **kwargs), headers_by)
+            if response.is_redirect:
+                response.close()
+                raise refuse_redirect(response, provider)
+            return response.status_code, read_body(response, body_by, provider, limit)
+        except errors.GLMError:
+            raise
+        except Exception as exc:
+            if is_transport_error(exc):
+                raise transport_error(exc, provider) from None
+            raise
+    finally:
+        http.close()
+
+
 # --- async: asyncio timeouts around the send, checks after every read -------------------------
 async def asend(http: httpx.AsyncClient, request: httpx.Request, headers_by: Deadline,
                 provider: str) -> httpx.Response:

@@ -83,7 +83,7 @@ def plot(df: pd.DataFrame, kind: str = "cost") -> Figure:
             part = part.sort_values("time")
             # step lines with markers: a model with one call is a visible point, not nothing
             ax.step(part["time"], part["cost"].fillna(0).cumsum(), where="post", marker="o",
-                    markersize=4, label=f"{prov}:{model}")
+                    markersize=4, label=literal_label(f"{prov}:{model}"))
         _time_axis(ax, df["time"])
         ax.set_title("Cumulative cost by model")
         ax.set_xlabel("time (UTC)")
@@ -114,13 +114,39 @@ def plot(df: pd.DataFrame, kind: str = "cost") -> Figure:
     return fig
 
 
+MIN_SPAN_S = 60.0  # calls closer than this are shown on a one-minute axis
+
+
 def _time_axis(ax: Any, times: Any) -> None:
-    """One readable format for the whole axis: clock times within a day, dates beyond."""
+    """One readable format for the whole axis: clock times within a day, dates beyond. Calls
+    that are all within a minute (one call, or several seconds apart) get a one-minute window
+    around them, so the locator never meets an empty range (its warnings) or ticks finer than
+    the labels show (repeated labels)."""
+    import datetime as dt
+
     import matplotlib.dates as mdates
 
-    span = (times.max() - times.min()).total_seconds() if len(times) else 0
-    fmt = "%H:%M:%S" if span < 600 else "%H:%M" if span < 86400 else "%Y-%m-%d %H:%M"
-    ax.xaxis.set_major_locator(mdates.AutoDateLocator(maxticks=6))
+    if not len(times):
+        return
+    lo, hi = times.min(), times.max()
+    span = (hi - lo).total_seconds()
+    if span < MIN_SPAN_S:
+        middle = lo + (hi - lo) / 2
+        half = dt.timedelta(seconds=MIN_SPAN_S / 2)
+        ax.set_xlim(mdates.date2num(middle - half), mdates.date2num(middle + half))
+        span = MIN_SPAN_S
+    fmt = ("%H:%M:%S" if span < 600 else "%H:%M" if span < 86400 else
+           "%m-%d %H:%M" if span < 7 * 86400 else "%Y-%m-%d")
+    locator = mdates.AutoDateLocator(minticks=3, maxticks=6)
+    if span < 600:  # no ticks finer than the seconds the labels show
+        locator.intervald[mdates.SECONDLY] = [5, 10, 15, 30]
+    ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.DateFormatter(fmt))
     for label in ax.get_xticklabels():
         label.set_rotation(0)
+
+
+def literal_label(text: str) -> str:
+    """A legend label shown as written: a `$` would start matplotlib's math mode, and an
+    unbalanced one (a model named `$\\frac{$`) breaks every later draw of the figure."""
+    return text.replace("$", r"\$")

@@ -7,6 +7,7 @@ import os
 import sys
 import tempfile
 import time
+from html import unescape
 from pathlib import Path
 
 import nbformat
@@ -15,6 +16,23 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "notebooks" / "01-quickstart.ipynb"
 OUT = ROOT / "build" / "01-quickstart.executed.ipynb"
+
+
+def answer_and_footer(outputs: list[dict]) -> tuple[str, str]:
+    """The answer and the footer of one executed `%%glm` cell, as a reader sees them.
+
+    The answer is the first output's `text/plain` (every answer bundle carries one, beside its
+    HTML); a long answer streams into several outputs, and at the end the first holds the whole
+    of it and the rest are emptied. The footer is the output whose HTML is the grey footer."""
+    answer = footer = ""
+    for out in outputs:
+        data = out.get("data", {})
+        html = data.get("text/html", "")
+        if "glm-footer" in html:
+            footer = unescape(html.split(">", 1)[1].rsplit("<", 1)[0])
+        elif "text/plain" in data and not answer:
+            answer = data["text/plain"].strip()
+    return answer, footer
 
 
 def main() -> int:
@@ -33,13 +51,7 @@ def main() -> int:
         if cell.cell_type != "code" or not cell.source.startswith("%%glm"):
             continue
         prompt = cell.source.split("\n", 1)[1]
-        answer = footer = ""
-        for out in cell.outputs:
-            data = out.get("data", {})
-            if "text/markdown" in data:
-                answer = data["text/markdown"]
-            elif "text/html" in data and "glm-footer" in data["text/html"]:
-                footer = data["text/html"].split(">", 1)[1].rsplit("<", 1)[0]
+        answer, footer = answer_and_footer(cell.outputs)
         print(f"\n> {prompt}\n{answer}\n  [{footer}]")
     print(f"\nexecuted in {elapsed:.1f} s; notebook saved to {OUT.relative_to(ROOT)}")
     print(f"usage ledger: {env_ledger}")

@@ -20,11 +20,12 @@ def clean_env(monkeypatch, tmp_path):
     for var in ENV_VARS:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("GLM_MAGIC_LEDGER", str(tmp_path / "ledger.sqlite"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "user-config"))  # %glm trust's memory
     monkeypatch.chdir(tmp_path)
     from glm_magic import config
     from glm_magic import sessions as session_mod
 
-    config._dotenv.clear()  # what an earlier test's .env put in the environment is gone
+    config._dotenv.clear()  # an earlier test's .env is not this test's
 
     session_mod._reset_session()
     yield

@@ -318,7 +318,8 @@ def test_dotenv_values_drop_trailing_comments(tmp_path, monkeypatch):
     config.load_dotenv()
     import os
 
-    assert os.environ["ZHIPUAI_API_KEY"] == "abc123456789"
+    assert config.env_value("ZHIPUAI_API_KEY") == "abc123456789"
+    assert "ZHIPUAI_API_KEY" not in os.environ  # .env never writes the environment
 
 
 def test_help_comes_from_the_registry(shell, capsys):

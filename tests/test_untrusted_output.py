@@ -245,14 +245,15 @@ def test_a_corrected_key_in_dotenv_works_on_the_next_call(zhipu, monkeypatch, tm
 
 
 def test_dotenv_comments_quotes_and_export(tmp_path, monkeypatch):
-    from glm_magic.config import load_dotenv, source_of
+    from glm_magic.config import env_value, load_dotenv, source_of
 
     monkeypatch.delenv("ZHIPUAI_API_KEY", raising=False)
     (tmp_path / ".env").write_text("export ZHIPUAI_API_KEY=abc123  # my key\n"
                                    "DASHSCOPE_API_KEY=\"quoted # not a comment\"\n")
     load_dotenv()
-    assert os.environ["ZHIPUAI_API_KEY"] == "abc123"
-    assert os.environ["DASHSCOPE_API_KEY"] == "quoted # not a comment"
+    assert env_value("ZHIPUAI_API_KEY") == "abc123"
+    assert env_value("DASHSCOPE_API_KEY") == "quoted # not a comment"
+    assert "ZHIPUAI_API_KEY" not in os.environ
     assert source_of("ZHIPUAI_API_KEY") == str((tmp_path / ".env").resolve())
 
 
@@ -265,20 +266,29 @@ def test_key_only_in_dotenv_is_used_from_the_first_call(zhipu, monkeypatch, tmp_
 
 # --- no key sent where the user did not point it ---------------------------------------------
 def test_base_url_from_pyproject_does_not_get_the_environment_key(shell, zhipu, monkeypatch,
-                                                                  tmp_path):
+                                                                  tmp_path, capsys):
     monkeypatch.delenv("ZHIPUAI_BASE_URL")
     (tmp_path / "pyproject.toml").write_text(
         f'[tool.glm_magic]\nproviders = {{ zhipu = {{ base_url = "{zhipu.base_url}" }} }}\n')
+    capsys.readouterr()
     shell.run_line_magic("reload_ext", "glm_magic")
+    out = capsys.readouterr().out
+    # a project file may not choose where the key goes: left out, with one line naming it
+    assert "left out providers from" in out and "pyproject.toml" in out
+    assert "%glm trust" in out
+    assert "zhipu" not in glm_magic.session().settings.providers
     before = len(zhipu.received)
+    # a project .env's base URL with the environment's key is refused as before
+    (tmp_path / ".env").write_text(f"ZHIPUAI_BASE_URL={zhipu.base_url}\n")
     from IPython.core.error import UsageError
 
     with pytest.raises(UsageError) as ei:
         _run(shell, "-p zhipu --once")
     msg = str(ei.value)
-    assert "refusing to send" in msg and "pyproject.toml" in msg and "\n" not in msg
+    assert "refusing to send" in msg and ".env" in msg and "\n" not in msg
     assert "ZHIPUAI_BASE_URL" in msg  # how to allow it
     assert len(zhipu.received) == before
+    (tmp_path / ".env").unlink()
     # the user confirming it in %config is allowed
     shell.run_line_magic("config",
                          f"GLMMagics.providers = {{'zhipu': {{'base_url': '{zhipu.base_url}'}}}}")

@@ -15,12 +15,12 @@ the session's budget is spent (that refusal, a transport failure or a bad argume
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from http import HTTPStatus
 from typing import Any
 
 from .. import errors
+from ..config import env_value, source_of
 from . import _common
 from ._common import AttrDict, attr_dict
 
@@ -104,8 +104,9 @@ class Generation:
         if stream:
             params["incremental_output"] = True  # deltas on the wire; see _stream for the rest
         headers = {"X-DashScope-WorkSpace": str(workspace)} if workspace else None
+        base_url, base_url_from = _base_url()
         client = _common.client("dashscope", api_key=api_key or globals()["api_key"],
-                                base_url=_base_url())
+                                base_url=base_url, base_url_from=base_url_from)
         try:
             result = client.chat.completions.create(
                 model=model, messages=sent, stream=stream, extra_headers=headers, **params)
@@ -120,8 +121,13 @@ class Generation:
         return GenerationResponse.ok(result.raw)
 
 
-def _base_url() -> str | None:
-    return base_http_api_url or os.environ.get("DASHSCOPE_HTTP_BASE_URL") or None
+def _base_url() -> tuple[str | None, str | None]:
+    """The base URL and where it came from. `DASHSCOPE_HTTP_BASE_URL` is read through the
+    credential sources, so one from a project `.env` gets a key only from that same file."""
+    if base_http_api_url:
+        return base_http_api_url, None
+    url = env_value("DASHSCOPE_HTTP_BASE_URL")
+    return (url, source_of("DASHSCOPE_HTTP_BASE_URL")) if url else (None, None)
 
 
 def _stream(stream: Any, incremental: bool, sent: list[dict[str, Any]]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 from typing import Any
 
@@ -116,10 +115,9 @@ def register_provider(name: str, dialect: type[Provider] | None = None, *,
 def default_provider_name() -> str:
     """The first provider that has credentials: zhipu (ZHIPUAI_API_KEY), then local."""
     global _notified_fallback
-    from ..config import load_dotenv
+    from ..config import env_value
 
-    load_dotenv()  # a key kept only in .env counts from the first call
-    if os.environ.get("ZHIPUAI_API_KEY"):
+    if env_value("ZHIPUAI_API_KEY"):  # a key kept only in .env counts from the first call
         return "zhipu"
     if not _notified_fallback:
         _notified_fallback = True

@@ -3,7 +3,6 @@ only says how to build a request, parse a response or stream event, and map an e
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -73,13 +72,12 @@ class Provider:
                  *, base_url_from: str | None = None, **options: Any) -> None:
         """`base_url_from` names a project file the base URL was read from (pyproject.toml):
         a key is sent there only when it came from the same place."""
-        from ..config import source_of
+        from ..config import env_value, source_of
 
-        self._api_key = secret(api_key or (os.environ.get(self.key_env) if self.key_env
-                                           else None))
+        self._api_key = secret(api_key or env_value(self.key_env))
         # where the key and the base URL came from: 'code', 'environment' or a file path
         self.key_source = "code" if api_key else source_of(self.key_env)
-        env_url = os.environ.get(self.base_url_env) if self.base_url_env else None
+        env_url = env_value(self.base_url_env)
         if base_url:
             self.base_url_source = base_url_from or "code"
         elif env_url:
@@ -88,6 +86,9 @@ class Provider:
             self.base_url_source = "default"
         self.base_url = (base_url or env_url or self.default_base_url).rstrip("/")
         self.options = options
+        # (httpx.Timeout | None, deadline seconds | None) of the client that sends for this
+        # provider: requests the provider makes itself (a token fetch) keep the same bounds
+        self.bounds: tuple[Any, float | None] = (None, None)
 
     def credential_envs(self) -> tuple[str, ...]:
         """The environment variables this provider's credentials and base URL come from."""

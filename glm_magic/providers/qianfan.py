@@ -4,7 +4,6 @@ whatever the HTTP status, and local validation of the API's documented limits.""
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from typing import Any
@@ -53,12 +52,12 @@ class QianfanProvider(Provider):
         (`QIANFAN_AK` / `QIANFAN_SK`, an OAuth token) or an IAM Access Key / Secret Key
         (`QIANFAN_ACCESS_KEY` / `QIANFAN_SECRET_KEY`, every request signed). The app pair wins
         when both are set."""
-        from ..config import source_of
+        from ..config import env_value, source_of
 
         super().__init__(api_key, base_url, **options)
-        self._secret = secret(secret_key or os.environ.get("QIANFAN_SK"))
-        self._iam_ak = secret(iam_access_key or os.environ.get("QIANFAN_ACCESS_KEY"))
-        self._iam_sk = secret(iam_secret_key or os.environ.get("QIANFAN_SECRET_KEY"))
+        self._secret = secret(secret_key or env_value("QIANFAN_SK"))
+        self._iam_ak = secret(iam_access_key or env_value("QIANFAN_ACCESS_KEY"))
+        self._iam_sk = secret(iam_secret_key or env_value("QIANFAN_SECRET_KEY"))
         self._iam_source = "code" if iam_access_key else source_of("QIANFAN_ACCESS_KEY")
         self.max_chars = max_chars
         self._token: str | None = None
@@ -107,22 +106,28 @@ class QianfanProvider(Provider):
             return self._token
 
     def _fetch_token(self) -> tuple[str, float]:
-        import httpx
+        """The OAuth token for the app key pair, fetched with the transport's bounds (the
+        client's timeout and deadline, a 64 KiB cap): a hostile token endpoint cannot hang a
+        call or fill memory."""
+        import json
+
+        from ..transport import DEFAULT_TIMEOUT, small_request
 
         ak = self.require_key()
+        timeout, deadline = self.bounds
+        timeout = timeout or DEFAULT_TIMEOUT
+        status, body = small_request(
+            "POST", f"{self.base_url}/oauth/2.0/token", provider=self.name, timeout=timeout,
+            deadline=deadline, params=SecretDict({"grant_type": "client_credentials",
+                                                  "client_id": ak,
+                                                  "client_secret": self._secret}))
         try:
-            r = httpx.post(f"{self.base_url}/oauth/2.0/token",
-                           params={"grant_type": "client_credentials", "client_id": ak,
-                                   "client_secret": self._secret}, timeout=30.0)
-            data = r.json()
-            if isinstance(data, dict):
-                data = SecretDict(data)  # holds the token: masked in any traceback
-        except httpx.HTTPError as exc:
-            raise errors.APIConnectionError(f"token request failed: {type(exc).__name__}",
-                                            provider=self.name) from None
-        except ValueError:
+            data = json.loads(body)
+        except (ValueError, RecursionError):
             raise errors.ProtocolError("token response is not JSON", provider=self.name,
-                                       status=r.status_code) from None
+                                       status=status) from None
+        if isinstance(data, dict):
+            data = SecretDict(data)  # holds the token: masked in any traceback
         token = secret(data.get("access_token")) if isinstance(data, dict) else None
         if not isinstance(token, str) or not token:
             desc = (data.get("error_description") or data.get("error")
@@ -131,7 +136,7 @@ class QianfanProvider(Provider):
                                              provider=self.name,
                                              code=data.get("error") if isinstance(data, dict)
                                              else None,
-                                             status=r.status_code)
+                                             status=status)
         return token, _seconds(data.get("expires_in"), 2_592_000.0)
 
     def on_auth_failure(self, err: errors.GLMError) -> bool:
