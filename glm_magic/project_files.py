@@ -26,9 +26,21 @@ class HeldBack:
             return "glm-magic: no project settings are waiting to be trusted"
         lines = [f"{self.path} sets what a project file may not choose on its own:"]
         for name, value in self.settings.items():
-            shown = masked_mapping(value) if isinstance(value, dict) else repr(value)
-            lines.append(f"  {name} = {shown}")
+            lines.append(f"  {name} = {_shown(name, value)}")
         return "\n".join(lines)
+
+
+def _shown(name: str, value: Any) -> str:
+    """A setting's value with keys, secrets and URL passwords masked (nested dicts too)."""
+    from .ledger_pg import safe_url
+
+    if isinstance(value, dict):
+        inner = ", ".join(f"{k!r}: {_shown(str(k), v)}" if isinstance(v, dict) else
+                          masked_mapping({k: v})[1:-1] for k, v in value.items())
+        return "{" + inner + "}"
+    if isinstance(value, str):
+        return repr(safe_url(value))
+    return repr(value)
 
 
 def mark_origin(providers: dict[str, Any], path: str) -> dict[str, Any]:

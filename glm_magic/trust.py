@@ -74,10 +74,13 @@ _CREDENTIAL = USER_SOURCES | {DOTENV}
 ENVIRONMENT_VARIABLES: dict[str, Rule] = {
     **_rules("credential", _CREDENTIAL,
              "ZHIPUAI_API_KEY", "OPENAI_API_KEY", "QIANFAN_AK", "QIANFAN_SK",
-             "QIANFAN_ACCESS_KEY", "QIANFAN_SECRET_KEY", "DASHSCOPE_API_KEY"),
+             "QIANFAN_ACCESS_KEY", "QIANFAN_SECRET_KEY", "DASHSCOPE_API_KEY",
+             "QIANFAN_API_KEY", "DEEPSEEK_API_KEY", "OLLAMA_API_KEY", "LLAMA_API_KEY"),
     **_rules("base URL", _CREDENTIAL,
              "ZHIPUAI_BASE_URL", "ZHIPUAI_V3_BASE_URL", "OPENAI_BASE_URL", "QIANFAN_BASE_URL",
-             "DASHSCOPE_BASE_URL", "DASHSCOPE_HTTP_BASE_URL"),
+             "DASHSCOPE_BASE_URL", "DASHSCOPE_HTTP_BASE_URL", "QIANFAN_V2_BASE_URL",
+             "DASHSCOPE_COMPAT_BASE_URL", "DEEPSEEK_BASE_URL", "OLLAMA_BASE_URL",
+             "LLAMACPP_SERVER_BASE_URL"),
     **_rules("where data goes", _USER, "GLM_MAGIC_LEDGER", "XDG_DATA_HOME", "XDG_CONFIG_HOME"),
     **_rules("prices and spending", _USER, "GLM_MAGIC_PRICES"),
     **_rules("code that runs", _USER, "GLM_MAGIC_LOCAL_MODEL"),
@@ -96,8 +99,15 @@ FILES: dict[str, str] = {
 
 
 def dotenv_names() -> frozenset[str]:
-    """The environment variable names a project `.env` may supply."""
-    return frozenset(n for n, r in ENVIRONMENT_VARIABLES.items() if DOTENV in r.sources)
+    """The environment variable names a project `.env` may supply: the credentials and base
+    URLs above, and those of providers registered in user code (`register_provider`)."""
+    import sys
+
+    names = {n for n, r in ENVIRONMENT_VARIABLES.items() if DOTENV in r.sources}
+    providers = sys.modules.get("glm_magic.providers")
+    if providers is not None:
+        names |= providers.registered_envs()
+    return frozenset(names)
 
 
 def split_project_settings(values: dict[str, object]) -> tuple[dict[str, object],

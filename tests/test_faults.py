@@ -391,7 +391,23 @@ def reliability_data() -> dict:
               "when it works again; a read-only ledger shows its history | "
               "`tests/test_ledger_recovery.py` |",
               "| hostile usage (negative, NaN, 2**63, cached > prompt) is clamped and always "
-              "recorded; Retry-After is bounded | `tests/test_hostile_inputs.py` |"]
+              "recorded; Retry-After is bounded | `tests/test_hostile_inputs.py` |",
+              "| a cloned project's `.env` reaches neither `os.environ` nor subprocesses; its "
+              "`[tool.glm_magic]` sets display and model defaults only until `%glm trust` | "
+              "`tests/test_trust.py::test_a_hostile_*` |",
+              "| a Batch API `resume=` with other rows is a new job; a kill during "
+              "`batches.create` is found again by its metadata key, never paid twice | "
+              "`tests/test_trust.py::test_resume_*`, `test_a_kill_during_create_*` |",
+              "| a dask worker killed mid-partition: the retried partition sends only the rows "
+              "no attempt finished (batch resume stores lose 0 finished rows) | "
+              "`tests/test_trust.py::test_a_worker_killed_*` |",
+              "| the Qianfan token fetch stops a gzip bomb at 64 KiB and a trickle at the "
+              "deadline; a multi-host PostgreSQL ledger URL never costs the answer | "
+              "`tests/test_trust.py::test_qianfan_token_*`, `test_a_multi_host_*` |",
+              "| 5,000-deep JSON is an invalid answer (repaired); a backtracking pattern stops "
+              "at 0.1 s; bad vectors are a ProtocolError and never cached | "
+              "`tests/test_trust.py::test_deep_json_*`, `test_a_backtracking_*`, "
+              "`test_bad_vectors_*` |"]
     return {"fronts": fronts, "names": names, "dialect_cols": dialect_cols,
             "dialect_faults": dialect_faults, "promises": lines,
             "outcomes": [[k[0], k[1], v] for k, v in OUTCOMES.items()]}

@@ -112,6 +112,11 @@ def register_provider(name: str, dialect: type[Provider] | None = None, *,
     return cls
 
 
+def registered_envs() -> set[str]:
+    """The key and base-URL variables of the providers registered in user code."""
+    return {v for cls in _registered.values() for v in (cls.key_env, cls.base_url_env) if v}
+
+
 def default_provider_name() -> str:
     """The first provider that has credentials: zhipu (ZHIPUAI_API_KEY), then local."""
     global _notified_fallback
