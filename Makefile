@@ -49,15 +49,17 @@ test: setup browser-deps postgres-deps
 # the local model and FakeGLM (outputs included), and the API reference from the docstrings
 docs: setup
 	rm -rf build/site-src build/site build/docs-ledger.sqlite* && mkdir -p build/site-src
-	sed -e 's#](docs/#](#g' -e 's#](notebooks/#](#g' README.md > build/site-src/index.md
+	sed -e 's#](docs/#](#g' -e 's#](notebooks/#](#g' -e 's#](bench/README.md)#](benchmarks.md)#g' \
+	  README.md > build/site-src/index.md
 	cp docs/*.md docs/*.png notebooks/*.ipynb build/site-src/
+	cp bench/README.md build/site-src/benchmarks.md
 	env -u ZHIPUAI_API_KEY -u OPENAI_API_KEY -u QIANFAN_AK -u DASHSCOPE_API_KEY \
 	  NO_MKDOCS_2_WARNING=1 GLM_MAGIC_LEDGER=$(CURDIR)/build/docs-ledger.sqlite \
 	  $(BIN)/mkdocs build -q --strict
 	@test -s build/site/index.html && echo "docs site: build/site/index.html"
 
 lab: setup
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab $$( [ "$$(id -u)" = 0 ] && echo --allow-root ) notebooks/
 
 # peers (openai, zhipuai, litellm) live in the `bench` extra, never in the runtime deps
 bench: setup

@@ -640,6 +640,13 @@ def bench_local(results: dict) -> None:
         "llama_cpp": median(r_rates), "glm_magic": median(o_rates), "higher_is_better": True}
 
 
+def bench_local_schema(results: dict) -> None:
+    sys.path.insert(0, str(HERE))
+    from local_schema import run
+
+    results.update(run(ROUNDS))
+
+
 GOALS = {
     "import time above bare python (s)": ("≤ 1.3× raw httpx", "httpx", 1.3, False),
     "%load_ext glm_magic in a fresh IPython (s)": ("≤ 0.25 s", None, 0.25, False),
@@ -677,6 +684,12 @@ GOALS = {
     "team ledger appends/s (PostgreSQL, four processes)": ("≥ 5,000", None, 5_000, True),
     "local model tokens/s (same model, prompt)": ("≥ 0.97× raw llama-cpp", "llama_cpp", 0.97,
                                                   True),
+    "README schema on the bundled model, valid JSON (s per answer)": ("≤ 10 s", None, 10.0,
+                                                                      False),
+    "tutorial list schema on the bundled model, valid JSON (s per answer)": ("≤ 10 s", None,
+                                                                             10.0, False),
+    "bundled model tokens/s, schema-constrained vs free": ("≥ 0.7× unconstrained", "plain",
+                                                            0.7, True),
     "peak RSS after import (MB)": ("≤ 1.3× raw httpx", "httpx", 1.3, False),
     "peak RSS after 200 streamed calls (MB)": ("≤ 1.3× raw httpx", "httpx", 1.3, False),
     "memory held while streaming a 50 MB answer (× answer size)": ("≤ ~3×", None, 3.0, False),
@@ -743,6 +756,7 @@ def main() -> int:
                  ("dask", lambda: bench_dask(base, results)),
                  ("batch_api", lambda: bench_batch_api(results)),
                  ("local", lambda: bench_local(results)),
+                 ("local_schema", lambda: bench_local_schema(results)),
                  ("rss", lambda: bench_rss(base, results))]
         only = set(sys.argv[1:])
         for name, step in steps:

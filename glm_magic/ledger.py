@@ -10,6 +10,7 @@ import atexit
 import contextlib
 import math
 import os
+import re
 import sqlite3
 import sys
 import threading
@@ -49,6 +50,18 @@ def chosen_path(configured: str | None = None) -> str | None:
 def is_url(path: Any) -> bool:
     """A PostgreSQL URL (the team ledger) rather than a SQLite file."""
     return str(path or "").startswith(("postgresql://", "postgres://"))
+
+
+_USERINFO_PASSWORD = re.compile(r"^([a-z][a-z0-9+.-]*://[^/?#@]*?:)([^/?#@]*)(@)", re.I)
+_QUERY_SECRET = re.compile(r"([?&](?:password|sslpassword|passfile|sslkey)=)([^&#]*)", re.I)
+
+
+def safe_url(url: str) -> str:
+    """The URL without its password, in every form libpq takes: `user:pass@`, multi-host
+    (`@h1:5432,h2:5432/db`) and `?password=` (`postgresql://me:…@host/db`). Pure text work: a
+    URL that `urllib` cannot parse (several hosts and ports) never raises here."""
+    text = _USERINFO_PASSWORD.sub(r"\1…\3", url)
+    return _QUERY_SECRET.sub(r"\1…", text)
 
 
 SQLITE_HEADER = b"SQLite format 3\x00"

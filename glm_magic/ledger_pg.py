@@ -7,32 +7,19 @@ is back. The URL's password never appears in a message or a repr."""
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import sys
 import threading
 import time
 from typing import Any
 
-from .ledger import COLUMNS, _matching, filters, local_dir, row_values, to_frame
+from .ledger import COLUMNS, _matching, filters, local_dir, row_values, safe_url, to_frame
 
 SCHEMA_VERSION = 1
 RETRY_S = 2.0  # after a failure, the server is tried again this long later
 CONNECT_TIMEOUT_S = 3
 _PG_TYPES = {"REAL": "DOUBLE PRECISION", "INTEGER": "BIGINT", "TEXT": "TEXT"}
 _LOCK_KEY = 0x676C6D  # the advisory lock that serialises schema creation across processes
-
-
-_USERINFO_PASSWORD = re.compile(r"^([a-z][a-z0-9+.-]*://[^/?#@]*?:)([^/?#@]*)(@)", re.I)
-_QUERY_SECRET = re.compile(r"([?&](?:password|sslpassword|passfile|sslkey)=)([^&#]*)", re.I)
-
-
-def safe_url(url: str) -> str:
-    """The URL without its password, in every form libpq takes: `user:pass@`, multi-host
-    (`@h1:5432,h2:5432/db`) and `?password=` (`postgresql://me:…@host/db`). Pure text work: a
-    URL that `urllib` cannot parse (several hosts and ports) never raises here."""
-    text = _USERINFO_PASSWORD.sub(r"\1…\3", url)
-    return _QUERY_SECRET.sub(r"\1…", text)
 
 
 class _Spool:

@@ -36,8 +36,43 @@ def _did_you_mean(parser: Any, message: str) -> str:
     for word in re.findall(r"(--[\w-]+)", message):
         close = difflib.get_close_matches(word.split("=")[0], options, n=1, cutoff=0.6)
         if close and close[0] != word:
-            hints.append(f"{word} → {close[0]}")
-    return f"; did you mean {', '.join(hints)}?" if hints else ""
+            hints.append((word, close[0]))
+    if len(hints) == 1:
+        return f"; did you mean {hints[0][1]}?"
+    return "; did you mean " + ", ".join(f"{right} (for {wrong})" for wrong, right in hints) \
+        + "?" if hints else ""
+
+
+def take_inline_json(line: str, option: str) -> tuple[str, str | None]:
+    """(the line without `option {...}`, the JSON text) when the option's value starts with
+    `{`: the value runs to the matching `}` (braces inside JSON strings do not count).
+    Otherwise (line, None), and shell splitting handles it (a variable name, quoted JSON)."""
+    import re
+
+    m = re.search(rf"(?:^|\s){re.escape(option)}(?:\s+|=)(?=\{{)", line)
+    if not m:
+        return line, None
+    start = m.end()
+    depth, in_string, escaped = 0, False, False
+    for i in range(start, len(line)):
+        ch = line[i]
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+            continue
+        if ch == '"':
+            in_string = True
+        elif ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return line[:m.start()] + " " + line[i + 1:], line[start:i + 1]
+    raise UsageError(f"%%glm: {option} {{...}} has no closing brace; check the JSON")
 
 
 def _setting(name: str) -> property:
@@ -171,8 +206,9 @@ class GLMMagics(Magics):
 
         `%%glm [options]` with the prompt below. `%glm SUBCOMMAND` for:
         usage [--csv PATH], cost [BY], history [NAME], reset [NAME|--all], chats,
-        save NAME PATH, load PATH [NAME], config, models [PROVIDER], budget AMOUNT [CUR]|off,
-        chat [NAME], result TASK_ID [--wait], tasks, image [-m M] [--size S] [-n N] [-o VAR]
+        save NAME PATH, load PATH [NAME], config, models [PROVIDER], login [PROVIDER] [--save],
+        trust [--yes | --table], budget AMOUNT [CUR]|off, fix [WHAT YOU WANT], chat [NAME],
+        result TASK_ID [--wait], tasks, image [-m M] [--size S] [-n N] [-o VAR]
         [--save PATH] PROMPT, help.
         """
         from . import commands, subcommands
@@ -186,7 +222,10 @@ class GLMMagics(Magics):
             raise cell_error(err) from None
 
     def _parse(self, line: str) -> Any:
-        """Shell-like splitting (quotes group words and are removed), then argparse."""
+        """Shell-like splitting (quotes group words and are removed), then argparse. An
+        inline `--schema {...}` is taken whole as JSON first (spaces and double quotes
+        allowed), since shell splitting would strip its quotes."""
+        line, inline_schema = take_inline_json(line, "--schema")
         try:
             argv = shlex.split(line)
         except ValueError as exc:
@@ -195,6 +234,9 @@ class GLMMagics(Magics):
         parser = self.glm.parser
         parser.error = _parser_error.__get__(parser)
         try:
-            return parser.parse_args(argv)
+            args = parser.parse_args(argv)
         except SystemExit:  # argparse's exit paths (e.g. -h)
             raise UsageError("%%glm: see %%glm? for the options") from None
+        if inline_schema is not None:
+            args.schema = inline_schema
+        return args

@@ -32,7 +32,7 @@ class HeldBack:
 
 def _shown(name: str, value: Any) -> str:
     """A setting's value with keys, secrets and URL passwords masked (nested dicts too)."""
-    from .ledger_pg import safe_url
+    from .ledger import safe_url
 
     if isinstance(value, dict):
         inner = ", ".join(f"{k!r}: {_shown(str(k), v)}" if isinstance(v, dict) else

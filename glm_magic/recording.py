@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import math
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import errors, pricing
-from .ledger import Ledger, open_ledger
+from .ledger import Ledger, chosen_path, open_ledger, safe_url
 from .tokens import estimate_messages, estimate_tokens
 from .types import Completion, Usage
 
@@ -62,6 +63,7 @@ class Recorder:
         self.budget: tuple[float, str] | None = None
         self.spent: dict[str, float] = {}
         self._ledger: Ledger | None = None
+        self._opened_env: str | None = None
         self.unwritten: list[dict[str, Any]] = []
         self._ledger_warned = False
         self._budget_warned = False
@@ -70,7 +72,16 @@ class Recorder:
     # --- the ledger ---------------------------------------------------------------------------
     @property
     def ledger(self) -> Ledger:
+        """The ledger, opened on first use. `$GLM_MAGIC_LEDGER` is read at every call like the
+        key: changed after the first call, the ledger moves there (with a notice)."""
+        env = os.environ.get("GLM_MAGIC_LEDGER") or None
+        if self._ledger is not None and env != self._opened_env:
+            print(f"glm-magic: GLM_MAGIC_LEDGER changed; usage now goes to "
+                  f"{safe_url(chosen_path(self.ledger_path) or 'the default ledger')}")
+            self._ledger.close()
+            self._ledger = None
         if self._ledger is None:
+            self._opened_env = env
             self._ledger = open_ledger(self.ledger_path)
         return self._ledger
 
@@ -89,8 +100,6 @@ class Recorder:
             if not self._ledger_warned:
                 self._ledger_warned = True
                 from ._secrets import scrub
-                from .ledger_pg import safe_url
-
                 print(f"glm-magic: the usage ledger cannot be written "
                       f"({type(exc).__name__}: {scrub(safe_url(str(exc)))[:200]}); rows wait "
                       "in memory — check %config GLMSettings.ledger_path", file=sys.stderr)

@@ -46,6 +46,21 @@ _API_PARAMS = {"temperature", "top_p", "top_k", "max_tokens", "stop", "seed", "t
                "meta", "incremental", "return_type", "ref", "min_p", "repeat_penalty"}
 
 
+def _mark_cut_off_json(call: Call, comp: Completion) -> None:
+    """A JSON answer that `max_tokens` cut off before it ended is `invalid`, not `ok`: the
+    ledger and the conversation must not count it as an answer."""
+    fmt = call.params.get("response_format")
+    if comp.status != "ok" or comp.finish_reason != "length" or not isinstance(fmt, dict) or \
+            fmt.get("type") not in ("json_schema", "json_object"):
+        return
+    from .schema import extract_json
+
+    _, problem = extract_json(comp.text)
+    if problem:
+        comp.status = "invalid"
+        comp.error = f"the answer was cut off by max_tokens before its JSON ended ({problem})"
+
+
 def check_options(params: dict[str, Any]) -> None:
     """A keyword that looks like a routing option but is not one is a mistake, not an API
     parameter: raise TypeError naming the option meant (it would go to the vendor)."""
@@ -417,6 +432,7 @@ class Session:
         comp.provider = comp.provider or call.provider
         if comp.latency_s is None:
             comp.latency_s = time.time() - call.started
+        _mark_cut_off_json(call, comp)
         model = self.recorder.price(call, comp)
         self.recorder.record(call, comp, model)
         self._remember(call, comp)

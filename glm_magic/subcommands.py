@@ -5,6 +5,7 @@ registry)."""
 from __future__ import annotations
 
 import shlex
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -43,6 +44,12 @@ def run(magics: GLMMagics, line: str) -> Any:
     name, rest = words[0].lower(), words[1:]
     fn = SUBCOMMANDS.get(name)
     if fn is None:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(SUBCOMMANDS), n=1, cutoff=0.6)
+        if close:
+            raise UsageError(f"%glm: unknown subcommand {name!r}; did you mean {close[0]}? "
+                             "(%glm help lists them all)")
         raise UsageError(_subcommand_hint(f"unknown subcommand {name!r}"))
     try:
         return fn(magics, rest)
@@ -161,7 +168,7 @@ def _config(magics: GLMMagics, rest: list[str]) -> None:
             shown = "{" + ", ".join(f"{p!r}: {masked_mapping(o)}" for p, o in value.items()) \
                 + "}"
         elif name == "ledger_path" and isinstance(value, str):
-            from .ledger_pg import safe_url
+            from .ledger import safe_url
 
             shown = repr(safe_url(value))
         else:
@@ -191,11 +198,15 @@ def _models(magics: GLMMagics, rest: list[str]) -> Any:
         for m in cls.models:
             rows.append(_model_row(p, m, pricing.lookup(key, m.name)))
     frame = pd.DataFrame(rows)
-    stale = frame[frame["price_stale"].fillna(False).astype(bool)]
-    if len(stale):
+    stale = frame[frame["price_stale"].fillna(False).astype(bool)] if len(frame) else frame
+    if len(stale) and magics.session not in _STALE_NOTED:
+        _STALE_NOTED.add(magics.session)  # once a session: the column says it on every row
         print(f"{len(stale)} price(s) are older than {pricing.STALE_DAYS} days (price_stale): "
               "check the source and set a newer one with glm_magic.pricing.set_price(...)")
     return frame
+
+
+_STALE_NOTED: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def _model_row(provider: str, m: Any, price: Any) -> dict[str, Any]:
@@ -215,7 +226,7 @@ def _model_row(provider: str, m: Any, price: Any) -> dict[str, Any]:
         "per_image": price.per_image if price else None,
         "currency": price.currency if price else None,
         "free": bool(price and price.free), "price_as_of": price.as_of if price else None,
-        "price_stale": price.stale if price else None,
+        "price_stale": price.stale if paid else None,  # a free price cannot mislead
         "price_source": price.source if price else None,
         "limits_as_of": m.as_of or None, "limits_source": m.source or None, "note": m.note,
     }

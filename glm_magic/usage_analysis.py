@@ -15,7 +15,8 @@ def summarize(df: pd.DataFrame, by: str = "model") -> pd.DataFrame:
 
     `calls` counts calls and `errors` the calls whose final attempt failed (a 429 retried to
     success is not an error); `attempts` counts every attempt. Free and unpriced rows join
-    their group's currency instead of splitting it."""
+    their group's currency instead of splitting it; a group with none (the local model) shows
+    `free`, or `—` when it is unpriced."""
     import pandas as pd
 
     keys = {"model": ["provider", "model"], "day": ["day"], "conversation": ["conversation"],
@@ -28,7 +29,11 @@ def summarize(df: pd.DataFrame, by: str = "model") -> pd.DataFrame:
     cur = df["currency"].where(df["currency"].notna() & (df["currency"] != ""))
     fill = cur.groupby([df[k].astype(str) for k in group]).transform(
         lambda s: s.dropna().iloc[0] if s.notna().any() else None)
-    df["currency"] = cur.fillna(fill).fillna("")
+    df["currency"] = cur.fillna(fill)
+    # a group with no currency at all is free (the local model) or unpriced: say which
+    nothing = df["currency"].isna()
+    df.loc[nothing, "currency"] = df.loc[nothing, "cost_status"].map(
+        lambda st: "free" if st == "free" else "—")
     last = df.sort_values(["time", "attempt"]).groupby("call_id", sort=False).tail(1)
     failed_calls = set(last.loc[last["status"] != "ok", "call_id"])
     df["_failed"] = df["call_id"].isin(failed_calls) & ~df["call_id"].duplicated(keep="last")

@@ -41,6 +41,19 @@ panel.temperature_w.value = 0.0
 panel
 
 # %% [markdown]
+# In JupyterLab the panel above looks like this (a static page, such as the documentation
+# site, cannot run widgets, so here is the browser test's screenshot of it):
+
+# %%
+from pathlib import Path
+
+from IPython.display import Image
+
+shot = next((p for p in (Path("../docs/chat-panel.png"), Path("chat-panel.png")) if p.exists()),
+            None)
+Image(filename=str(shot), width=720) if shot else None
+
+# %% [markdown]
 # Type in the box and press Enter — or drive it from code. In a notebook `send()` returns a task: `await` it for the finished `Completion`.
 
 # %%

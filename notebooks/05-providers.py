@@ -36,7 +36,7 @@
 # %load_ext glm_magic
 
 # %% [markdown]
-# ## Seed 000 — GLM-4 multi-turn (zhipu)
+# ## GLM-4 multi-turn (Zhipu open.bigmodel.cn v4)
 
 # %%
 # %%glm --dry-run -p zhipu -m glm-4 --new -s "你是一个乐于解答各种问题的助手"
@@ -53,7 +53,7 @@
 # ```
 
 # %% [markdown]
-# ## Seed 003 — an OpenAI-compatible gateway (glm-4.7), for real on loopback
+# ## An OpenAI-compatible gateway (glm-4.7), for real on loopback
 
 # %%
 import socket
@@ -107,7 +107,7 @@ server.terminate()
 server.wait()
 
 # %% [markdown]
-# ## Seed 004 — ChatGLM3-6B on Baidu Qianfan
+# ## ChatGLM3-6B on Baidu Qianfan
 
 # %%
 # %%glm --dry-run -p qianfan -m ChatGLM3-6B -t 0.8 --param top_k=3 --param penalty_score=1.1 --once
@@ -117,14 +117,14 @@ server.wait()
 # %glm models qianfan
 
 # %% [markdown]
-# ## Seed 001 — Qwen on DashScope
+# ## Qwen on Alibaba DashScope
 
 # %%
 # %%glm --dry-run -p dashscope -m qwen-turbo --seed 1234 --param top_p=0.8 --once
 用萝卜、土豆、茄子做饭,给我个菜谱
 
 # %% [markdown]
-# ## Seed 002 — the legacy ChatGLM v3 API
+# ## The legacy Zhipu v3 (ChatGLM) API
 
 # %%
 # %%glm --dry-run -p zhipu_v3 -m chatglm_pro --once

@@ -83,5 +83,5 @@ def test_default_provider_falls_back_to_local_once(capsys):
     providers._notified_fallback = False
     assert Client().provider.name == "local"
     Client()
-    err = capsys.readouterr().err
-    assert err.count("using the bundled local model") == 1 and "ZHIPUAI_API_KEY" in err
+    out = capsys.readouterr().out  # a notice, not an error: stdout, not red stderr
+    assert out.count("using the bundled local model") == 1 and "ZHIPUAI_API_KEY" in out

@@ -210,7 +210,7 @@ def test_an_unknown_local_model_names_the_file_that_would_answer(shell):
 def test_a_mistyped_option_gets_a_suggestion(shell):
     from IPython.core.error import UsageError
 
-    with pytest.raises(UsageError, match="did you mean --temprature → --temperature"):
+    with pytest.raises(UsageError, match="did you mean --temperature\\?"):
         shell.run_cell_magic("glm", "--temprature 0.5", "hi")
 
 

@@ -127,10 +127,12 @@ def default_provider_name() -> str:
     if not _notified_fallback:
         _notified_fallback = True
         print("glm-magic: no ZHIPUAI_API_KEY set, using the bundled local model; "
-              "set ZHIPUAI_API_KEY (environment or .env) to use GLM.", file=sys.stderr)
+              "set ZHIPUAI_API_KEY (environment or .env) to use GLM.")
     return "local"
 
 
 def make_provider(name: str | None, **kwargs: Any) -> Provider:
     cls = provider_class(name or default_provider_name())
-    return cls(**{k: v for k, v in kwargs.items() if v is not None})
+    made = cls(**{k: v for k, v in kwargs.items() if v is not None})
+    made.chosen_by_default = not name  # no provider named: the fallback's errors say so
+    return made

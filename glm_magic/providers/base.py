@@ -89,6 +89,7 @@ class Provider:
         # (httpx.Timeout | None, deadline seconds | None) of the client that sends for this
         # provider: requests the provider makes itself (a token fetch) keep the same bounds
         self.bounds: tuple[Any, float | None] = (None, None)
+        self.chosen_by_default = False  # True when no provider was named and this one fell due
 
     def credential_envs(self) -> tuple[str, ...]:
         """The environment variables this provider's credentials and base URL come from."""

@@ -190,6 +190,12 @@ class LocalProvider(Provider):
         elif name not in (None, "", "default", os.path.basename(path or "")):
             answering = path or "the bundled model (Gemma 3 270M)"
             glm = "glm" in name.lower()
+            if self.chosen_by_default and glm:
+                raise errors.ConfigurationError(
+                    f"no ZHIPUAI_API_KEY is set, so the bundled local model answers, and it has "
+                    f"no model {name!r}", provider=self.name,
+                    hint='set ZHIPUAI_API_KEY (or run %glm login in a notebook) to use GLM, or '
+                         'use the local model: Client(provider="local") with model="default"')
             raise errors.ConfigurationError(
                 f"no local model named {name!r}; the local provider would answer with "
                 f"{answering}", provider=self.name,
@@ -218,25 +224,50 @@ def completion_args(model: LoadedModel, body: dict[str, Any]) -> dict[str, Any]:
               "repeat_penalty", "min_p"):
         if body.get(k) is not None:
             args[k] = body[k]
-    grammar = _grammar(body.get("response_format"))
+    grammar = _grammar(body.get("response_format"), args["max_tokens"])
     if grammar is not None:
-        args["grammar"] = grammar
+        from llama_cpp import LogitsProcessorList
+
+        from .local_grammar import GrammarFilter
+
+        args["logits_processor"] = LogitsProcessorList([GrammarFilter(model.llm, grammar)])
     return args
 
 
-def _grammar(response_format: Any) -> Any:
+def _grammar(response_format: Any, max_tokens: int = DEFAULT_MAX_TOKENS) -> Any:
     """llama.cpp grammar-constrained decoding for a JSON Schema (or any JSON object): even a
-    small model can then only write JSON of that shape."""
+    small model can then only write JSON of that shape. Lists are bounded (`bounded`), so a
+    model that repeats an item closes the list instead of looping to `max_tokens`."""
     if not isinstance(response_format, dict):
         return None
     kind = response_format.get("type")
     if kind == "json_schema":
         schema = (response_format.get("json_schema") or {}).get("schema")
-        if isinstance(schema, dict):
-            return _schema_grammar(json.dumps(schema))  # field order kept: it guides
+        if isinstance(schema, dict):  # field order kept: it guides
+            return _schema_grammar(json.dumps(bounded(schema, max_items(max_tokens))))
     if kind == "json_object":
         return _schema_grammar(json.dumps({"type": "object"}))
     return None
+
+
+def max_items(max_tokens: int) -> int:
+    """The longest list the grammar allows: about 24 answer tokens per item, 1 to 10 items."""
+    return max(1, min(10, int(max_tokens) // 24))
+
+
+def bounded(schema: Any, limit: int) -> Any:
+    """A copy of `schema` in which every array without a `maxItems` has `maxItems = limit`
+    (at least its `minItems`). Only the grammar sees it; answers are checked against the
+    schema as written."""
+    if isinstance(schema, list):
+        return [bounded(s, limit) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: bounded(v, limit) for k, v in schema.items()}
+    if out.get("type") == "array" and "maxItems" not in out:
+        low = out.get("minItems")
+        out["maxItems"] = max(limit, low) if isinstance(low, int) else limit
+    return out
 
 
 @functools.lru_cache(maxsize=32)

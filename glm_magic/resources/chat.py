@@ -24,7 +24,8 @@ class Completions:
         from ..client import as_timeout
 
         c = self._client
-        body = {"model": model or c.provider.default_model, "messages": messages}
+        body = {"model": c.provider.default_model if model in (None, "", "default") else model,
+                "messages": messages}
         body.update(params)
         if extra_body:
             body.update(extra_body)
