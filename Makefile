@@ -35,6 +35,7 @@ postgres-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
 
 test: setup browser-deps postgres-deps
+	mkdir -p build && (git status --porcelain 2>/dev/null || true) > build/tree-before.txt
 	$(BIN)/ruff check .
 	rm -f build/reliability.json
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
@@ -44,6 +45,10 @@ test: setup browser-deps postgres-deps
 	  GLM_MAGIC_LEDGER=$(CURDIR)/build/nb-ledger.sqlite \
 	  $(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax notebooks
 	$(MAKE) docs
+	@(git status --porcelain 2>/dev/null || true) > build/tree-after.txt; \
+	  cmp -s build/tree-before.txt build/tree-after.txt || { \
+	    echo "make test changed files git tracks or sees (generated files must be ignored or"; \
+	    echo "regenerated identically):"; diff build/tree-before.txt build/tree-after.txt; exit 1; }
 
 # the docs site, built offline into build/site: the README, docs/, the tutorials executed on
 # the local model and FakeGLM (outputs included), and the API reference from the docstrings
