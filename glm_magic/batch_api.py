@@ -357,6 +357,7 @@ class BatchJob:
         rec = self.session.recorder
         record = not self.state.get("recorded")
         provider, model = self.state["provider"], self.state.get("model") or ""
+        price_key = self._client().provider.pricing_key()  # api.z.ai bills in USD
         for cid, row in zip(ids, rows, strict=True):
             comp = row.pop("_comp", None)
             if row["status"] not in ("ok", "error"):
@@ -364,15 +365,14 @@ class BatchJob:
             call = Call(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.id}/{cid}").hex, provider,
                         model or (comp.model if comp else ""), "batch_api", None, [], {})
             call.tags = f"batch:{self.id}"
+            call.pricing = price_key
             if comp is None:
                 comp = Completion(provider=provider, model=call.model, status="error",
                                   error=row["error"],
                                   choices=[Choice(0, Message("assistant", ""), None)])
             comp.provider = provider
             comp.latency_s = 0.0
-            name = rec.price(call, comp)
-            if record:
-                rec.record(call, comp, name)
+            rec.settle(call, comp, write=record)
             row["cost"] = comp.cost if row["status"] == "ok" else 0.0
         if record:
             self.state["recorded"] = True

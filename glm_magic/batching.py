@@ -242,7 +242,8 @@ def _estimate(s: Session, plan: _Plan, system: str | None, params: dict[str, Any
             tokens += schema_tokens * len(plan.prompts)
         info["request"] = body
     exact = counted_by == "the provider's tokenizer" and schema is None
-    cost, currency, status = pricing.cost(plan.provider, plan.model, Usage(tokens, 0, tokens),
+    key = s.client(plan.provider).provider.pricing_key()  # the key its rows are booked under
+    cost, currency, status = pricing.cost(key, plan.model, Usage(tokens, 0, tokens),
                                           estimated=not exact)
     info.update({"prompt_tokens": tokens, "prompt_tokens_counted_by": counted_by,
                  "prompt_cost": cost, "currency": currency, "cost_status": status,

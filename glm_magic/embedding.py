@@ -290,6 +290,7 @@ async def _send(s: Session, name: str, model: str, dimensions: int | None, todo:
     async def run(group: list[int]) -> None:
         batch = [todo[i] for i in group]
         call = Call(uuid.uuid4().hex, name, model, "embed", None, [], {})
+        call.pricing = client.provider.pricing_key()
         attempt = 0
         while True:
             attempt += 1
@@ -355,15 +356,12 @@ def _record(s: Session, call: Call, attempt: int, latency: float, resp: Any,
                       attempt=attempt)
     if err is not None:
         comp.status, comp.error, comp.request_id = "error", errors.describe(err), err.request_id
-        comp.cost, comp.currency, comp.cost_status = 0.0, None, "free"
+        comp.usage = Usage(0, 0, 0)  # nothing was embedded: nothing to pay
     else:
         tokens = resp.usage.prompt_tokens or resp.usage.total_tokens
         comp.usage = Usage(tokens, 0, tokens)
-        comp.cost, comp.currency, comp.cost_status = pricing.cost(call.provider, call.model,
-                                                                  comp.usage)
         resp.completion = comp
-    s.recorder.record(call, comp, call.model)
-    return comp
+    return s.recorder.settle(call, comp)
 
 
 def _estimate(name: str, model: str, rows: list[str | None], unique: list[str],

@@ -6,8 +6,8 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from . import errors, pricing
-from .recording import CURRENT, Call
+from . import errors
+from .recording import CURRENT, Call, failed_completion
 from .types import Completion
 
 if TYPE_CHECKING:
@@ -22,22 +22,20 @@ def generate_image(session: Session, prompt: str, *, model: str = "cogview-3", s
     client = session.client(name)
     client.provider.require_credentials()
     call = Call(uuid.uuid4().hex, name, model, source, None, [], params, cell)
+    call.pricing = client.provider.pricing_key()
+    session.recorder.check_budget(call)  # a spent budget refuses an image like a cell
     token = CURRENT.set(call)
     t0 = time.perf_counter()
     try:
         resp = client.images.generations(prompt=prompt, model=model, size=size, n=n,
                                          **params)
     except errors.GLMError as err:
-        session.recorder.record(call, session._failed(call, err), model)
+        session.recorder.settle(call, failed_completion(call, err))
         raise
     finally:
         CURRENT.reset(token)
     comp = Completion(provider=name, model=model, latency_s=time.perf_counter() - t0,
                       request_id=(resp.raw or {}).get("id") if isinstance(resp.raw, dict)
                       else None)
-    images = len(resp.data)
-    comp.cost, comp.currency, comp.cost_status = pricing.cost(name, model, None,
-                                                             images=images)
-    session.recorder.record(call, comp, model, images=images)
-    resp.completion = comp
+    resp.completion = session.recorder.settle(call, comp, images=len(resp.data))
     return resp

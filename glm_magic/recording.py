@@ -114,7 +114,23 @@ class Recorder:
             self._ledger = None
 
     # --- pricing and rows ---------------------------------------------------------------------
-    def price(self, call: Call, comp: Completion) -> str:
+    def settle(self, call: Call, comp: Completion, *, images: int | None = None,
+               write: bool = True) -> Completion:
+        """The one place a finished call is priced and booked, whatever made it (a cell, the
+        panel, batch, embed, the Batch API, images, async tasks, the compat shims, a bare
+        Client): usage filled in (estimated when the server sent none), the cost at the call's
+        own price key (`call.price_key`: api.z.ai in USD, the batch price for Batch API rows,
+        per image for images), the ledger row written (`write=False`: priced only, for a
+        result read again) and the session's spend updated."""
+        comp.provider = comp.provider or call.provider
+        if comp.latency_s is None:
+            comp.latency_s = time.time() - call.started
+        model = self.price(call, comp, images=images)
+        if write:
+            self.record(call, comp, model, images=images)
+        return comp
+
+    def price(self, call: Call, comp: Completion, images: int | None = None) -> str:
         """Fill in usage (estimated when the server sent none) and cost; returns the model
         name the row is priced and recorded under."""
         u = comp.usage
@@ -127,8 +143,13 @@ class Recorder:
             prompt = min(estimate_messages(call.messages), u.total_tokens)
             comp.usage = Usage(prompt, u.total_tokens - prompt, u.total_tokens, estimated=True)
         model = ledger_model(call, comp)
+        nothing = not comp.usage or not (comp.usage.prompt_tokens or comp.usage.completion_tokens)
+        if comp.status != "ok" and nothing and not images:
+            comp.cost, comp.currency, comp.cost_status = 0.0, None, "free"  # nothing was served
+            return model
         comp.cost, comp.currency, comp.cost_status = pricing.cost(
-            call.price_key, model, comp.usage, estimated=bool(comp.usage and comp.usage.estimated),
+            call.price_key, model, comp.usage, images=images or 0,
+            estimated=bool(comp.usage and comp.usage.estimated),
             batch=call.source == "batch_api")
         return model
 
@@ -244,11 +265,7 @@ def _recorder() -> Recorder:
 
 def record_direct(call: Call, comp: Completion) -> None:
     """Price and record a direct client call in the kernel session's ledger."""
-    comp.provider = comp.provider or call.provider
-    if comp.latency_s is None:
-        comp.latency_s = time.time() - call.started
-    rec = _recorder()
-    rec.record(call, comp, rec.price(call, comp))
+    _recorder().settle(call, comp)
 
 
 def failed_completion(call: Call, err: errors.GLMError) -> Completion:

@@ -5,7 +5,6 @@ remembered answer; the magic, the chat panel and the batch runner only wrap it."
 from __future__ import annotations
 
 import contextlib
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -429,12 +428,8 @@ class Session:
 
     def finish(self, call: Call, comp: Completion, view: View | None = None) -> Completion:
         """Fill in usage (estimated when missing), cost; write the ledger row; update memory."""
-        comp.provider = comp.provider or call.provider
-        if comp.latency_s is None:
-            comp.latency_s = time.time() - call.started
         _mark_cut_off_json(call, comp)
-        model = self.recorder.price(call, comp)
-        self.recorder.record(call, comp, model)
+        self.recorder.settle(call, comp)
         self._remember(call, comp)
         self.last = comp
         if view is not None:

@@ -46,7 +46,7 @@ def task_result(session: Session, task_id: str, *, wait: bool = False, timeout: 
             info["status"], info["recorded"] = "FAIL", True
             failed = session._failed(call, err)
             failed.latency_s = time.time() - info["submitted"]
-            session.recorder.record(call, failed, call.model)
+            session.recorder.settle(call, failed)
         raise
     if info is None:
         return comp
@@ -55,8 +55,7 @@ def task_result(session: Session, task_id: str, *, wait: bool = False, timeout: 
         info["recorded"] = True
         comp.latency_s = time.time() - info["submitted"]
         comp.provider = call.provider
-        model = session.recorder.price(call, comp)
-        session.recorder.record(call, comp, model)
+        session.recorder.settle(call, comp)
         if call.conversation is not None:
             conv = session.chat(call.conversation)
             conv.add("user", info["prompt"])

@@ -105,12 +105,14 @@ def shell():
 
     ip = InteractiveShell.instance()
     ip.user_ns.pop("_glm", None)
-    ip.config.pop("GLMMagics", None)  # %config from an earlier test must not leak
+    for section in ("GLMMagics", "GLMSettings"):  # %config from an earlier test must not leak
+        ip.config.pop(section, None)
     ip.extension_manager.load_extension("glm_magic")
     ip.run_line_magic("reload_ext", "glm_magic")
     yield ip
     ip.extension_manager.unload_extension("glm_magic")
-    ip.config.pop("GLMMagics", None)
+    for section in ("GLMMagics", "GLMSettings"):
+        ip.config.pop(section, None)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -71,12 +71,17 @@ def _environment_reads() -> set[str]:
                     isinstance(node.slice, ast.Constant) and not isinstance(node.ctx, ast.Store):
                 names.add(node.slice.value)
     from glm_magic.providers import names as provider_names
-    from glm_magic.providers import provider_class
+    from glm_magic.providers import provider_class, registered_envs
 
     for p in provider_names():
         cls = provider_class(p)
         names |= {v for v in (cls.key_env, cls.base_url_env) if v}
-    return names
+    # providers registered in user code (a test registers some) follow the credential rule
+    # through trust.dotenv_names(); the table declares the package's own
+    return names - (registered_envs() - _BUILTIN_ENVS)
+
+
+_BUILTIN_ENVS = set(trust.ENVIRONMENT_VARIABLES)
 
 
 def test_every_environment_variable_the_package_reads_is_in_the_table():
@@ -544,3 +549,24 @@ def test_ledger_path_refuses_an_existing_file_that_is_not_sqlite(shell, tmp_path
     led.append({"time": time.time(), "call_id": "a", "attempt": 1, "status": "ok"})
     assert notes.read_bytes() == b""  # never turned into a database
     assert re.search("empty file", led.fallback_reason or "")
+
+
+# --- one recorder: every source is priced at its call's key and checked against the budget ------
+def test_an_image_is_refused_once_the_budget_is_spent(zhipu):
+    s = glm_magic.session()
+    s.set_budget(0.000001, "CNY")
+    s.complete("spend it", model="glm-4-plus", stream=False)
+    before = len(zhipu.received)
+    with pytest.raises(errors.BudgetExceededError):
+        s.generate_image("a cat", model="cogview-4")
+    assert len(zhipu.received) == before  # nothing sent, nothing booked
+    assert not (glm_magic.usage()["model"] == "cogview-4").any()
+
+
+def test_a_batch_dry_run_on_api_z_ai_estimates_in_the_currency_it_books(zhipu, monkeypatch):
+    monkeypatch.setenv("ZHIPUAI_BASE_URL", zhipu.base_url + "/api.z.ai")
+    est = glm_magic.batch(["one", "two"], model="glm-4.6", dry_run=True)
+    assert est["currency"] == "USD"
+    from glm_magic.pricing import lookup
+
+    assert lookup("zai", "glm-4.6").currency == "USD"
