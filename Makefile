@@ -37,6 +37,7 @@ postgres-deps:
 test: setup browser-deps postgres-deps
 	mkdir -p build && (git status --porcelain 2>/dev/null || true) > build/tree-before.txt
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	rm -f build/reliability.json
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 	$(BIN)/python scripts/reliability.py
@@ -73,6 +74,7 @@ bench: setup
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 # the tutorials are written as percent-format .py files; this writes the paired .ipynb
 notebooks: setup

@@ -15,8 +15,9 @@ PERSON = "Invent a person: a name, an age and their hobbies."
 
 
 def _answer_seconds(schema: dict, prompt: str, rounds: int) -> tuple[float, bool]:
-    import glm_magic
     from glm_magic.structured import ask
+
+    import glm_magic
 
     s = glm_magic.session()
     times, valid = [], True
@@ -30,8 +31,9 @@ def _answer_seconds(schema: dict, prompt: str, rounds: int) -> tuple[float, bool
 
 
 def _rates(rounds: int) -> tuple[float, float]:
-    from glm_magic import Client
     from glm_magic.schema import Schema
+
+    from glm_magic import Client
 
     client = Client(provider="local")
     messages = [{"role": "user", "content": PERSON + " Answer in JSON with name, age and "

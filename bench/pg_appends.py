@@ -17,7 +17,7 @@ from glm_magic.testing.postgres import PostgresServer  # noqa: E402
 
 CHILD = """
 import sys, time
-from glm_magic.ledger import open_ledger
+from glm_magic.accounting.ledgers import open_ledger
 sys.path.insert(0, {here!r})
 from ledger_appends import ROW
 led = open_ledger({url!r})
@@ -31,7 +31,7 @@ led.close()
 
 
 def run(n: int = 3_000) -> dict[str, float]:
-    from glm_magic.ledger import open_ledger
+    from glm_magic.accounting.ledgers import open_ledger
 
     server = PostgresServer()
     try:

@@ -263,8 +263,9 @@ def bench_batch_api(results: dict) -> None:
     os.environ["ZHIPUAI_API_KEY"] = fake.api_key
     os.environ["ZHIPUAI_BASE_URL"] = fake.base_url
     os.environ["GLM_MAGIC_LEDGER"] = str(Path(tempfile.mkdtemp()) / "bench-ledger.sqlite")
-    import glm_magic
     from glm_magic.sessions import _reset_session
+
+    import glm_magic
 
     _reset_session()
     prompts = [f"row {i}" for i in range(10_000)]
@@ -300,8 +301,9 @@ def _goodput_run(name: str, base: str, prefix: str, n: int) -> dict:
         os.environ["ZHIPUAI_API_KEY"] = KEY
         os.environ["ZHIPUAI_BASE_URL"] = url
         os.environ["GLM_MAGIC_LEDGER"] = str(Path(tempfile.mkdtemp()) / "bench-ledger.sqlite")
-        import glm_magic
         from glm_magic.sessions import _reset_session
+
+        import glm_magic
 
         _reset_session()
         df = glm_magic.batch(prompts, model="glm-4-flash", concurrency=64, progress=False)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
+from . import _moved
+from .core import hooks as _hooks
 from .errors import (
     APIConnectionError,
     APITimeoutError,
@@ -26,41 +28,55 @@ from .errors import (
     ServerError,
 )
 
+_moved.install()  # module paths from before the layers keep importing
+
+
+def _session_hooks() -> Any:
+    """A bare `Client()` records into the kernel session's ledger (core.hooks)."""
+    from .calls.sessions import session as _session
+
+    return _session().recorder.hooks()
+
+
+_hooks.register_default_hooks(_session_hooks)
+
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
-    from .client import AsyncClient, Client
-    from .sessions import Session
+    from .calls.sessions import Session
+    from .core.client import AsyncClient, Client
 
 _LAZY = {
-    "Client": ("client", "Client"),
-    "AsyncClient": ("client", "AsyncClient"),
-    "Session": ("sessions", "Session"),
-    "Conversation": ("conversation", "Conversation"),
+    "Client": ("core.client", "Client"),
+    "AsyncClient": ("core.client", "AsyncClient"),
+    "Session": ("calls.sessions", "Session"),
+    "Conversation": ("calls.conversation", "Conversation"),
     "Completion": ("types", "Completion"),
     "Chunk": ("types", "Chunk"),
     "Usage": ("types", "Usage"),
-    "ChatPanel": ("widget", "ChatPanel"),
-    "batch": ("batching", "batch"),
-    "abatch": ("batching", "abatch"),
-    "batch_job": ("batch_api", "batch_job"),
-    "BatchJob": ("batch_api", "BatchJob"),
-    "embed": ("embedding", "embed"),
-    "aembed": ("embedding", "aembed"),
-    "similar": ("embedding", "similar"),
+    "ChatPanel": ("panel.widget", "ChatPanel"),
+    "batch": ("batching.front", "batch"),
+    "abatch": ("batching.online", "abatch"),
+    "batch_job": ("batching.batch_api", "batch_job"),
+    "BatchJob": ("batching.batch_api", "BatchJob"),
+    "embed": ("embedding.vectors", "embed"),
+    "aembed": ("embedding.vectors", "aembed"),
+    "similar": ("embedding.vectors", "similar"),
     "register_provider": ("providers", "register_provider"),
-    "pricing": ("pricing", None),
+    "pricing": ("accounting.pricing", None),
 }
 
-
 def __getattr__(name: str) -> Any:
+    import importlib
+
     target = _LAZY.get(name)
+    if target is None and name in _moved.MOVED:  # glm_magic.sessions and the other old paths
+        return importlib.import_module(f"{__name__}.{name}")
     if target is None:
         raise AttributeError(f"module 'glm_magic' has no attribute {name!r}")
-    import importlib
 
     module = importlib.import_module(f".{target[0]}", __name__)
     value = module if target[1] is None else getattr(module, target[1])
@@ -70,7 +86,7 @@ def __getattr__(name: str) -> Any:
 
 def session() -> Session:
     """The kernel-wide session shared by the magic, the chat panel and the batch runner."""
-    from .sessions import session as _session
+    from .calls.sessions import session as _session
 
     return _session()
 
@@ -83,35 +99,35 @@ def usage(since: Any = None, model: str | None = None, source: str | None = None
 
 def cost_summary(by: str = "model", **filters: Any) -> pd.DataFrame:
     """Calls, tokens, cost and mean latency by model, day, conversation or source."""
-    from .ledger import summarize
+    from .accounting.ledger import summarize
 
     return summarize(usage(**filters), by)
 
 
 def plot_usage(kind: str = "cost", **filters: Any) -> Figure:
     """A matplotlib Figure: kind='cost' (cumulative by model), 'tokens' or 'latency'."""
-    from .ledger import plot
+    from .accounting.ledger import plot
 
     return plot(usage(**filters), kind)
 
 
 def load_ipython_extension(ipython: Any) -> None:
     """`%load_ext glm_magic`: register %%glm / %glm (reloading does not duplicate state)."""
-    from .cell_errors import install
-    from .magics import GLMMagics
+    from .magic.cell_errors import install
+    from .magic.magics import GLMMagics
 
     magics = GLMMagics(shell=ipython)
     ipython.register_magics(magics)
     install(ipython)
     _complete_subcommands(ipython)
     if getattr(ipython, "events", None) is not None:  # `%env KEY=...` gets a warning
-        from .login import warn_on_env_keys
+        from .magic.login import warn_on_env_keys
 
         with contextlib.suppress(ValueError):
             ipython.events.unregister("pre_run_cell", warn_on_env_keys)
         ipython.events.register("pre_run_cell", warn_on_env_keys)
     if ipython.configurables is not None:  # %config sees the magic and the settings
-        from .settings import GLMSettings
+        from .calls.settings import GLMSettings
 
         ipython.configurables = [c for c in ipython.configurables
                                  if not isinstance(c, (GLMMagics, GLMSettings))] + [
@@ -121,7 +137,7 @@ def load_ipython_extension(ipython: Any) -> None:
 def _complete_subcommands(ipython: Any) -> None:
     """Tab after `%glm ` offers the subcommands of the registry."""
     def complete(_self: Any, event: Any) -> list[str]:
-        from .subcommands import SUBCOMMANDS
+        from .magic.subcommands import SUBCOMMANDS
 
         words = event.line.split()
         if len(words) > 2 or (len(words) == 2 and event.line.endswith(" ")):
@@ -135,14 +151,14 @@ def _complete_subcommands(ipython: Any) -> None:
 
 def unload_ipython_extension(ipython: Any) -> None:
     """Remove the magics and the configurable; conversations stay in `session()`."""
-    from .magics import GLMMagics
+    from .magic.magics import GLMMagics
 
     mm = ipython.magics_manager
     for kind in ("line", "cell"):
         mm.magics[kind].pop("glm", None)
     mm.registry.pop("GLMMagics", None)
     if getattr(ipython, "events", None) is not None:
-        from .login import warn_on_env_keys
+        from .magic.login import warn_on_env_keys
 
         with contextlib.suppress(ValueError):
             ipython.events.unregister("pre_run_cell", warn_on_env_keys)
@@ -150,11 +166,11 @@ def unload_ipython_extension(ipython: Any) -> None:
         if isinstance(c, GLMMagics) and getattr(ipython, "events", None) is not None:
             with contextlib.suppress(ValueError):
                 ipython.events.unregister("pre_run_cell", c._note_cell)
-    from .settings import GLMSettings
+    from .calls.settings import GLMSettings
 
     ipython.configurables = [c for c in ipython.configurables
                              if not isinstance(c, (GLMMagics, GLMSettings))]
-    from .cell_errors import CallFailed
+    from .magic.cell_errors import CallFailed
 
     if tuple(getattr(ipython, "custom_exceptions", ()) or ()) == (CallFailed,):
         ipython.set_custom_exc((), None)

@@ -232,7 +232,7 @@ def answer_bundle(text: str, fmt: str = "markdown", *, final: bool = True,
 def _shallow(value: Any, limit: int = 64) -> bool:
     """JSON a front-end's tree viewer (and the kernel's serializer) can take: at most 64
     levels; deeper answers are shown as text."""
-    from .conversation import nesting
+    from ._json import nesting
 
     return nesting(value, limit) <= limit
 

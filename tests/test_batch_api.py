@@ -7,10 +7,10 @@ import json
 
 import pandas as pd
 import pytest
+from glm_magic.sessions import _reset_session
 
 import glm_magic
 from glm_magic import Client
-from glm_magic.sessions import _reset_session
 
 
 def test_files_and_batches_are_sdk_shaped(zhipu):

@@ -9,9 +9,9 @@ import random
 from http import HTTPStatus
 
 import pytest
+from glm_magic.sessions import session
 
 import glm_magic
-from glm_magic.sessions import session
 from glm_magic.testing.zhipu import API_KEY
 
 CHAT = [

@@ -8,10 +8,10 @@ import os
 import stat
 
 import pytest
+from glm_magic.sessions import session
 
 import glm_magic
 from glm_magic import Client, pricing
-from glm_magic.sessions import session
 from glm_magic.testing.zhipu import API_KEY
 
 
@@ -107,8 +107,9 @@ def pd_na(value) -> bool:
 
 
 def test_zai_base_url_prices_in_usd():
-    from glm_magic.providers.zhipu import ZhipuProvider
     from glm_magic.recording import direct_call, record_direct
+
+    from glm_magic.providers.zhipu import ZhipuProvider
     from glm_magic.types import Choice, Completion, Message, Usage
 
     assert ZhipuProvider(base_url="https://api.z.ai/api/paas/v4").pricing_key() == "zai"

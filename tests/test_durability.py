@@ -11,15 +11,15 @@ import time
 from pathlib import Path
 
 import pytest
+from glm_magic.client import _StreamCore
+from glm_magic.conversation import Conversation
+from glm_magic.ledger import Ledger
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from IPython.core.error import UsageError
 
 import glm_magic
 from glm_magic import errors, pricing
-from glm_magic.client import _StreamCore
-from glm_magic.conversation import Conversation
-from glm_magic.ledger import Ledger
 from glm_magic.testing.loopback import Reply
 from glm_magic.testing.zhipu import completion_body, stream_frames
 

@@ -9,14 +9,15 @@ import os
 
 import httpx
 import pytest
+from glm_magic.client import MAX_RETRY_AFTER_S
+from glm_magic.conversation import Conversation
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from IPython.core.error import UsageError
 
 import glm_magic
 from glm_magic import errors
-from glm_magic.client import MAX_RETRY_AFTER_S, _retry_after
-from glm_magic.conversation import Conversation
+from glm_magic.core.responses import retry_after as _retry_after
 from glm_magic.interpolate import interpolate
 from glm_magic.testing.loopback import Reply, sse
 from glm_magic.types import Usage

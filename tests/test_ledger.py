@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from glm_magic.ledger import Ledger
 
 import glm_magic
 from glm_magic import pricing
-from glm_magic.ledger import Ledger
 from glm_magic.testing.loopback import Reply
 from glm_magic.testing.zhipu import stream_frames, zhipu_error
 from glm_magic.types import Usage

@@ -9,11 +9,12 @@ import sys
 import textwrap
 
 import pytest
+from glm_magic.ledger import Ledger
+from glm_magic.sessions import _reset_session
 
 import glm_magic
 from glm_magic import Client
-from glm_magic.ledger import Ledger, open_ledger
-from glm_magic.sessions import _reset_session
+from glm_magic.accounting.ledgers import open_ledger
 from glm_magic.testing.postgres import PostgresServer, bindir
 
 pytestmark = pytest.mark.skipif(bindir() is None,
@@ -74,7 +75,7 @@ def test_filters_run_on_the_server(team):
 
 def test_many_processes_append_without_losing_a_row(team):
     script = textwrap.dedent(f"""
-        from glm_magic.ledger import open_ledger
+        from glm_magic.accounting.ledgers import open_ledger
         led = open_ledger({team.url!r})
         for i in range(150):
             led.append({{"model": "m", "call_id": f"{{i}}"}})

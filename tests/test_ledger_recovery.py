@@ -12,10 +12,10 @@ import threading
 import time
 
 import pytest
+from glm_magic.ledger import Ledger
 
 import glm_magic
 from glm_magic import ledger as ledger_mod
-from glm_magic.ledger import Ledger
 
 _open_ledgers: list[Ledger] = []
 

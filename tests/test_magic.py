@@ -286,7 +286,7 @@ def test_fuzz_option_lines(shell, words, noise):
     line = " ".join(words) + (" " + noise if noise.strip() else "")
     magics = shell.magics_manager.registry["GLMMagics"]
     try:
-        args = magics._parse(line)
+        args = magics.parse_options(line)
         from glm_magic import commands
 
         commands.build_call(magics, args, "body {x} {{y}}")

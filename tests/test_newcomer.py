@@ -7,10 +7,10 @@ import math
 import time
 
 import pytest
-
-import glm_magic
 from glm_magic.ledger import Ledger, plot, summarize
 from glm_magic.pricing import format_cost
+
+import glm_magic
 from glm_magic.testing.zhipu import zhipu_error
 
 

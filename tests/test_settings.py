@@ -8,10 +8,10 @@ import warnings
 
 import httpx
 import pytest
-
-import glm_magic
 from glm_magic.magics import GLMMagics
 from glm_magic.settings import GLMSettings
+
+import glm_magic
 
 
 def test_both_spellings_set_the_one_settings_object(shell, zhipu):

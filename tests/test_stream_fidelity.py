@@ -55,6 +55,7 @@ def test_no_usage_only_chunk_unless_asked(oai):
 
 def test_a_total_only_usage_is_priced_as_an_estimate(zhipu):
     from glm_magic.recording import Call, Recorder
+
     from glm_magic.types import Choice, Completion, Message, Usage
 
     rec = Recorder(":memory:")

@@ -4,8 +4,8 @@ the bytes sent grow with the answer, and the final render is exactly the one-out
 from __future__ import annotations
 
 import pytest
-
 from glm_magic.live import POOL, SPLIT_AFTER, settled_length
+
 from glm_magic.render import FORMATS, NotebookView
 from glm_magic.sanitize import answer_bundle, markdown_parser
 from glm_magic.testing.answers import long_markdown, pieces

@@ -446,6 +446,7 @@ def test_login_checks_ignoring_with_git_itself(shell, monkeypatch, tmp_path, cap
 # --- 10. deep JSON and slow patterns ------------------------------------------------------------
 def test_deep_json_is_a_one_line_invalid_answer_and_is_repaired(zhipu):
     from glm_magic.structured import ask
+
     from glm_magic.testing.zhipu import completion_body
 
     deep = "[" * 5000 + "]" * 5000

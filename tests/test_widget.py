@@ -132,9 +132,10 @@ def test_a_fast_long_answer_in_the_panel_sends_linear_bytes(zhipu):
     """100 KB in 4-character pieces as fast as the server sends: the bubble ends with the
     whole answer, and its updates send a few times the answer, not its square."""
     from glm_magic.live import MESSAGE_BYTES
+    from glm_magic.widget import _bot_html
+
     from glm_magic.testing.answers import long_markdown, pieces
     from glm_magic.testing.zhipu import sse
-    from glm_magic.widget import _bot_html
 
     text = long_markdown(100_000)
     frames = sse(*[{"choices": [{"index": 0, "delta": {"content": p}}]} for p in pieces(text)],

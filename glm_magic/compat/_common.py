@@ -8,7 +8,7 @@ import json
 import threading
 from typing import Any
 
-from ..client import Client
+from ..core.client import Client
 
 _CLIENTS: dict[tuple, Client] = {}
 _LOCK = threading.Lock()
@@ -38,7 +38,7 @@ def remember(conversation: str | None, messages: list[dict[str, Any]], answer: s
     request's messages replace what it held, then the answer follows."""
     if not conversation:
         return
-    from ..sessions import session
+    from ..calls.sessions import session
 
     conv = session().chat(conversation)
     conv.reset(keep_system=False)

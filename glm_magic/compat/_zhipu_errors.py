@@ -2,15 +2,15 @@
 written for it keep working; both zhipuai drop-in modules export them."""
 
 from ..errors import (
-    APIAuthenticationError,
-    APIConnectionError,
-    APIInternalError,
-    APIReachLimitError,
-    APIRequestFailedError,
-    APIServerFlowExceedError,
-    APIStatusError,
-    APITimeoutError,
-    ZhipuAIError,
+           APIAuthenticationError,
+           APIConnectionError,
+           APIInternalError,
+           APIReachLimitError,
+           APIRequestFailedError,
+           APIServerFlowExceedError,
+           APIStatusError,
+           APITimeoutError,
+           ZhipuAIError,
 )
 
 __all__ = ["APIAuthenticationError", "APIConnectionError", "APIInternalError",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..client import Client
+from ..core.client import Client
 
 
 class OpenAI(Client):

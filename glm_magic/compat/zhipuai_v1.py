@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import errors
-from ..streams import Stream
+from ..core.streams import Stream
 from . import _common
 from ._zhipu_errors import *  # noqa: F403  (the SDK's exception names)
 
@@ -144,7 +144,7 @@ class model_api:  # noqa: N801  (the SDK's name)
     @staticmethod
     def query_async_invoke_result(task_id: str) -> dict[str, Any]:
         """The task's envelope; its usage is recorded once, when it first reads SUCCESS."""
-        from ..recording import direct_call, record_direct
+        from ..accounting.recording import direct_call, record_direct
 
         c = _client()
         try:

@@ -86,9 +86,10 @@ class Provider:
             self.base_url_source = "default"
         self.base_url = (base_url or env_url or self.default_base_url).rstrip("/")
         self.options = options
-        # (httpx.Timeout | None, deadline seconds | None) of the client that sends for this
-        # provider: requests the provider makes itself (a token fetch) keep the same bounds
-        self.bounds: tuple[Any, float | None] = (None, None)
+        # `fetch(method, url, **httpx_kwargs) -> (status, body)`: a bounded one-shot request,
+        # given by the client that sends for this provider, so that requests the provider makes
+        # itself (a token fetch) keep the client's timeout, deadline and size caps
+        self.fetch: Any = None
         self.chosen_by_default = False  # True when no provider was named and this one fell due
 
     def credential_envs(self) -> tuple[str, ...]:

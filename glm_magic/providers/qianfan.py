@@ -106,21 +106,20 @@ class QianfanProvider(Provider):
             return self._token
 
     def _fetch_token(self) -> tuple[str, float]:
-        """The OAuth token for the app key pair, fetched with the transport's bounds (the
-        client's timeout and deadline, a 64 KiB cap): a hostile token endpoint cannot hang a
-        call or fill memory."""
+        """The OAuth token for the app key pair, fetched through the client's bounded
+        `fetch` (its timeout and deadline, a 64 KiB cap): a hostile token endpoint cannot hang
+        a call or fill memory."""
         import json
 
-        from ..transport import DEFAULT_TIMEOUT, small_request
-
+        if self.fetch is None:
+            raise errors.ConfigurationError("the Qianfan token is fetched by the client that "
+                                            "sends for this provider", provider=self.name,
+                                            hint="use Client('qianfan') or AsyncClient")
         ak = self.require_key()
-        timeout, deadline = self.bounds
-        timeout = timeout or DEFAULT_TIMEOUT
-        status, body = small_request(
-            "POST", f"{self.base_url}/oauth/2.0/token", provider=self.name, timeout=timeout,
-            deadline=deadline, params=SecretDict({"grant_type": "client_credentials",
-                                                  "client_id": ak,
-                                                  "client_secret": self._secret}))
+        status, body = self.fetch(
+            "POST", f"{self.base_url}/oauth/2.0/token",
+            params=SecretDict({"grant_type": "client_credentials", "client_id": ak,
+                               "client_secret": self._secret}))
         try:
             data = json.loads(body)
         except (ValueError, RecursionError):

@@ -1,0 +1,307 @@
+"""What a call costs and leaves behind: the ledger row of every attempt (retries included),
+its price, the running spend, and the budget that refuses paid calls past a limit. One
+collaborator of the session, usable and testable on its own."""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .. import errors
+from ..tokens import estimate_messages, estimate_tokens
+from ..types import Completion, Usage
+from . import pricing
+from .ledger import Ledger, chosen_path, safe_url
+from .ledgers import open_ledger
+
+if TYPE_CHECKING:
+    from ..core.hooks import AttemptReport
+
+
+@dataclass
+class Call:
+    """Everything known about one call while it runs; becomes ledger rows."""
+
+    call_id: str
+    provider: str
+    model: str
+    source: str
+    conversation: str | None
+    messages: list[dict[str, Any]]
+    params: dict[str, Any]
+    cell: int | None = None
+    tags: str | None = None
+    started: float = field(default_factory=time.time)
+    attempt_offset: int = 0  # attempts made by the caller before this one (batch retries)
+    # a re-run cell's earlier exchange, taken out of the conversation: (index, messages), put
+    # back if this call fails before an answer
+    replaced: tuple[int, list[dict[str, Any]]] | None = None
+    pricing: str | None = None  # whose price rows apply (`Provider.pricing_key()`: api.z.ai…)
+
+    @property
+    def price_key(self) -> str:
+        return self.pricing or self.provider
+
+
+class Recorder:
+    """Ledger rows, cost, spend and budget for one session."""
+
+    def __init__(self, ledger_path: str | None = None, *, log_text: bool = False,
+                 notice: Any = None) -> None:
+        self.ledger_path = ledger_path
+        self.log_text = log_text
+        self.budget: tuple[float, str] | None = None
+        self.spent: dict[str, float] = {}
+        self._ledger: Ledger | None = None
+        self._opened_env: str | None = None
+        self.unwritten: list[dict[str, Any]] = []
+        self._ledger_warned = False
+        self._budget_warned = False
+        self._notice = notice or (lambda text: None)
+
+    # --- the ledger ---------------------------------------------------------------------------
+    @property
+    def ledger(self) -> Ledger:
+        """The ledger, opened on first use. `$GLM_MAGIC_LEDGER` is read at every call like the
+        key: changed after the first call, the ledger moves there (with a notice)."""
+        env = os.environ.get("GLM_MAGIC_LEDGER") or None
+        if self._ledger is not None and env != self._opened_env:
+            print(f"glm-magic: GLM_MAGIC_LEDGER changed; usage now goes to "
+                  f"{safe_url(chosen_path(self.ledger_path) or 'the default ledger')}")
+            self._ledger.close()
+            self._ledger = None
+        if self._ledger is None:
+            self._opened_env = env
+            self._ledger = open_ledger(self.ledger_path)
+        return self._ledger
+
+    def write(self, row: dict[str, Any]) -> None:
+        """Append a row; a ledger that cannot be opened or written never costs the answer
+        that row describes: the row waits in `unwritten` (one warning) and is written first
+        the next time the ledger works."""
+        try:
+            ledger = self.ledger
+            for waiting in self.unwritten[:]:
+                ledger.append(waiting)
+                self.unwritten.remove(waiting)
+            ledger.append(row)
+        except Exception as exc:  # the ledger is bookkeeping: the call already succeeded
+            self.unwritten.append(row)
+            if not self._ledger_warned:
+                self._ledger_warned = True
+                from .._secrets import scrub
+                print(f"glm-magic: the usage ledger cannot be written "
+                      f"({type(exc).__name__}: {scrub(safe_url(str(exc)))[:200]}); rows wait "
+                      "in memory — check %config GLMSettings.ledger_path", file=sys.stderr)
+
+    def set_ledger(self, path: str | None) -> None:
+        self.close()
+        self.ledger_path = path
+
+    def close(self) -> None:
+        if self._ledger is not None:
+            self._ledger.close()
+            self._ledger = None
+
+    # --- pricing and rows ---------------------------------------------------------------------
+    def settle(self, call: Call, comp: Completion, *, images: int | None = None,
+               write: bool = True) -> Completion:
+        """The one place a finished call is priced and booked, whatever made it (a cell, the
+        panel, batch, embed, the Batch API, images, async tasks, the compat shims, a bare
+        Client): usage filled in (estimated when the server sent none), the cost at the call's
+        own price key (`call.price_key`: api.z.ai in USD, the batch price for Batch API rows,
+        per image for images), the ledger row written (`write=False`: priced only, for a
+        result read again) and the session's spend updated."""
+        comp.provider = comp.provider or call.provider
+        if comp.latency_s is None:
+            comp.latency_s = time.time() - call.started
+        model = self.price(call, comp, images=images)
+        if write:
+            self.record(call, comp, model, images=images)
+        return comp
+
+    def price(self, call: Call, comp: Completion, images: int | None = None) -> str:
+        """Fill in usage (estimated when the server sent none) and cost; returns the model
+        name the row is priced and recorded under."""
+        u = comp.usage
+        if images:  # priced per image: no tokens to estimate
+            pass
+        elif u is None and (comp.status != "error" or comp.text):
+            comp.usage = Usage(estimate_messages(call.messages), estimate_tokens(comp.text), 0,
+                               estimated=True)
+            comp.usage.total_tokens = comp.usage.prompt_tokens + comp.usage.completion_tokens
+        elif u is not None and u.total_tokens and not (u.prompt_tokens or u.completion_tokens):
+            # only a total (the v3 API, some gateways): split it by our count of the request
+            prompt = min(estimate_messages(call.messages), u.total_tokens)
+            comp.usage = Usage(prompt, u.total_tokens - prompt, u.total_tokens, estimated=True)
+        model = ledger_model(call, comp)
+        nothing = not comp.usage or not (comp.usage.prompt_tokens or comp.usage.completion_tokens)
+        if comp.status != "ok" and nothing and not images:
+            comp.cost, comp.currency, comp.cost_status = 0.0, None, "free"  # nothing was served
+            return model
+        comp.cost, comp.currency, comp.cost_status = pricing.cost(
+            call.price_key, model, comp.usage, images=images or 0,
+            estimated=bool(comp.usage and comp.usage.estimated),
+            batch=call.source == "batch_api")
+        return model
+
+    def record(self, call: Call, comp: Completion, model: str, images: int | None = None
+               ) -> None:
+        u = comp.usage
+        row = {
+            "time": max(call.started, time.time() - (comp.latency_s or 0.0)),
+            "call_id": call.call_id, "request_id": comp.request_id,
+            "attempt": comp.attempt + call.attempt_offset, "provider": call.provider,
+            "model": model,
+            "source": call.source, "conversation": call.conversation, "status": comp.status,
+            "finish_reason": comp.finish_reason, "error": comp.error,
+            "prompt_tokens": u.prompt_tokens if u else 0,
+            "completion_tokens": u.completion_tokens if u else 0,
+            "total_tokens": u.total_tokens if u else 0,
+            "cached_tokens": u.cached_tokens if u else None,
+            "reasoning_tokens": u.reasoning_tokens if u else None,
+            "usage_estimated": int(bool(u and u.estimated)),
+            "latency_s": comp.latency_s, "ttft_s": comp.ttft_s, "cost": comp.cost,
+            "currency": comp.currency, "cost_status": comp.cost_status, "cell": call.cell,
+            "tags": call.tags, "images": images,
+        }
+        if self.log_text:
+            last_user = next((m for m in reversed(call.messages) if m.get("role") == "user"), {})
+            row["prompt"] = str(last_user.get("content", ""))
+            row["answer"] = comp.text
+        self.write(row)
+        if comp.cost_status in ("priced", "estimated") and comp.cost and not math.isnan(comp.cost):
+            self.spent[comp.currency or ""] = self.spent.get(comp.currency or "", 0.0) + comp.cost
+
+    def observer(self, call: Call) -> CallRecorder:
+        """What a session pins on its client for `call`: retried attempts become rows; the
+        session settles the call itself when it ends."""
+        return CallRecorder(self, call, settles=False)
+
+    def hooks(self) -> DirectHooks:
+        """The hooks a bare `Client()` records through (registered by the package)."""
+        return DirectHooks(self)
+
+    def retried(self, call: Call, report: AttemptReport) -> None:
+        """A failed attempt that the client will retry: its own row, free."""
+        err = report.error
+        self.write({
+            "time": time.time() - report.elapsed_s, "call_id": call.call_id,
+            "request_id": err.request_id, "attempt": report.attempt + call.attempt_offset,
+            "provider": call.provider,
+            "model": call.model, "source": call.source, "conversation": call.conversation,
+            "status": "error", "error": errors.describe(err), "latency_s": report.elapsed_s, "cost": 0.0,
+            "cost_status": "free", "cell": call.cell, "tags": call.tags,
+            "prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0,
+        })
+
+    # --- budget -------------------------------------------------------------------------------
+    def set_budget(self, amount: float | None, currency: str = "CNY") -> None:
+        self.budget = None if amount is None else (float(amount), currency.upper())
+        self._budget_warned = False
+
+    def check_budget(self, call: Call) -> None:
+        """Refuse a paid call once the budget is spent; warn once at 80%."""
+        if self.budget is None:
+            return
+        limit, currency = self.budget
+        price = pricing.lookup(call.price_key, call.model)
+        if price is not None and price.free:
+            return
+        spent = self.spent.get(currency, 0.0)
+        if spent >= limit:
+            raise errors.BudgetExceededError(
+                f"budget of {limit:g} {currency} reached ({spent:.4f} spent this session); "
+                "paid calls are refused", provider=call.provider)
+        if spent >= 0.8 * limit and not self._budget_warned:
+            self._budget_warned = True
+            self._notice(f"80% of the budget used: {spent:.4f} of {limit:g} {currency}")
+
+
+def ledger_model(call: Call, comp: Completion) -> str:
+    """The model a row is recorded under: the one the server named when we sent 'default'."""
+    if call.model in ("default", "", None) and comp.model:
+        return comp.model
+    return call.model
+
+
+# --- calls made with a Client directly (not through a session) -------------------------------
+def direct_call(provider: str, body: dict[str, Any], source: str = "client",
+                pricing_key: str | None = None) -> Call:
+    """The record of a `client.chat.completions.create(...)` made in user code."""
+    import uuid
+
+    messages = body.get("messages")
+    call = Call(uuid.uuid4().hex, provider, str(body.get("model") or ""), source, None,
+                list(messages) if isinstance(messages, list) else [], {})
+    call.pricing = pricing_key
+    return call
+
+
+class CallRecorder:
+    """One call's `CallObserver` (core.hooks): retries are rows; a direct call is settled —
+    priced and booked — when it ends, failed or not."""
+
+    def __init__(self, recorder: Recorder, call: Call, *, settles: bool) -> None:
+        self.recorder, self.call, self.settles = recorder, call, settles
+
+    def retried(self, report: AttemptReport) -> None:
+        self.recorder.retried(self.call, report)
+
+    def finished(self, completion: Completion) -> None:
+        if self.settles:
+            self.recorder.settle(self.call, completion)
+
+    def failed(self, error: errors.GLMError) -> None:
+        if self.settles:
+            self.recorder.settle(self.call, failed_completion(self.call, error))
+
+
+class DirectHooks:
+    """`CallHooks` for calls made with a Client in user code: the budget may refuse the call;
+    it is recorded under the client's `source` at its provider's price key."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+
+    def started(self, provider: Any, body: dict[str, Any], source: str) -> CallRecorder:
+        call = direct_call(provider.name, body, source, provider.pricing_key())
+        self.recorder.check_budget(call)
+        return CallRecorder(self.recorder, call, settles=True)
+
+
+def _default_recorder() -> Recorder:
+    """The recorder behind the registered default hooks (the kernel session's)."""
+    from ..core.hooks import default_hooks
+
+    hooks = default_hooks()
+    if not isinstance(hooks, DirectHooks):
+        raise errors.ConfigurationError("no session records direct calls here")
+    return hooks.recorder
+
+
+def record_direct(call: Call, comp: Completion) -> None:
+    """Price and record a direct client call in the kernel session's ledger."""
+    _default_recorder().settle(call, comp)
+
+
+def failed_completion(call: Call, err: errors.GLMError) -> Completion:
+    """What a failed call leaves: the partial answer if any, marked error or filtered."""
+    from ..types import Choice, Message
+
+    comp = err.partial if isinstance(err.partial, Completion) else Completion(
+        provider=call.provider, model=call.model, request_id=err.request_id,
+        choices=[Choice(0, Message("assistant", ""), None)])
+    comp.status = "filtered" if isinstance(err, errors.ContentFilterError) else "error"
+    comp.error = errors.describe(err)
+    comp.attempt = getattr(err, "attempt", comp.attempt) or 1
+    comp.request_id = comp.request_id or err.request_id
+    return comp
+
+
+def record_direct_failure(call: Call, err: errors.GLMError) -> None:
+    record_direct(call, failed_completion(call, err))

@@ -1,0 +1,251 @@
+"""Prompts over lists, Series and DataFrames: bounded concurrency that slows the whole batch
+down on rate limits, a progress bar with running cost, resume after an interruption, and a
+ledger row for every call (source "batch")."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import sqlite3
+import threading
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .. import errors
+from ..accounting.ledger import is_url
+from ..calls.limiter import (
+    RATE_LIMIT_RETRIES,
+    RATE_LIMIT_WAIT_S,
+    STOPPING,
+    AdaptiveLimiter,
+    progress_bar,
+)
+from ..calls.sessions import Session
+from ..calls.sessions import session as default_session
+from ..calls.structured import StructuredAnswer, aask
+from ..core.client import AsyncClient, backoff_delay
+from ..schema import Schema
+from ..types import Completion
+from .plan import COLUMNS, estimate, make_plan
+
+if TYPE_CHECKING:
+    pass
+
+class ResumeStore:
+    """Finished rows of a batch, keyed by the batch's settings and each row's prompt, in a
+    SQLite file: running the same batch again sends only what is missing."""
+
+    def __init__(self, path: str) -> None:
+        self.conn = sqlite3.connect(path, timeout=30.0, check_same_thread=False,
+                                    isolation_level=None)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("CREATE TABLE IF NOT EXISTS batch_rows (batch TEXT, row TEXT, "
+                          "result TEXT, PRIMARY KEY (batch, row))")
+        self.lock = threading.Lock()
+
+    def load(self, batch: str) -> dict[str, dict[str, Any]]:
+        with self.lock:
+            rows = self.conn.execute("SELECT row, result FROM batch_rows WHERE batch = ?",
+                                     (batch,)).fetchall()
+        return {r: json.loads(v) for r, v in rows}
+
+    def save(self, batch: str, row: str, result: dict[str, Any]) -> None:
+        with self.lock:
+            self.conn.execute("INSERT OR REPLACE INTO batch_rows VALUES (?, ?, ?)",
+                              (batch, row, json.dumps(result, ensure_ascii=False)))
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+async def abatch(prompts: Any, *, template: str | None = None, model: str | None = None,
+                 provider: str | None = None, system: str | None = None, concurrency: int = 8,
+                 max_retries: int = 3, on_error: str = "record", resume: str | bool | None = None,
+                 dry_run: bool = False, progress: bool = True, session: Session | None = None,
+                 schema: Any = None, max_repairs: int = 1, **params: Any) -> Any:
+    """Run one prompt per row with bounded, rate-limit-aware concurrency.
+
+    Returns a DataFrame aligned with the input (same index, same order) with columns
+    answer, status, error, prompt_tokens, completion_tokens, cost, latency_s, attempts —
+    and with `schema=`, one typed column per field. `dry_run=True` returns the estimated
+    prompt tokens and cost, and the first row's exact request, instead of sending."""
+    import pandas as pd
+
+    if on_error not in ("record", "raise"):
+        raise ValueError("on_error must be 'record' or 'raise'")
+    shape = _schema(schema)
+    s = session or default_session()
+    if system is None:
+        system = s.system  # %config GLMMagics.system / .temperature apply to batches too
+    if "temperature" not in params and s.temperature is not None:
+        params["temperature"] = s.temperature
+    plan = make_plan(s, prompts, template, provider, model, system, params, shape)
+    if dry_run:
+        return estimate(s, plan, system, params, shape)
+    s.client(plan.provider).provider.require_credentials()
+    if s.client(plan.provider).provider.local:
+        concurrency = 1  # one model in-process: rows run one after another
+    if resume is True:  # beside the ledger: in its file, or next to a team ledger
+        resume = s.ledger.file if not is_url(s.ledger.file) else \
+            str(Path(s.ledger.local_dir) / "batch-resume.sqlite")
+    store = ResumeStore(resume) if resume else None
+    results: list[dict[str, Any] | None] = [None] * len(plan.prompts)
+    if store is not None:
+        saved = store.load(plan.batch_key)
+        for i, k in enumerate(plan.keys):
+            if k in saved:
+                results[i] = saved[k]
+    # the batch owns its client: closing it at the end never cuts a stream of the chat panel
+    # or a cell running on the same loop
+    client = AsyncClient(s.provider_for(plan.provider), timeout=s.timeout, max_retries=0,
+                         record=False)
+    limiter = AdaptiveLimiter(concurrency)
+    stop: dict[str, Any] = {"reason": None, "error": None}
+    bar = progress_bar(len(plan.prompts), sum(r is not None for r in results), progress)
+    totals = {"ok": 0, "failed": 0, "tokens": 0, "cost": 0.0, "currency": ""}
+
+    def finish(i: int, result: dict[str, Any]) -> None:
+        results[i] = result
+        if store is not None and result["status"] == "ok":
+            store.save(plan.batch_key, plan.keys[i], result)
+        totals["ok" if result["status"] == "ok" else "failed"] += 1
+        totals["tokens"] += result["prompt_tokens"] + result["completion_tokens"]
+        if result["cost"] == result["cost"] and result["cost"]:
+            totals["cost"] += result["cost"]
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(ok=totals["ok"], failed=totals["failed"], tokens=totals["tokens"],
+                            cost=f"{totals['cost']:.4f}", refresh=False)
+
+    async def run_row(i: int) -> None:
+        call_id, attempt = uuid.uuid4().hex, 0
+        while True:
+            attempt += 1
+            if stop["reason"]:
+                return
+            try:
+                async with limiter:
+                    if stop["reason"]:
+                        return
+                    call = dict(provider=plan.provider, model=plan.model, system=system,
+                                once=True, stream=False, source="batch", call_id=call_id,
+                                attempt=attempt, client=client, **params)
+                    if shape is None:
+                        comp = await s.acomplete(plan.prompts[i], **call)
+                    else:
+                        answer = await aask(s, plan.prompts[i], shape,
+                                            max_repairs=max_repairs, **call)
+            except errors.GLMError as err:
+                rate = isinstance(err, errors.RateLimitError)
+                if rate:
+                    limiter.penalize(err.retry_after)
+                if isinstance(err, STOPPING):
+                    stop["reason"], stop["error"] = errors.describe(err), err
+                    finish(i, _row(None, "error", errors.describe(err), attempt))
+                    return
+                if rate and attempt <= max(max_retries, RATE_LIMIT_RETRIES):
+                    # "come back later": the limiter paces the retry, a refusal is no failure
+                    await asyncio.sleep(min(backoff_delay(attempt, err.retry_after),
+                                            RATE_LIMIT_WAIT_S))
+                    continue
+                if err.retryable and attempt <= max_retries:
+                    await asyncio.sleep(backoff_delay(attempt, err.retry_after))
+                    continue
+                if on_error == "raise":
+                    stop["reason"], stop["error"] = errors.describe(err), err
+                status = "filtered" if isinstance(err, errors.ContentFilterError) else "error"
+                finish(i, _row(err.partial if isinstance(err.partial, Completion) else None,
+                               status, errors.describe(err), attempt))
+                return
+            except Exception as exc:  # noqa: BLE001 - one row's surprise never costs the rest
+                finish(i, _row(None, "error", f"{type(exc).__name__}: {exc}", attempt))
+                return
+            limiter.reward()
+            finish(i, _row(comp, "ok", None, attempt) if shape is None
+                   else _structured_row(answer, attempt))
+            return
+
+    todo = iter([i for i, r in enumerate(results) if r is None])
+
+    async def worker() -> None:  # a fixed pool of workers: waiting costs O(concurrency)
+        for i in todo:
+            if stop["reason"]:
+                return
+            await run_row(i)
+
+    tasks = [asyncio.ensure_future(worker()) for _ in range(max(1, concurrency))]
+    interrupted = False
+    try:
+        await asyncio.gather(*tasks)
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        interrupted = True
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        if bar is not None:
+            bar.close()
+        if store is not None:
+            store.close()
+        await client.close()
+    if stop["error"] is not None and on_error == "raise":
+        raise stop["error"]
+    left = "interrupted" if interrupted else "skipped"
+    rows = [r if r is not None else _row(None, left, stop["reason"] if not interrupted else
+                                         "the batch was interrupted", 0) for r in results]
+    df = pd.DataFrame(rows, index=plan.index, columns=COLUMNS)
+    if shape is not None:
+        df = df.join(shape.columns([r.get("value") for r in rows], plan.index))
+    df.attrs["stopped"] = stop["reason"]
+    if stop["reason"]:
+        print(f"glm-magic: batch stopped: {stop['reason']}")
+    return df
+
+
+def _row(comp: Any, status: str, error: str | None, attempts: int) -> dict[str, Any]:
+    u = comp.usage if comp is not None else None
+    cost = comp.cost if comp is not None and comp.cost is not None else math.nan
+    return {"answer": comp.text if comp is not None and (status == "ok" or comp.text)
+            else None,
+            "status": status, "error": error,
+            "prompt_tokens": u.prompt_tokens if u else 0,
+            "completion_tokens": u.completion_tokens if u else 0,
+            "cost": cost, "latency_s": comp.latency_s if comp is not None else math.nan,
+            "attempts": attempts}
+
+
+def _schema(spec: Any) -> Schema | None:
+    """The batch's schema, refused when a field would overwrite one of batch's columns."""
+    if spec is None:
+        return None
+    shape = Schema.of(spec)
+    clash = [f.name for f in shape.fields if f.name in COLUMNS]
+    if clash:
+        raise ValueError(f"schema field(s) {', '.join(clash)} would overwrite batch's own "
+                         f"column(s); rename them (batch columns: {', '.join(COLUMNS)})")
+    return shape
+
+
+def _structured_row(answer: StructuredAnswer, attempts: int) -> dict[str, Any]:
+    """A row for a structured answer: its calls (repairs too) summed; `invalid` with the
+    reason when no valid value came back."""
+    comps = answer.completions
+    row = _row(answer.completion, "ok" if answer.ok else "invalid", answer.error, attempts)
+    row["prompt_tokens"] = sum(c.usage.prompt_tokens for c in comps if c.usage)
+    row["completion_tokens"] = sum(c.usage.completion_tokens for c in comps if c.usage)
+    costs = [c.cost for c in comps]
+    row["cost"] = math.nan if any(c is None for c in costs) else sum(costs)
+    row["latency_s"] = sum(c.latency_s or 0.0 for c in comps)
+    value = answer.value
+    row["value"] = value.model_dump() if hasattr(value, "model_dump") else value
+    return row
+
+
+def run_online(prompts: Any, **options: Any) -> Any:
+    """`abatch` from sync code: on a private event loop in a worker thread (asyncio is never
+    patched), so it works inside a running notebook loop."""
+    from .._aio import run_in_worker
+
+    return run_in_worker(abatch(prompts, **options))

@@ -1,0 +1,537 @@
+"""The one object every front-end uses: settings, cached clients, named conversations, the
+ledger and the budget. `Session.complete` is the single code path from a prompt to a recorded,
+remembered answer; the magic, the chat panel and the batch runner only wrap it."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from .. import errors
+from ..accounting.recording import Call, Recorder, failed_completion
+from ..core.client import AsyncClient, Client
+from ..providers import default_provider_name, known, make_provider, provider_class
+from ..tokens import estimate_messages
+from ..types import Choice, Chunk, Completion, Message
+from .client_pool import ClientPool
+from .conversation import Conversation, check_encodable
+
+
+class View(Protocol):
+    """Where a streamed answer goes while it arrives (notebook, terminal, widget)."""
+
+    def update(self, chunk: Chunk) -> None: ...
+
+    def finish(self, completion: Completion) -> None: ...
+
+
+# the routing options of a call (where it goes, what it remembers, how it is recorded); every
+# other keyword is an API parameter and goes to the provider as given
+ROUTING = ("messages", "provider", "model", "chat", "system", "once", "new", "source", "cell",
+           "tags", "check_credentials", "call_id", "attempt", "claim", "cell_id", "append",
+           "stream", "view", "max_retries", "client")
+# what people reach for instead (`conversation=` meant `chat=`)
+_ROUTING_ALIASES = {"conversation": "chat", "chat_name": "chat", "conv": "chat",
+                    "system_prompt": "system", "provider_name": "provider",
+                    "model_name": "model", "tag": "tags", "fresh": "new", "reset": "new"}
+# API parameters the providers document, never mistaken for a routing option
+_API_PARAMS = {"temperature", "top_p", "top_k", "max_tokens", "stop", "seed", "tools",
+               "tool_choice", "response_format", "thinking", "do_sample", "user_id",
+               "request_id", "n", "presence_penalty", "frequency_penalty", "logprobs",
+               "top_logprobs", "repetition_penalty", "enable_search", "stream_options",
+               "extra_headers", "extra_body", "timeout", "user", "logit_bias", "endpoint",
+               "meta", "incremental", "return_type", "ref", "min_p", "repeat_penalty"}
+
+
+def _mark_cut_off_json(call: Call, comp: Completion) -> None:
+    """A JSON answer that `max_tokens` cut off before it ended is `invalid`, not `ok`: the
+    ledger and the conversation must not count it as an answer."""
+    fmt = call.params.get("response_format")
+    if comp.status != "ok" or comp.finish_reason != "length" or not isinstance(fmt, dict) or \
+            fmt.get("type") not in ("json_schema", "json_object"):
+        return
+    from ..schema import extract_json
+
+    _, problem = extract_json(comp.text)
+    if problem:
+        comp.status = "invalid"
+        comp.error = f"the answer was cut off by max_tokens before its JSON ended ({problem})"
+
+
+def check_options(params: dict[str, Any]) -> None:
+    """A keyword that looks like a routing option but is not one is a mistake, not an API
+    parameter: raise TypeError naming the option meant (it would go to the vendor)."""
+    import difflib
+
+    for key in params:
+        if key in _API_PARAMS:
+            continue
+        meant = _ROUTING_ALIASES.get(key) or next(iter(difflib.get_close_matches(
+            key, ROUTING, n=1, cutoff=0.75)), None)
+        if meant:
+            raise TypeError(f"unknown option {key}=; did you mean {meant}=? (unknown keywords "
+                            "are sent to the provider as API parameters)")
+
+
+def split_target(provider: str | None, model: str | None) -> tuple[str | None, str | None]:
+    """`qianfan:ChatGLM3-6B` → ('qianfan', 'ChatGLM3-6B'); a plain model keeps the provider."""
+    if model and ":" in model and not model.endswith(".gguf"):
+        head, _, tail = model.partition(":")
+        if known(head):
+            return head, tail or None
+    return provider, model
+
+
+def _setting(name: str) -> property:
+    """A session attribute that is the settings object's trait of that name."""
+    return property(lambda self: getattr(self.settings, name),
+                    lambda self, value: setattr(self.settings, name, value),
+                    doc=f"`session().settings.{name}`")
+
+
+class Session:
+    """Conversations, clients and the ledger for one kernel (see `glm_magic.session()`)."""
+
+    def __init__(self, ledger_path: str | None = None, *, log_text: bool = False) -> None:
+        from .settings import GLMSettings
+
+        self.chats: dict[str, Conversation] = {}
+        self.provider_options: dict[str, dict[str, Any]] = {}  # masked: see _secrets
+        self.exchange_rate: tuple[str, float] | None = None
+        self.last: Completion | None = None
+        self.tasks: dict[str, dict[str, Any]] = {}
+        self.notices: list[str] = []
+        self.recorder = Recorder(ledger_path, log_text=log_text, notice=self.notice)
+        self._pool = ClientPool()
+        self.settings = GLMSettings(log_text=log_text)
+        self.settings.observe(self._apply_setting)
+
+    def _apply_setting(self, change: Any) -> None:
+        """What a changed setting sets in motion (most are simply read when used)."""
+        from ..accounting.ledger import chosen_path
+        from .settings import parse_budget, parse_rate
+
+        name, new = change["name"], change["new"]
+        if name == "ledger_path":
+            path = chosen_path(new)
+            if path != self.ledger_path:
+                self.set_ledger(path)
+        elif name == "log_text":
+            self.recorder.log_text = bool(new)
+        elif name == "budget":
+            self.set_budget(*parse_budget(new)) if new else self.set_budget(None)
+        elif name == "exchange_rate":
+            self.exchange_rate = parse_rate(new) if new else None
+        elif name == "providers":
+            from .._secrets import register_options
+
+            self.provider_options = register_options(new or {})  # masked from this moment on
+            self.reset_clients()
+        elif name in ("timeout", "max_retries"):
+            self.reset_clients()
+
+    def __repr__(self) -> str:
+        return (f"<Session provider={self.provider!r} model={self.model!r} "
+                f"chats={list(self.chats)} ledger={self.ledger_path or 'default'!r}>")
+
+    # --- parts ---------------------------------------------------------------------------
+    # recording lives in `self.recorder`; these names keep the session's public surface
+    ledger = property(lambda self: self.recorder.ledger, doc="The usage ledger (lazy).")
+    spent = property(lambda self: self.recorder.spent)
+    budget = property(lambda self: self.recorder.budget)
+
+    @property
+    def ledger_path(self) -> str | None:
+        return self.recorder.ledger_path
+
+    # settings read through the one settings object (`session().settings`, `%config`)
+    provider = _setting("provider")
+    model = _setting("model")
+    temperature = _setting("temperature")
+    system = _setting("system")
+    max_history_tokens = _setting("max_history_tokens")
+    timeout = _setting("timeout")
+    max_retries = _setting("max_retries")
+    allow_remote_images = _setting("allow_remote_images")
+    log_text = _setting("log_text")
+
+    def set_ledger(self, path: str | None) -> None:
+        self.recorder.set_ledger(path)
+
+    def set_budget(self, amount: float | None, currency: str = "CNY") -> None:
+        self.recorder.set_budget(amount, currency)
+
+    def chat(self, name: str = "default") -> Conversation:
+        conv = self.chats.get(name)
+        if conv is None:
+            conv = self.chats[name] = Conversation(name)
+        return conv
+
+    def resolve(self, provider: str | None = None, model: str | None = None) -> tuple[str, str]:
+        """(provider, model) for a call: explicit values, then the session's, then defaults.
+        The session's default model applies only when no other provider was named."""
+        provider, model = split_target(provider, model)
+        dprov, dmodel = split_target(self.provider, self.model)
+        name = provider or dprov or default_provider_name()
+        if model is None and dmodel and provider in (None, dprov):
+            model = dmodel
+        return name, model or provider_class(name).default_model
+
+    def client(self, provider: str | None = None) -> Client:
+        """The session's client for `provider` (cached; rebuilt when its key changed)."""
+        name, _ = self.resolve(provider)
+        return self._pool.get((name, repr(self.timeout), self.max_retries), lambda: Client(
+            self.provider_for(name), timeout=self.timeout, max_retries=self.max_retries,
+            record=False))
+
+    def aclient(self, provider: str | None = None, max_retries: int | None = None
+                ) -> AsyncClient:
+        """An AsyncClient for the running event loop (httpx pools are bound to one loop);
+        call it from async code."""
+        name, _ = self.resolve(provider)
+        retries = self.max_retries if max_retries is None else max_retries
+        return self._pool.aget((name, repr(self.timeout), retries), lambda: AsyncClient(
+            self.provider_for(name), timeout=self.timeout, max_retries=retries,
+            record=False))
+
+    async def aclose_clients(self) -> None:
+        """Close the AsyncClients of the running loop (a batch's private loop ends)."""
+        await self._pool.aclose_loop()
+
+    def provider_for(self, name: str) -> Any:
+        """A new provider (dialect) named `name`, with the session's per-provider options and
+        the key and base URL read now (so a corrected `.env` counts)."""
+        from ..config import load_dotenv
+
+        load_dotenv()  # before the provider reads its key and base URL
+        return make_provider(name, **self.provider_options.get(name, {}))
+
+    def reset_clients(self) -> None:
+        """Drop cached clients so new settings (timeouts, provider options) take effect."""
+        self._pool.reset()
+
+    def close(self) -> None:
+        self.reset_clients()
+        self.recorder.close()
+
+    # --- one call --------------------------------------------------------------------------
+    def prepare(self, prompt: Any = None, *, messages: list[dict] | None = None,
+                provider: str | None = None, model: str | None = None, chat: str = "default",
+                system: str | None = None, once: bool = False, new: bool = False,
+                source: str = "api", cell: int | None = None, tags: Any = None,
+                check_credentials: bool = True, call_id: str | None = None,
+                attempt: int = 1, claim: bool = True, cell_id: str | None = None,
+                append: bool = False, **params: Any) -> Call:
+        """Resolve provider/model, build the exact messages to send, check the budget.
+        A conversation answers one call at a time: `claim` reserves it until `release`."""
+        check_options(params)
+        name, model_name = self.resolve(provider, model)
+        if check_credentials:  # fail before anything changes
+            self.client(name).provider.require_credentials()
+        call_id = call_id or uuid.uuid4().hex
+        check_encodable(prompt if messages is None else messages)
+        conv_name: str | None = None
+        conv: Conversation | None = None
+        if messages is not None:
+            msgs = [dict(m) for m in messages]
+        elif once:
+            msgs = ([{"role": "system", "content": system}] if system else []) + \
+                [{"role": "user", "content": prompt}]
+        else:
+            conv = self.chat(chat)
+            conv_name = conv.name
+            if claim:
+                conv.claim(call_id)
+        replaced = None
+        try:
+            if conv is not None:
+                if new:
+                    conv.reset(keep_system=system is None)
+                if system is not None:
+                    conv.system = system or None
+                if cell_id and not append and prompt is not None:
+                    replaced = conv.take_cell(cell_id)  # a re-run replaces, not adds
+                    if replaced is not None:
+                        self.notice(f"this cell ran before: its earlier exchange in "
+                                    f"conversation {conv.name!r} was replaced (--append "
+                                    "keeps both)")
+                if prompt is not None:  # None: continue (e.g. after tool results)
+                    conv.add("user", prompt, cell_id=cell_id)
+                limit, why = self._history_limit(name, model_name, params)
+                msgs, dropped = conv.request_messages(limit)
+                if dropped:
+                    self.notice(f"{dropped} oldest turn(s) of conversation {conv.name!r} were "
+                                f"left out to fit {why}")
+            self._check_window(name, model_name, msgs)
+            call = Call(call_id, name, model_name, source, conv_name, msgs,
+                        {k: v for k, v in params.items() if v is not None}, cell,
+                        ",".join(tags) if isinstance(tags, (list, tuple)) else tags,
+                        attempt_offset=attempt - 1)
+            call.replaced = replaced
+            call.pricing = self.client(name).provider.pricing_key()
+            self.recorder.check_budget(call)
+        except BaseException:  # nothing was sent: the conversation is as it was
+            if conv is not None:
+                if prompt is not None and conv.messages and \
+                        conv.messages[-1].get("role") == "user":
+                    conv.pop_last_exchange()
+                if replaced is not None:
+                    conv.put_back(*replaced)
+                if claim:
+                    conv.release(call_id)
+            raise
+        return call
+
+    def _history_limit(self, provider: str, model: str, params: dict[str, Any]
+                       ) -> tuple[int | None, str]:
+        """How many tokens of conversation to send: `max_history_tokens` when set, else the
+        model's context window less room for the answer (its `max_tokens`, or a quarter of
+        the window up to the model's longest answer)."""
+        if self.max_history_tokens:
+            return self.max_history_tokens, f"max_history_tokens={self.max_history_tokens}"
+        info = model_info(provider, model)
+        if info is None or not info.context:
+            return None, ""
+        answer = params.get("max_tokens") or min(info.max_output or info.context // 4,
+                                                 info.context // 4)
+        limit = max(1, info.context - int(answer))
+        return limit, f"{model}'s context window ({info.context:,} tokens, {int(answer):,} " \
+                      "kept for the answer)"
+
+    def _check_window(self, provider: str, model: str, msgs: list[dict[str, Any]]) -> None:
+        """Say so before sending a prompt larger than the model's context window (counted
+        only when the text is long enough to matter)."""
+        info = model_info(provider, model)
+        window = info.context if info is not None else None
+        if not window or sum(len(str(m.get("content") or "")) for m in msgs) <= window:
+            return
+        tokens = estimate_messages(msgs)
+        if tokens > window:
+            self.notice(f"the prompt (~{tokens:,} tokens) is larger than {model}'s context "
+                        f"window ({window:,} tokens): the provider will likely refuse or cut "
+                        "it; shorten it, or set max_history_tokens to trim old turns")
+
+    def release(self, call: Call) -> None:
+        """The call is over: its conversation may take the next one."""
+        if call.conversation is not None and call.conversation in self.chats:
+            self.chats[call.conversation].release(call.call_id)
+
+    def complete(self, prompt: Any = None, *, stream: bool = True, view: View | None = None,
+                 **kwargs: Any) -> Completion:
+        """Send a prompt (continuing conversation `chat`), stream it into `view`, record it.
+
+        Errors are raised after their partial answer and ledger row are kept; a
+        KeyboardInterrupt ends the stream at once and is re-raised after the same."""
+        call = self.prepare(prompt, **kwargs)
+        try:
+            client = self.client(call.provider).with_observer(self.recorder.observer(call))
+        except BaseException:
+            self.forget_user_turn(call)
+            self.release(call)
+            raise
+        stream_obj = None
+        try:
+            if stream:
+                stream_obj = client.chat.completions.create(
+                    model=call.model, messages=call.messages, stream=True, **call.params)
+                for chunk in stream_obj:
+                    if view is not None:
+                        view.update(chunk)
+                comp = stream_obj.completion()
+            else:
+                comp = client.chat.completions.create(model=call.model, messages=call.messages,
+                                                      **call.params)
+        except KeyboardInterrupt:
+            if stream_obj is not None:
+                stream_obj.close()
+            self._interrupted(call, stream_obj, view)
+            raise
+        except errors.GLMError as err:
+            err.partial = self.finish(call, self._failed(call, err), view)
+            raise
+        except Exception as exc:  # a bug or a library error: still keep the row and turn
+            self._unexpected(call, exc, stream_obj, view)
+            raise
+        else:  # recorded and remembered before the conversation takes another call
+            return self.finish(call, comp, view)
+        finally:
+            self.release(call)
+
+    async def acomplete(self, prompt: Any = None, *, stream: bool = True,
+                        view: View | None = None, max_retries: int | None = None,
+                        client: AsyncClient | None = None, **kwargs: Any) -> Completion:
+        """`complete` for async front-ends (chat panel, batch); cancellation = interrupt.
+        `client` is one the caller owns (a batch), else the session's for this loop."""
+        import asyncio
+
+        call = self.prepare(prompt, **kwargs)
+        try:
+            client = (client or self.aclient(call.provider, max_retries)).with_observer(
+                self.recorder.observer(call))
+        except BaseException:
+            self.forget_user_turn(call)
+            self.release(call)
+            raise
+        stream_obj = None
+        try:
+            if stream:
+                stream_obj = await client.chat.completions.create(
+                    model=call.model, messages=call.messages, stream=True, **call.params)
+                async for chunk in stream_obj:
+                    if view is not None:
+                        view.update(chunk)
+                comp = stream_obj.completion()
+            else:
+                comp = await client.chat.completions.create(
+                    model=call.model, messages=call.messages, **call.params)
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            if stream_obj is not None:
+                await stream_obj.aclose()
+            self._interrupted(call, stream_obj, view)
+            raise
+        except errors.GLMError as err:
+            err.partial = self.finish(call, self._failed(call, err), view)
+            raise
+        except Exception as exc:
+            self._unexpected(call, exc, stream_obj, view)
+            raise
+        else:
+            return self.finish(call, comp, view)
+        finally:
+            self.release(call)
+
+    def _unexpected(self, call: Call, exc: Exception, stream_obj: Any, view: View | None
+                    ) -> None:
+        """Not one of our errors: record the row (with what arrived) and drop the turn."""
+        comp = stream_obj.completion() if stream_obj is not None else Completion(
+            provider=call.provider, model=call.model,
+            choices=[Choice(0, Message("assistant", ""), None)])
+        comp.status, comp.error = "error", f"{type(exc).__name__}: {exc}"
+        with contextlib.suppress(Exception):  # the original error is the one to see
+            self.finish(call, comp, view)
+
+    def _interrupted(self, call: Call, stream_obj: Any, view: View | None) -> Completion:
+        """An interrupt ended the call: keep what arrived, marked and recorded."""
+        comp = stream_obj.completion() if stream_obj is not None else Completion(
+            provider=call.provider, model=call.model)
+        comp.status = "interrupted"
+        return self.finish(call, comp, view)
+
+    def _failed(self, call: Call, err: errors.GLMError) -> Completion:
+        return failed_completion(call, err)
+
+    def finish(self, call: Call, comp: Completion, view: View | None = None) -> Completion:
+        """Fill in usage (estimated when missing), cost; write the ledger row; update memory."""
+        _mark_cut_off_json(call, comp)
+        self.recorder.settle(call, comp)
+        self._remember(call, comp)
+        self.last = comp
+        if view is not None:
+            view.finish(comp)
+        return comp
+
+    def _remember(self, call: Call, comp: Completion) -> None:
+        if call.conversation is None:
+            return
+        conv = self.chat(call.conversation)
+        if comp.status == "ok":
+            msg = comp.choices[0].message.to_dict() if comp.choices else {
+                "role": "assistant", "content": ""}
+            conv.messages.append(msg)
+        elif comp.status == "interrupted":
+            conv.add("assistant", comp.text, status="interrupted")
+        elif comp.status == "filtered":
+            self.forget_user_turn(call)
+            self.notice(f"the provider's moderation stopped this answer; the exchange was removed "
+                        f"from conversation {conv.name!r} — rephrase to continue")
+        else:
+            self.forget_user_turn(call)
+        if comp.usage:
+            conv.tokens_used += comp.usage.total_tokens
+        if comp.extra and comp.extra.get("need_clear_history"):
+            conv.reset()
+            self.notice(f"{call.provider} judged this conversation unsafe (need_clear_history): "
+                        f"conversation {conv.name!r} was cleared")
+
+    def forget_user_turn(self, call: Call) -> None:
+        """Take back the user turn `call` added to its conversation (the call gave no answer,
+        or an async task will add the whole exchange when its result arrives)."""
+        if call.conversation is not None and call.messages and \
+                call.messages[-1].get("role") == "user":
+            conv = self.chat(call.conversation)
+            conv.pop_last_exchange()
+            if call.replaced is not None:  # a failed re-run: the earlier answer stays
+                conv.put_back(*call.replaced)
+                call.replaced = None
+
+    # --- features built on the call path (kept as methods: the public surface) ---------------
+    def complete_with_tools(self, prompt: Any, functions: dict[str, Callable[..., Any]],
+                            **kwargs: Any) -> Completion:
+        """Ask, run the functions the model calls, send their results back, until it answers
+        (see `glm_magic.tool_loop.complete_with_tools`)."""
+        from .tool_loop import complete_with_tools
+
+        return complete_with_tools(self, prompt, functions, **kwargs)
+
+    def submit_task(self, prompt: Any, **kwargs: Any) -> Completion:
+        """Submit an asynchronous task; the answer is fetched later with `task_result`."""
+        from .tasks import submit_task
+
+        return submit_task(self, prompt, **kwargs)
+
+    def task_result(self, task_id: str, **kwargs: Any) -> Completion:
+        """The task's state; when it has finished, its ledger row and conversation turn."""
+        from .tasks import task_result
+
+        return task_result(self, task_id, **kwargs)
+
+    def generate_image(self, prompt: str, **kwargs: Any) -> Any:
+        """Generate images (CogView); priced per image in the ledger."""
+        from .image_generation import generate_image
+
+        return generate_image(self, prompt, **kwargs)
+
+    # --- notices -------------------------------------------------------------------------------
+    def notice(self, text: str) -> None:
+        """A one-line message for the user; front-ends show and drain `notices`."""
+        self.notices.append(text)
+
+    def drain_notices(self) -> list[str]:
+        out, self.notices = self.notices, []
+        return out
+
+    # --- analysis --------------------------------------------------------------------------------
+    def usage(self, **filters: Any):
+        return self.recorder.ledger.frame(**filters)
+
+
+_session: Session | None = None
+
+
+def model_info(provider: str, model: str | None) -> Any:
+    """The provider's `ModelInfo` for `model` (None when the list does not know it)."""
+    try:
+        models = provider_class(provider).models
+    except errors.GLMError:
+        return None
+    name = (model or "").lower()
+    return next((m for m in models if m.name.lower() == name), None)
+
+
+def session() -> Session:
+    """The kernel-wide session the magic, the chat panel and the batch runner share."""
+    global _session
+    if _session is None:
+        _session = Session()
+    return _session
+
+
+def _reset_session() -> None:
+    global _session
+    if _session is not None:
+        _session.close()
+    _session = None
+
+

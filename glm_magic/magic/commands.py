@@ -1,0 +1,547 @@
+"""What `%%glm` and `%glm SUBCOMMAND` do, once the magic has parsed them."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+from typing import Any, Protocol
+
+from IPython.core.error import UsageError
+
+from .. import errors
+from .._secrets import looks_like_key, mask, redact
+from ..interpolate import interpolate
+from ..render.views import NotebookView, TerminalView
+from ..sanitize import clean_html, code_block, terminal_safe
+from ..tokens import count_prompt, estimate_messages
+from ..types import Usage
+from .cell_errors import cell_error
+
+
+class Host(Protocol):
+    """What the cell and subcommand code needs from the magic (its settings and shell): the
+    magic passes itself, and nothing here imports the magic."""
+
+    session: Any
+    shell: Any
+    output: str
+    show_footer: bool
+    allow_remote_images: bool
+    interpolate: bool
+    temperature: float | None
+    system: str | None
+    stream: bool
+    cell_id: str | None
+
+
+GLMMagics = Host  # the name the signatures below were written with
+
+
+
+# --- parsing helpers ---------------------------------------------------------------------------
+def parse_budget(text: str | float | None) -> tuple[float, str]:
+    """`%glm budget 5 CNY`: the settings' rule, as a one-line UsageError."""
+    from ..calls.settings import SettingError
+    from ..calls.settings import parse_budget as parse
+
+    try:
+        return parse(text)
+    except SettingError as err:
+        raise UsageError(str(err)) from None
+
+
+ROUTING_PARAMS = {"model": "-m", "provider": "-p", "stream": "--no-stream",
+                  "messages": "the cell body", "chat": "-c"}
+
+
+def parse_param(item: str) -> tuple[str, Any]:
+    key, sep, raw = item.partition("=")
+    key = key.strip()
+    if not sep or not key.isidentifier():
+        raise UsageError(f"--param needs KEY=VALUE, got {item!r}")
+    if key in ROUTING_PARAMS:
+        raise UsageError(f"--param {key}=… is not a request field here; use "
+                         f"{ROUTING_PARAMS[key]} instead")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return key, raw
+    except RecursionError:
+        raise UsageError(f"--param {key}: the JSON is nested too deeply") from None
+    if not _finite(value):
+        raise UsageError(f"--param {key}: numbers must be finite (no NaN or Infinity, "
+                         "no 1e999)")
+    return key, value
+
+
+def _finite(value: Any, depth: int = 0) -> bool:
+    if depth > 64:
+        raise UsageError("--param: the JSON is nested too deeply (at most 64 levels)")
+    if isinstance(value, float):
+        return value == value and value not in (float("inf"), float("-inf"))
+    if isinstance(value, dict):
+        return all(_finite(v, depth + 1) for v in value.values())
+    if isinstance(value, list):
+        return all(_finite(v, depth + 1) for v in value)
+    return True
+
+
+def image_part(ref: str) -> dict[str, Any]:
+    from ..media import image_part as part
+
+    try:
+        return part(ref)
+    except ValueError as exc:
+        raise UsageError(f"--image: {exc}") from None
+
+
+def check_params(provider: str, params: dict[str, Any]) -> None:
+    from ..providers import provider_class
+
+    cls = provider_class(provider)
+    lo, hi = cls.temperature_range
+    t = params.get("temperature")
+    if t is not None and not lo <= t <= hi:
+        raise UsageError(f"temperature {t} is outside {provider}'s range [{lo}, {hi}]")
+    tp = params.get("top_p")
+    if tp is not None and not 0 <= tp <= 1:
+        raise UsageError(f"--top-p {tp} must be between 0 and 1")
+    mt = params.get("max_tokens")
+    if mt is not None and mt <= 0:
+        raise UsageError(f"--max-tokens must be a positive number, not {mt}")
+
+
+def thinking_note(provider: str, model: str) -> str | None:
+    """Why --thinking / --no-thinking is not sent for this model (None: it is)."""
+    from ..calls.sessions import model_info
+
+    if provider not in ("zhipu", "zhipu_v3", "local"):
+        return None  # other APIs name it differently; --param passes their own switch
+    info = model_info(provider, model)
+    if info is None or info.thinking:
+        return None  # unknown (new) models get it as asked
+    return (f"{model} has no thinking switch: --thinking/--no-thinking is sent as asked and "
+            "changes nothing; glm-4.5 and later (glm-5, glm-4.6v, …) have one")
+
+
+def typo_hint(provider: str, model: str) -> None:
+    """Unknown models are sent as given (new ones appear monthly); a likely typo gets a hint."""
+    import difflib
+
+    from ..providers import provider_class
+
+    known = [m.name for m in provider_class(provider).models]
+    if not known or model in known or model.endswith(".gguf"):
+        return
+    close = difflib.get_close_matches(model, known, n=1, cutoff=0.8)
+    if close:
+        print(f"glm-magic: model {model!r} is not in the list for {provider}; "
+              f"did you mean {close[0]!r}? (sent as given)")
+
+
+# --- the cell -------------------------------------------------------------------------------
+def make_view(magics: GLMMagics, fmt: str) -> NotebookView | TerminalView:
+    out = magics.output
+    if out == "auto":
+        out = "notebook" if getattr(magics.shell, "kernel", None) is not None else "terminal"
+    rate = magics.session.exchange_rate
+    if out == "notebook":
+        return NotebookView(fmt, footer=magics.show_footer, rate=rate,
+                            allow_images=magics.allow_remote_images)
+    return TerminalView(fmt, footer=magics.show_footer, rate=rate)
+
+
+def show_text(magics: GLMMagics, text: str) -> None:
+    """Model-written text outside an answer (history): escaped HTML in a notebook, where
+    stdout would autolink its URLs; terminal-safe text elsewhere."""
+    from ..sanitize import text_html
+
+    if isinstance(make_view(magics, "text"), NotebookView):
+        from IPython.display import display
+
+        display({"text/plain": terminal_safe(text), "text/html": text_html(text)}, raw=True)
+    else:
+        print(terminal_safe(text))
+
+
+def build_call(magics: GLMMagics, args: Any, cell: str) -> tuple[str, dict[str, Any]]:
+    """(prompt, keyword arguments for Session.prepare/complete) from parsed options."""
+    ns = magics.shell.user_ns if magics.shell is not None else {}
+    body = cell.strip("\n")
+    if not body.strip():
+        raise UsageError("%%glm: the cell is empty; write the prompt below the %%glm line")
+    if magics.interpolate and not args.no_interpolate:
+        problems: list[str] = []
+        body = interpolate(body, ns, problems, magics.session.settings.max_context_tokens)
+        for problem in problems:
+            print(f"glm-magic: {terminal_safe(problem)}")
+    if looks_like_key(body):
+        print("glm-magic: this prompt contains something that looks like an API key; keys "
+              "belong in the environment or .env, never in cells.")
+    s = magics.session
+    try:
+        provider, model = s.resolve(args.provider, args.model)
+    except errors.ConfigurationError as err:
+        raise cell_error(err) from None
+    params: dict[str, Any] = {}
+    temperature = args.temperature if args.temperature is not None else magics.temperature
+    for key, value in (("temperature", temperature), ("top_p", args.top_p),
+                       ("max_tokens", args.max_tokens), ("seed", args.seed)):
+        if value is not None:
+            params[key] = value
+    if args.stop:
+        params["stop"] = args.stop
+    for item in args.param or []:
+        k, v = parse_param(item)
+        params[k] = v
+    if args.json:
+        params["response_format"] = {"type": "json_object"}
+    tools = list(params.pop("tools", []) or [])
+    if args.web_search:
+        tools.append({"type": "web_search", "web_search": {"enable": True,
+                                                           "search_result": True}})
+    if args.retrieval:
+        tools.append({"type": "retrieval", "retrieval": {"knowledge_id": args.retrieval}})
+    if tools:
+        params["tools"] = tools
+    if args.thinking is not None:
+        note = thinking_note(provider, model)
+        if note:
+            print(f"glm-magic: {note}")
+        params["thinking"] = {"type": "enabled" if args.thinking else "disabled"}
+    check_params(provider, params)
+    typo_hint(provider, model)
+    prompt: Any = body
+    if args.image:
+        prompt = [{"type": "text", "text": body}] + [image_part(i) for i in args.image]
+    system = args.system
+    conv = s.chats.get(args.chat)
+    if system is None and magics.system and (args.new or conv is None or not conv.messages):
+        system = magics.system
+    cell_no = None
+    if magics.shell is not None:
+        cell_no = getattr(magics.shell, "execution_count", None)
+    return prompt, dict(provider=provider, model=model, chat=args.chat, system=system,
+                        once=args.once, new=args.new, source="magic", cell=cell_no,
+                        cell_id=getattr(magics, "cell_id", None), append=args.append, **params)
+
+
+def tool_functions(magics: GLMMagics, spec: str) -> dict[str, Any]:
+    ns = magics.shell.user_ns if magics.shell is not None else {}
+    functions = {}
+    for name in (n.strip() for n in spec.split(",") if n.strip()):
+        fn = ns.get(name)
+        if not callable(fn):
+            raise UsageError(f"--tools: {name!r} is not a function in your namespace")
+        functions[name] = fn
+    if not functions:
+        raise UsageError("--tools needs function names, e.g. --tools get_weather,add")
+    return functions
+
+
+def cell_schema(magics: GLMMagics, spec: str) -> Any:
+    """`--schema NAME` (a variable) or `--schema '{"label": ["a", "b"]}'` → a Schema."""
+    from ..schema import Schema, SchemaError
+
+    ns = magics.shell.user_ns if magics.shell is not None else {}
+    value: Any = ns[spec] if spec.isidentifier() and spec in ns else spec
+    if isinstance(value, str) and value.isidentifier():
+        raise UsageError(f"--schema: no variable {value!r}; give a schema variable or inline "
+                         """JSON, e.g. --schema '{"label": ["pos", "neg"], "score": "float"}'""")
+    try:
+        return Schema.of(value)
+    except SchemaError as err:
+        raise UsageError(f"--schema: {err}") from None
+
+
+def run_cell(magics: GLMMagics, args: Any, cell: str) -> Any:
+    s = magics.session
+    if args.image_gen:
+        return run_image(magics, cell.strip(), model=args.model, size=args.size, n=args.n,
+                         out=args.out, save=args.save, provider=args.provider)
+    if args.fix:
+        from .fix import fix_prompt
+
+        cell = fix_prompt(magics.shell, cell)
+        args.no_interpolate, args.once = True, True  # a traceback is sent as written
+    schema = cell_schema(magics, args.schema) if args.schema else None
+    if args.max_repairs < 0:
+        raise UsageError("--max-repairs must be 0 or more")
+    prompt, kwargs = build_call(magics, args, cell)
+    if args.dry_run:
+        if schema is not None:
+            kwargs["response_format"] = schema.response_format()
+        return dry_run(magics, prompt, kwargs, stream=magics.stream and not args.no_stream)
+    if schema is not None:
+        return run_structured(magics, args, prompt, kwargs, schema)
+    ns = magics.shell.user_ns if magics.shell is not None else {}
+    if args.async_:
+        task = s.submit_task(prompt, **kwargs)
+        print(f"submitted task {task.id} ({task.task_status}); fetch it with "
+              f"%glm result {task.id} --wait")
+        if args.out:
+            ns[args.out] = task.id
+        return None
+    functions = tool_functions(magics, args.tools) if args.tools else None
+    fmt = args.format or ("json" if args.json else magics.format)
+    view = make_view(magics, fmt)
+    stream = magics.stream and not args.no_stream
+    try:
+        if functions:
+            comp = s.complete_with_tools(prompt, functions, max_rounds=args.max_rounds,
+                                         on_tool=view.show_tool, stream=stream, view=view,
+                                         **kwargs)
+        else:
+            comp = s.complete(prompt, stream=stream, view=view, **kwargs)
+    except KeyboardInterrupt:
+        comp = s.last
+        view.show_notice("interrupted: the partial answer is kept (marked interrupted in "
+                         "the conversation) and its usage recorded")
+    except errors.GLMError:
+        ns["_glm"] = s.last
+        for note in s.drain_notices():
+            view.show_notice(note)
+        raise
+    finally:
+        for note in s.drain_notices():
+            view.show_notice(note)
+    ns["_glm"] = comp
+    if comp is None:
+        return None
+    value: Any = comp.text
+    if args.json:
+        try:
+            value = json.loads(comp.text)
+        except ValueError:
+            view.show_notice("the answer is not valid JSON; -o got the raw text")
+    if args.out:
+        if not args.out.isidentifier():
+            raise UsageError(f"-o needs a variable name, not {args.out!r}")
+        ns[args.out] = value
+    if (fmt == "code" and args.insert or args.fix) and magics.shell is not None:
+        lang, code = code_block(comp.text)
+        if args.fix and not lang and "```" not in comp.text:
+            view.show_notice("the answer holds no code block; nothing was put in a cell")
+            return None
+        insert_code(magics, view, code)
+    return None
+
+
+def insert_code(magics: GLMMagics, view: Any, code: str) -> None:
+    """Code from an answer into the next cell, never run; hidden characters made visible."""
+    shown = terminal_safe(code)  # bidi overrides and zero-width characters made visible
+    if shown != code:
+        view.show_notice("the code held invisible or control characters (bidi overrides, "
+                         "zero-width, escapes); they are shown escaped in the next cell")
+    magics.shell.set_next_input(shown, replace=False)
+
+
+def run_structured(magics: GLMMagics, args: Any, prompt: Any, kwargs: dict[str, Any],
+                   schema: Any) -> None:
+    """`--schema`: the answer streams as usual, is checked (and repaired), and the value is
+    shown as a small table; `-o` gets it (a dict, or the pydantic instance)."""
+    from ..calls.structured import ask
+
+    s = magics.session
+    ns = magics.shell.user_ns if magics.shell is not None else {}
+    view = make_view(magics, args.format or "json")
+    try:
+        answer = ask(s, prompt, schema, max_repairs=args.max_repairs,
+                     stream=magics.stream and not args.no_stream, view=view, **kwargs)
+    except KeyboardInterrupt:
+        view.show_notice("interrupted: the partial answer is kept and its usage recorded")
+        ns["_glm"] = s.last
+        return None
+    except errors.GLMError:
+        ns["_glm"] = s.last
+        raise
+    finally:
+        for note in s.drain_notices():
+            view.show_notice(note)
+    ns["_glm"] = answer.completion
+    if answer.repairs:
+        view.show_notice(f"the answer did not match the schema; repaired in {answer.repairs} "
+                         f"more call(s) ({'now valid' if answer.ok else 'still invalid'})")
+    if not answer.ok:
+        raise errors.InvalidAnswerError(
+            f"the answer does not match the schema ({answer.error})"
+            + (f" after {answer.repairs} repair(s)" if answer.repairs else ""),
+            provider=answer.completion.provider if answer.completion else None)
+    show_record(magics, answer.value)
+    if args.out:
+        if not args.out.isidentifier():
+            raise UsageError(f"-o needs a variable name, not {args.out!r}")
+        ns[args.out] = answer.value
+    return None
+
+
+def show_record(magics: GLMMagics, value: Any) -> None:
+    """A checked value as a two-column table (field, value); every value escaped."""
+    from ..sanitize import escape
+
+    record = value.model_dump() if hasattr(value, "model_dump") else value
+    if not isinstance(record, dict):
+        record = {"value": record}
+    shown = {str(k): v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str)
+             for k, v in record.items()}
+    if isinstance(make_view(magics, "text"), NotebookView):
+        from IPython.display import display
+
+        rows = "".join(f"<tr><th style='text-align:left'>{escape(k)}</th><td>{escape(v)}</td>"
+                       "</tr>" for k, v in shown.items())
+        plain = "\n".join(f"{k}: {v}" for k, v in shown.items())
+        display({"text/html": f"<table class='glm-record'>{rows}</table>",
+                 "text/plain": terminal_safe(plain)}, raw=True)
+    else:
+        width = max(len(k) for k in shown)
+        print("\n".join(terminal_safe(f"{k:<{width}}  {v}") for k, v in shown.items()))
+
+
+def dry_run(magics: GLMMagics, prompt: Any, kwargs: dict[str, Any], stream: bool = True
+            ) -> dict[str, Any]:
+    """Show the exact request that would be sent (key masked) and its estimated cost."""
+    from ..accounting import pricing
+    from ..calls.sessions import model_info
+
+    s = magics.session
+    conv = s.chats.get(kwargs.get("chat") or "default")
+    saved = [dict(m) for m in conv.messages] if conv is not None else None
+    notices = len(s.notices)
+    try:
+        call = s.prepare(prompt, check_credentials=False, claim=False, **kwargs)
+    finally:  # nothing is sent: the conversation stays exactly as it was
+        del s.notices[notices:]
+        if saved is None:
+            s.chats.pop(kwargs.get("chat") or "default", None)
+        else:
+            conv.messages[:] = saved
+            s.chats[conv.name] = conv
+    client = s.client(call.provider)
+    prov = client.provider
+    body = {"model": call.model, "messages": call.messages, **call.params}
+    if body.get("response_format") is not None:  # the schema as this provider gets it
+        from ..providers.formats import adapt_request
+
+        body = adapt_request(body, prov)
+    info = model_info(call.provider, call.model)
+    window = info.context if info is not None else None
+    tokens, exact = estimate_messages(body["messages"]), False
+    if not window or tokens <= window:  # a prompt past the window is not worth counting
+        tokens, exact = count_prompt(client, call.model, body["messages"])
+    schema = (body.get("response_format") or {}).get("json_schema")
+    if schema:
+        tokens += estimate_messages([{"role": "user", "content": json.dumps(schema)}])
+        exact = False
+    note = None
+    try:  # the body the dialect will put on the wire (its adjustments included)
+        prov.validate(dict(body))
+        wire = prov.prepare(dict(body), stream).json
+        if isinstance(wire, dict):
+            body = wire
+    except errors.ConfigurationError:
+        note = "no key is set, so the provider's own adjustments are not shown"
+    except errors.GLMError as err:
+        note = f"this request would be refused before sending: {err}"
+    cost, currency, status = pricing.cost(call.price_key, call.model,
+                                          Usage(tokens, 0, tokens), estimated=not exact)
+    info: dict[str, Any] = {
+        "provider": call.provider, "base_url": prov.base_url, "model": call.model,
+        "api_key": mask(getattr(prov, "_api_key", None)), "stream": stream,
+        "request": _shortened(body),
+        "prompt_tokens": tokens,
+        "prompt_tokens_counted_by": "the provider's tokenizer" if exact else "estimate",
+        "estimated_prompt_tokens": tokens,
+        "estimated_prompt_cost": pricing.format_cost(cost, currency, status,
+                                                     s.exchange_rate),
+    }
+    if window and tokens > window:
+        info["warning"] = (f"the prompt (~{tokens:,} tokens) is larger than {call.model}'s "
+                           f"context window ({window:,} tokens)")
+    if note:
+        info["note"] = note
+    print(terminal_safe(redact(json.dumps(info, ensure_ascii=False, indent=2))))
+    return None
+
+
+def _shortened(value: Any, limit: int = 2000) -> Any:
+    """The request as shown: long strings cut for the display only (never for sending)."""
+    if isinstance(value, str) and len(value) > limit:
+        return f"{value[:limit]}… ({len(value) - limit:,} more characters, sent in full)"
+    if isinstance(value, dict):
+        return {k: _shortened(v, limit) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shortened(v, limit) for v in value]
+    return value
+
+
+# --- %glm SUBCOMMAND ----------------------------------------------------------------------------
+def run_image(magics: GLMMagics, prompt: str, *, model: str | None, size: str | None,
+              n: int | None, out: str | None, save: str | None, provider: str | None) -> None:
+    """Generate, show inline (from the URL or b64_json), optionally save; priced per image."""
+    from IPython.display import Image, display
+
+    from ..accounting import pricing
+
+    if not prompt:
+        raise UsageError("the image prompt is empty")
+    s = magics.session
+    try:
+        resp = s.generate_image(prompt, model=model or "cogview-3", size=size, n=n,
+                                provider=provider, source="magic",
+                                cell=getattr(magics.shell, "execution_count", None))
+    except errors.GLMError as err:
+        raise cell_error(err) from None
+    trusted = s.client(provider).provider.base_url
+    for i, item in enumerate(resp.data):
+        data = image_bytes(item, trusted)
+        if save and data is not None:
+            path = save if len(resp.data) == 1 else _numbered(save, i + 1)
+            with open(path, "wb") as f:
+                f.write(data)
+            print(f"saved {path}")
+        if data is not None:
+            display(Image(data=data))
+        elif item.url:
+            display({"text/html": clean_html(f'<a href="{html.escape(item.url)}">image {i + 1}'
+                                             "</a>"),
+                     "text/plain": terminal_safe(f"image {i + 1}: {item.url}")}, raw=True)
+    comp = getattr(resp, "completion", None)
+    if comp is not None and magics.show_footer:
+        count = f"{len(resp.data)} image{'s' if len(resp.data) != 1 else ''}"
+        line = " · ".join([comp.model, count, f"{comp.latency_s or 0:.2f} s",
+                           pricing.format_cost(comp.cost if comp.cost is not None else
+                                               float("nan"), comp.currency,
+                                               comp.cost_status or "unpriced",
+                                               magics.session.exchange_rate)])
+        print(f"[{terminal_safe(line)}]")
+    ns = magics.shell.user_ns if magics.shell is not None else {}
+    if out:
+        ns[out] = resp
+    ns["_glm_image"] = resp
+    return None
+
+
+def image_bytes(item: Any, trusted: str | None = None) -> bytes | None:
+    """The image's bytes: decoded from b64_json, or downloaded from its URL when that is a
+    public http(s) address or the provider's own host (else shown as a link, with why)."""
+    if item.b64_json:
+        return base64.b64decode(item.b64_json)
+    if item.url:
+        import httpx
+
+        from ..media import fetch_image
+
+        try:
+            return fetch_image(item.url, trusted)
+        except ValueError as exc:
+            print(terminal_safe(f"glm-magic: not downloading the image: {exc}"))
+        except httpx.HTTPError:
+            return None
+    return None
+
+
+def _numbered(path: str, i: int) -> str:
+    root, ext = os.path.splitext(path)
+    return f"{root}-{i}{ext}"

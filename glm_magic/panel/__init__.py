@@ -1,0 +1,1 @@
+"""The ipywidgets front-end: `ChatPanel`."""
