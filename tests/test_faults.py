@@ -318,7 +318,8 @@ def test_50_mb_answer_streams_in_bounded_memory(zhipu, tmp_path):
     n, ratio = out.stdout.split()
     assert int(n) > 50_000_000
     assert float(ratio) < 4.0, f"held {ratio}× the answer"
-    OUTCOMES[("50 MB answer", "client-stream")] = f"streams; peak memory {float(ratio):.1f}× answer"
+    # the bound it met, not the reading: docs/reliability.md is regenerated identically
+    OUTCOMES[("50 MB answer", "client-stream")] = "streams; peak memory under 4× answer"
 
 
 def matrix_complete() -> bool:
