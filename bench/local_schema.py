@@ -31,9 +31,8 @@ def _answer_seconds(schema: dict, prompt: str, rounds: int) -> tuple[float, bool
 
 
 def _rates(rounds: int) -> tuple[float, float]:
-    from glm_magic.schema import Schema
-
     from glm_magic import Client
+    from glm_magic.schema import Schema
 
     client = Client(provider="local")
     messages = [{"role": "user", "content": PERSON + " Answer in JSON with name, age and "

@@ -7,10 +7,10 @@ import json
 
 import pandas as pd
 import pytest
-from glm_magic.schema import Schema, SchemaError
 from IPython.core.error import UsageError
 
 import glm_magic
+from glm_magic.schema import Schema, SchemaError
 from glm_magic.testing.loopback import Reply
 from glm_magic.testing.zhipu import completion_body
 
@@ -224,9 +224,10 @@ def test_the_bundled_model_answers_valid_json_through_the_grammar():
 
 
 def test_the_fast_check_never_passes_what_jsonschema_refuses():
-    from glm_magic.schema import _fast_valid
     from hypothesis import given, settings
     from hypothesis import strategies as st
+
+    from glm_magic.schema import _fast_valid
 
     s = Schema.of({"label": ["a", "b"], "n": int, "x": float, "ok": bool, "tags": list[str],
                    "inner": {"k": "str"}})
