@@ -408,7 +408,13 @@ def reliability_data() -> dict:
               "| 5,000-deep JSON is an invalid answer (repaired); a backtracking pattern stops "
               "at 0.1 s; bad vectors are a ProtocolError and never cached | "
               "`tests/test_trust.py::test_deep_json_*`, `test_a_backtracking_*`, "
-              "`test_bad_vectors_*` |"]
+              "`test_bad_vectors_*` |",
+              "| a bare `Client()`'s rows are group-committed by a writer thread within 50 ms: "
+              "every read, `close()` and a clean exit write them first; under kill -9 a row "
+              "may lag its call by at most ~100 ms; cells, batches and batch resume stores "
+              "commit each row as it finishes (0 finished rows lost) | "
+              "`tests/test_ledger.py::test_direct_call_rows_*`, `test_kill_9_*`, "
+              "`tests/test_durability.py::test_kill_9_*` |"]
     return {"fronts": fronts, "names": names, "dialect_cols": dialect_cols,
             "dialect_faults": dialect_faults, "promises": lines,
             "outcomes": [[k[0], k[1], v] for k, v in OUTCOMES.items()]}

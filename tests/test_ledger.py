@@ -262,3 +262,43 @@ def test_append_speed_is_reasonable(tmp_path):
     for i in range(2000):
         led.append({"call_id": str(i), "status": "ok"})
     assert led.count() == 2000 and time.perf_counter() - t0 < 60  # figures live in bench/
+
+
+DIRECT_CALLS = """
+import os, sys, time
+from glm_magic import Client
+c = Client("zhipu", api_key=sys.argv[2], base_url=sys.argv[1])
+for i in range(int(sys.argv[3])):
+    c.chat.completions.create(model="glm-4-flash", messages=[{"role": "user", "content": "hi"}])
+print("done", flush=True)
+if sys.argv[4] == "wait":
+    time.sleep(60)  # killed here, well after the group commit
+"""
+
+
+@pytest.mark.parametrize("end", ["exit", "kill after 0.3 s"])
+def test_direct_call_rows_are_group_committed_and_never_lost(zhipu, tmp_path, end):
+    """A bare Client()'s rows are committed together by a writer thread within GROUP_S: a
+    clean exit writes them at once; a kill -9 later than that loses none."""
+    from glm_magic.testing.zhipu import API_KEY
+
+    path = tmp_path / "direct.sqlite"
+    env = {**os.environ, "GLM_MAGIC_LEDGER": str(path)}
+    p = subprocess.Popen([sys.executable, "-c", DIRECT_CALLS, zhipu.base_url, API_KEY, "25",
+                          "exit" if end == "exit" else "wait"], env=env,
+                         stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "done"
+    if end != "exit":
+        time.sleep(0.3)
+        os.kill(p.pid, signal.SIGKILL)
+    p.wait(timeout=30)
+    rows = Ledger(path).rows()
+    assert len(rows) == 25 and {r["source"] for r in rows} == {"client"}
+
+
+def test_a_read_sees_a_direct_call_at_once(zhipu):
+    from glm_magic import Client
+
+    Client().chat.completions.create(model="glm-4-flash",
+                                     messages=[{"role": "user", "content": "hi"}])
+    assert len(glm_magic.usage(source="client")) == 1  # written before the read, not 50 ms on

@@ -159,6 +159,7 @@ def default_path() -> str:
 
 OPEN_WAIT_S = 1.0  # opening (switching a new file to WAL) waits this long for a lock
 APPEND_WAIT_S = 0.05  # an append never holds the caller (often an event loop) longer
+GROUP_S = 0.05  # append_soon: rows of a burst are committed together this soon
 RETRY_S = 2.0  # a busy or broken file is tried again this long after a failure
 TEXT_LIMIT = 8192  # characters kept of a short text column (errors, ids, tags)
 _LONG_TEXT = ("prompt", "answer")
@@ -190,6 +191,14 @@ def _scalar(kind: str, name: str, value: Any) -> Any:
     count, bytes or a numpy number never break the row."""
     if value is None:
         return None
+    t = type(value)  # the common cases first: a row is built for every call
+    if t is int and kind == "INTEGER" and -(2**63) <= value < 2**63:
+        return value
+    if t is float and kind == "REAL" and math.isfinite(value):
+        return value
+    if t is str and kind == "TEXT" and value.isascii() and (
+            name in _LONG_TEXT or len(value) <= TEXT_LIMIT):
+        return value  # ASCII holds no lone surrogate
     if kind in ("INTEGER", "REAL"):
         if isinstance(value, (str, bytes, dict, list, tuple, set)):
             try:
@@ -246,6 +255,9 @@ class Ledger:
         self._retry_at = 0.0
         self._warned = False
         self.fallback_reason: str | None = None
+        self._writer: threading.Thread | None = None  # started by the first append_soon
+        self._due = threading.Event()
+        self._closing = False
         with self._lock:
             self._connect()
         _LEDGERS.add(self)
@@ -350,6 +362,29 @@ class Ledger:
             self._pending.append(values)
             self._flush()
 
+    def append_soon(self, row: dict[str, Any]) -> None:
+        """`append`, committed with the rows around it by a writer thread within `GROUP_S`
+        (group commit: one transaction for a burst of calls). Every read, `close()` and the
+        end of the process write it first; only a kill -9 can lose the last `GROUP_S`."""
+        values = row_values(row)
+        with self._lock:
+            self._pending.append(values)
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._write_soon, daemon=True,
+                                                name="glm-magic-ledger")
+                self._writer.start()
+        self._due.set()
+
+    def _write_soon(self) -> None:
+        while not self._closing:
+            self._due.wait()
+            if self._closing:
+                return
+            time.sleep(GROUP_S)  # let the burst gather
+            self._due.clear()
+            with self._lock:
+                self._flush()
+
     def _read(self, sql: str, args: tuple = ()) -> list[tuple]:
         """Rows from the file: the open connection, else a read-only one (a ledger on a
         read-only disk still shows its history)."""
@@ -392,6 +427,10 @@ class Ledger:
 
     def close(self) -> None:
         """Write what waits in memory (waiting up to a few seconds for a lock), then close."""
+        if self._writer is not None:
+            self._closing = True
+            self._due.set()
+            self._writer = None
         with self._lock:
             if self._pending:
                 self._flush(force=True, wait=3.0)

@@ -9,6 +9,7 @@ import math
 import os
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,15 +106,22 @@ def load_price_file(path: str | os.PathLike[str]) -> int:
         rows = _rows(tomllib.loads(Path(path).read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError) as exc:
         raise ValueError(f"cannot read price file {path}: {exc}") from None
-    table = _get_table()
+    table = _get_table() if _table is None else _table
     with _lock:
         for p in rows:
             table[(p.provider, p.model.lower())] = p
+        _found.clear()
     return len(rows)
 
 
+_user_file: tuple[str, int] | None = None  # the user's price file as last loaded
+_checked_at = -1e9
+_found: dict[tuple[str, str], Price | None] = {}  # lookup results; emptied on any change
+USER_FILE_CHECK_S = 1.0  # how often a changed user price file is noticed
+
+
 def _get_table() -> dict[tuple[str, str], Price]:
-    global _table
+    global _table, _checked_at
     if _table is None:
         with _lock:
             if _table is None:
@@ -121,14 +129,30 @@ def _get_table() -> dict[tuple[str, str], Price]:
                 # the whole price file takes to read)
                 text = (Path(__file__).parent.parent / "data" / "prices.toml").read_text("utf-8")
                 _table = {(p.provider, p.model.lower()): p for p in _rows(tomllib.loads(text))}
-        user = os.environ.get("GLM_MAGIC_PRICES") or str(
-            Path.home() / ".config" / "glm-magic" / "prices.toml")
-        if os.path.isfile(user):
-            try:
-                load_price_file(user)
-            except ValueError as exc:
-                print(f"glm-magic: {exc} (ignored)", file=sys.stderr)
+    now = time.monotonic()
+    if now - _checked_at >= USER_FILE_CHECK_S:
+        _checked_at = now
+        _load_user_file()
     return _table
+
+
+def _load_user_file() -> None:
+    """The user's own prices (`$GLM_MAGIC_PRICES`, else ~/.config/glm-magic/prices.toml),
+    loaded again when the file (or the variable) changed."""
+    global _user_file
+    user = os.environ.get("GLM_MAGIC_PRICES") or str(
+        Path.home() / ".config" / "glm-magic" / "prices.toml")
+    try:
+        seen = (user, os.stat(user).st_mtime_ns)
+    except OSError:
+        return
+    if seen == _user_file:
+        return
+    _user_file = seen
+    try:
+        load_price_file(user)
+    except ValueError as exc:
+        print(f"glm-magic: {exc} (ignored)", file=sys.stderr)
 
 
 def set_price(model: str, *, provider: str = "*", input: float | None = None,
@@ -145,6 +169,7 @@ def set_price(model: str, *, provider: str = "*", input: float | None = None,
     table = _get_table()
     with _lock:
         table[(provider, model.lower())] = p
+        _found.clear()
     return p
 
 
@@ -153,9 +178,18 @@ def prices() -> list[Price]:
 
 
 def lookup(provider: str, model: str) -> Price | None:
-    """Exact name first, then a dated variant of a known model (glm-4-plus-0111 → glm-4-plus)."""
+    """Exact name first, then a dated variant of a known model (glm-4-plus-0111 → glm-4-plus).
+    Results are remembered until a price changes: every call is priced."""
     table = _get_table()
-    provider = _price_provider(provider)
+    key = (provider, model)
+    if key in _found:
+        return _found[key]
+    found = _find(table, _price_provider(provider), model)
+    _found[key] = found
+    return found
+
+
+def _find(table: dict[tuple[str, str], Price], provider: str, model: str) -> Price | None:
     m = (model or "").lower().split(":")[-1]
     for name in dict.fromkeys((m, m.replace("-", "_"), m.replace("_", "-"))):
         for prov in (provider, "*"):  # ChatGLM-Pro is chatglm_pro; glm_4_flash is glm-4-flash

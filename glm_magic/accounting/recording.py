@@ -4,6 +4,7 @@ collaborator of the session, usable and testable on its own."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import sys
@@ -79,7 +80,7 @@ class Recorder:
             self._ledger = open_ledger(self.ledger_path)
         return self._ledger
 
-    def write(self, row: dict[str, Any]) -> None:
+    def write(self, row: dict[str, Any], *, soon: bool = False) -> None:
         """Append a row; a ledger that cannot be opened or written never costs the answer
         that row describes: the row waits in `unwritten` (one warning) and is written first
         the next time the ledger works."""
@@ -88,7 +89,7 @@ class Recorder:
             for waiting in self.unwritten[:]:
                 ledger.append(waiting)
                 self.unwritten.remove(waiting)
-            ledger.append(row)
+            (getattr(ledger, "append_soon", ledger.append) if soon else ledger.append)(row)
         except Exception as exc:  # the ledger is bookkeeping: the call already succeeded
             self.unwritten.append(row)
             if not self._ledger_warned:
@@ -109,7 +110,7 @@ class Recorder:
 
     # --- pricing and rows ---------------------------------------------------------------------
     def settle(self, call: Call, comp: Completion, *, images: int | None = None,
-               write: bool = True) -> Completion:
+               write: bool = True, soon: bool = False) -> Completion:
         """The one place a finished call is priced and booked, whatever made it (a cell, the
         panel, batch, embed, the Batch API, images, async tasks, the compat shims, a bare
         Client): usage filled in (estimated when the server sent none), the cost at the call's
@@ -121,7 +122,7 @@ class Recorder:
             comp.latency_s = time.time() - call.started
         model = self.price(call, comp, images=images)
         if write:
-            self.record(call, comp, model, images=images)
+            self.record(call, comp, model, images=images, soon=soon)
         return comp
 
     def price(self, call: Call, comp: Completion, images: int | None = None) -> str:
@@ -149,8 +150,8 @@ class Recorder:
             batch=call.source == "batch_api")
         return model
 
-    def record(self, call: Call, comp: Completion, model: str, images: int | None = None
-               ) -> None:
+    def record(self, call: Call, comp: Completion, model: str, images: int | None = None,
+               *, soon: bool = False) -> None:
         u = comp.usage
         row = {
             "time": max(call.started, time.time() - (comp.latency_s or 0.0)),
@@ -173,7 +174,7 @@ class Recorder:
             last_user = next((m for m in reversed(call.messages) if m.get("role") == "user"), {})
             row["prompt"] = str(last_user.get("content", ""))
             row["answer"] = comp.text
-        self.write(row)
+        self.write(row, soon=soon)
         if comp.cost_status in ("priced", "estimated") and comp.cost and not math.isnan(comp.cost):
             self.spent[comp.currency or ""] = self.spent.get(comp.currency or "", 0.0) + comp.cost
 
@@ -230,13 +231,26 @@ def ledger_model(call: Call, comp: Completion) -> str:
 
 
 # --- calls made with a Client directly (not through a session) -------------------------------
+_ID_PREFIX = ""
+_ids = itertools.count()
+
+
+def new_call_id() -> str:
+    """A call id unique across processes and machines (a random prefix drawn once per
+    process, then a counter), without the entropy read `uuid4()` costs on every call."""
+    global _ID_PREFIX
+    if not _ID_PREFIX or _ID_PREFIX[:8] != f"{os.getpid() & 0xFFFFFFFF:08x}":
+        import uuid
+
+        _ID_PREFIX = f"{os.getpid() & 0xFFFFFFFF:08x}{uuid.uuid4().hex[:12]}"
+    return f"{_ID_PREFIX}{next(_ids):012x}"
+
+
 def direct_call(provider: str, body: dict[str, Any], source: str = "client",
                 pricing_key: str | None = None) -> Call:
     """The record of a `client.chat.completions.create(...)` made in user code."""
-    import uuid
-
     messages = body.get("messages")
-    call = Call(uuid.uuid4().hex, provider, str(body.get("model") or ""), source, None,
+    call = Call(new_call_id(), provider, str(body.get("model") or ""), source, None,
                 list(messages) if isinstance(messages, list) else [], {})
     call.pricing = pricing_key
     return call
@@ -253,8 +267,8 @@ class CallRecorder:
         self.recorder.retried(self.call, report)
 
     def finished(self, completion: Completion) -> None:
-        if self.settles:
-            self.recorder.settle(self.call, completion)
+        if self.settles:  # a direct call: its row is group-committed (Ledger.append_soon)
+            self.recorder.settle(self.call, completion, soon=True)
 
     def failed(self, error: errors.GLMError) -> None:
         if self.settles:
