@@ -324,13 +324,7 @@ class Session:
 
         Errors are raised after their partial answer and ledger row are kept; a
         KeyboardInterrupt ends the stream at once and is re-raised after the same."""
-        call = self.prepare(prompt, **kwargs)
-        try:
-            client = self.client(call.provider).with_observer(self.recorder.observer(call))
-        except BaseException:
-            self.forget_user_turn(call)
-            self.release(call)
-            raise
+        call, client = self._begin(prompt, kwargs, lambda name: self.client(name))
         stream_obj = None
         try:
             if stream:
@@ -343,16 +337,10 @@ class Session:
             else:
                 comp = client.chat.completions.create(model=call.model, messages=call.messages,
                                                       **call.params)
-        except KeyboardInterrupt:
-            if stream_obj is not None:
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt) and stream_obj is not None:
                 stream_obj.close()
-            self._interrupted(call, stream_obj, view)
-            raise
-        except errors.GLMError as err:
-            err.partial = self.finish(call, self._failed(call, err), view)
-            raise
-        except Exception as exc:  # a bug or a library error: still keep the row and turn
-            self._unexpected(call, exc, stream_obj, view)
+            self._end_failed(call, exc, stream_obj, view)
             raise
         else:  # recorded and remembered before the conversation takes another call
             return self.finish(call, comp, view)
@@ -366,41 +354,54 @@ class Session:
         `client` is one the caller owns (a batch), else the session's for this loop."""
         import asyncio
 
-        call = self.prepare(prompt, **kwargs)
-        try:
-            client = (client or self.aclient(call.provider, max_retries)).with_observer(
-                self.recorder.observer(call))
-        except BaseException:
-            self.forget_user_turn(call)
-            self.release(call)
-            raise
+        call, aclient = self._begin(
+            prompt, kwargs, lambda name: client or self.aclient(name, max_retries))
         stream_obj = None
         try:
             if stream:
-                stream_obj = await client.chat.completions.create(
+                stream_obj = await aclient.chat.completions.create(
                     model=call.model, messages=call.messages, stream=True, **call.params)
                 async for chunk in stream_obj:
                     if view is not None:
                         view.update(chunk)
                 comp = stream_obj.completion()
             else:
-                comp = await client.chat.completions.create(
+                comp = await aclient.chat.completions.create(
                     model=call.model, messages=call.messages, **call.params)
-        except (asyncio.CancelledError, KeyboardInterrupt):
-            if stream_obj is not None:
+        except BaseException as exc:
+            if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt)) and \
+                    stream_obj is not None:
                 await stream_obj.aclose()
-            self._interrupted(call, stream_obj, view)
-            raise
-        except errors.GLMError as err:
-            err.partial = self.finish(call, self._failed(call, err), view)
-            raise
-        except Exception as exc:
-            self._unexpected(call, exc, stream_obj, view)
+            self._end_failed(call, exc, stream_obj, view)
             raise
         else:
             return self.finish(call, comp, view)
         finally:
             self.release(call)
+
+    def _begin(self, prompt: Any, kwargs: dict[str, Any], client_for: Callable[[str], Any]
+               ) -> tuple[Call, Any]:
+        """The shared start of `complete` and `acomplete`: the call prepared, and its client
+        with the call's recording pinned; a failure here leaves the conversation as it was."""
+        call = self.prepare(prompt, **kwargs)
+        try:
+            return call, client_for(call.provider).with_observer(self.recorder.observer(call))
+        except BaseException:
+            self.forget_user_turn(call)
+            self.release(call)
+            raise
+
+    def _end_failed(self, call: Call, exc: BaseException, stream_obj: Any,
+                    view: View | None) -> None:
+        """The shared end of a call that raised: an interrupt (or cancellation) keeps what
+        arrived, marked; one of our errors keeps its partial answer on `err.partial`; anything
+        else still records its row and drops the turn. The caller re-raises."""
+        if isinstance(exc, errors.GLMError):
+            exc.partial = self.finish(call, self._failed(call, exc), view)
+        elif isinstance(exc, Exception):
+            self._unexpected(call, exc, stream_obj, view)
+        else:  # KeyboardInterrupt, asyncio.CancelledError (BaseExceptions)
+            self._interrupted(call, stream_obj, view)
 
     def _unexpected(self, call: Call, exc: Exception, stream_obj: Any, view: View | None
                     ) -> None:
