@@ -10,6 +10,7 @@ the one-output render of the same text."""
 from __future__ import annotations
 
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -17,8 +18,9 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_notebook
 
-from glm_magic.testing.answers import long_markdown
-from glm_magic.testing.lab import (
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.support: the repo's
+from tests.support.answers import long_markdown  # noqa: E402
+from tests.support.lab import (  # noqa: E402
     ANSWER_HTML,
     display_bytes,
     lab_server,
@@ -44,7 +46,7 @@ for chunk in client.chat.completions.create(model="md-{size}", stream=True,
 handle.update(Markdown(text))
 display(HTML('<div class="glm-footer">done</div>'))"""
 REFERENCE = """from glm_magic.sanitize import answer_bundle
-from glm_magic.testing.answers import long_markdown
+from tests.support.answers import long_markdown
 display(answer_bundle(long_markdown({size}), final=True), raw=True)"""
 SETTLED = "() => new Promise(r => requestAnimationFrame(() => setTimeout(r, 300)))"
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 COMPLETION = json.dumps({
     "id": "bench-1", "request_id": "bench-1", "created": 1, "model": "glm-4-flash",
@@ -91,7 +92,8 @@ async def markdown_report(send, size: int) -> None:
     import asyncio
     import time
 
-    from glm_magic.testing.answers import long_markdown, pieces
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.support
+    from tests.support.answers import long_markdown, pieces
 
     frames = [chunk(p) for p in pieces(long_markdown(size))]
     per_tick = max(1, int(MD_RATE * MD_TICK / 4))

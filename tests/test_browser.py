@@ -14,7 +14,9 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from glm_magic.testing.lab import (
+from glm_magic.testing.loopback import Reply
+from glm_magic.testing.zhipu import API_KEY, stream_frames
+from tests.support.lab import (
     ANSWER_HTML,
     CHROMIUM,
     lab_server,
@@ -22,8 +24,6 @@ from glm_magic.testing.lab import (
     run_all,
     wait_for_kernel,
 )
-from glm_magic.testing.loopback import Reply
-from glm_magic.testing.zhipu import API_KEY, stream_frames
 
 pytestmark = [pytest.mark.browser, pytest.mark.local]
 ROOT = Path(__file__).resolve().parent.parent
@@ -268,8 +268,8 @@ def test_long_answer_ends_as_the_one_output_render(lab, _zhipu_server):
     shows (compared with that output rendered by the same page), and nothing else."""
     from playwright.sync_api import sync_playwright
 
-    from glm_magic.testing.answers import long_markdown, pieces
     from glm_magic.testing.loopback import sse
+    from tests.support.answers import long_markdown, pieces
 
     size = 60_000
     chunks = [{"choices": [{"index": 0, "delta": {"content": p}}]}
@@ -287,7 +287,7 @@ def test_long_answer_ends_as_the_one_output_render(lab, _zhipu_server):
         "%load_ext glm_magic",
     ])
     reference = ("from glm_magic.sanitize import answer_bundle\n"
-                 "from glm_magic.testing.answers import long_markdown\n"
+                 "from tests.support.answers import long_markdown\n"
                  f"display(answer_bundle(long_markdown({size}), final=True), raw=True)\n"
                  "print('all cells ran')")
     nb = new_notebook(cells=[new_code_cell(setup),

@@ -8,12 +8,12 @@ from glm_magic.live import POOL, SPLIT_AFTER, settled_length
 
 from glm_magic.render import FORMATS, NotebookView
 from glm_magic.sanitize import answer_bundle, markdown_parser
-from glm_magic.testing.answers import long_markdown, pieces
-from glm_magic.testing.frontend import FrontEnd
 from glm_magic.testing.loopback import Reply
 from glm_magic.testing.zhipu import sse
 from glm_magic.types import Completion, chunk_from_openai
 from tests.payloads import PAYLOADS, inert_problems
+from tests.support.answers import long_markdown, pieces
+from tests.support.frontend import FrontEnd
 
 
 def _chunk(text: str = "", reasoning: str = ""):

@@ -134,8 +134,8 @@ def test_a_fast_long_answer_in_the_panel_sends_linear_bytes(zhipu):
     from glm_magic.live import MESSAGE_BYTES
     from glm_magic.widget import _bot_html
 
-    from glm_magic.testing.answers import long_markdown, pieces
     from glm_magic.testing.zhipu import sse
+    from tests.support.answers import long_markdown, pieces
 
     text = long_markdown(100_000)
     frames = sse(*[{"choices": [{"index": 0, "delta": {"content": p}}]} for p in pieces(text)],

@@ -52,7 +52,9 @@ def lab_server(root: Path, env: dict[str, str] | None = None) -> Iterator[LabSer
     gets `env` (default: this process's environment without provider keys)."""
     if env is None:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ZHIPUAI", "OPENAI"))}
-    env = dict(env, JUPYTER_CONFIG_DIR=str(root / "jupyter-config"))
+    repo = str(Path(__file__).resolve().parent.parent.parent)  # kernels import tests.support
+    env = dict(env, JUPYTER_CONFIG_DIR=str(root / "jupyter-config"),
+               PYTHONPATH=os.pathsep.join(p for p in (repo, env.get("PYTHONPATH")) if p))
     labconfig = root / "jupyter-config" / "labconfig"
     labconfig.mkdir(parents=True, exist_ok=True)
     (labconfig / "page_config.json").write_text(json.dumps(

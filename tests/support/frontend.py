@@ -14,7 +14,7 @@ from typing import Any
 
 from IPython.core.displaypub import DisplayPublisher
 
-from ..render.live import MESSAGE_BYTES
+from glm_magic.render.live import MESSAGE_BYTES
 
 
 class FrontEnd(DisplayPublisher):
