@@ -1,0 +1,44 @@
+"""OpenAI-shaped response objects, so code written for the official SDKs
+(`resp.choices[0].message.content`) works unchanged whichever provider answered: the shared
+base (`base`), chat completions and stream chunks (`chat`), and the other resources'
+objects (`resources`)."""
+
+from .base import MAX_TOKENS_COUNT, SDKObject, count, dump_value
+from .chat import (
+    Accumulator,
+    Choice,
+    Chunk,
+    ChunkChoice,
+    Completion,
+    Delta,
+    FunctionCall,
+    Message,
+    ToolCall,
+    Usage,
+    as_references,
+    as_text,
+    chunk_from_openai,
+    completion_from_openai,
+    text_chunk,
+)
+from .resources import (
+    Batch,
+    BatchRequestCounts,
+    Embedding,
+    EmbeddingsResponse,
+    EmbeddingUsage,
+    FileContent,
+    FileObject,
+    ImageData,
+    ImagesResponse,
+    ListPage,
+    TokenCount,
+    embeddings_from_openai,
+)
+
+__all__ = ["MAX_TOKENS_COUNT", "Accumulator", "Batch", "BatchRequestCounts", "Choice", "Chunk",
+           "ChunkChoice", "Completion", "Delta", "Embedding", "EmbeddingUsage",
+           "EmbeddingsResponse", "FileContent", "FileObject", "FunctionCall", "ImageData",
+           "ImagesResponse", "ListPage", "Message", "SDKObject", "TokenCount", "ToolCall",
+           "Usage", "as_references", "as_text", "chunk_from_openai", "completion_from_openai",
+           "count", "dump_value", "embeddings_from_openai", "text_chunk"]

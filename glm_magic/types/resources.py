@@ -1,0 +1,184 @@
+"""The other API surfaces' objects: token counts, images, embeddings, files, batches and
+list pages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from .base import SDKObject, count
+from .chat import Usage
+
+
+@dataclass(slots=True)
+class TokenCount(SDKObject):
+    """`client.tokenizer.create(...)`: how many tokens a request's messages are, counted by
+    the provider's own tokenizer."""
+
+    prompt_tokens: int = 0
+    model: str = ""
+    id: str = ""
+    request_id: str | None = None
+    raw: Any = None
+    _fields: ClassVar[tuple[str, ...]] = ("id", "model", "usage")
+
+    @property
+    def usage(self) -> Usage:
+        return Usage(self.prompt_tokens, 0, self.prompt_tokens)
+
+
+@dataclass(slots=True)
+class ImageData(SDKObject):
+    url: str | None = None
+    b64_json: str | None = None
+    revised_prompt: str | None = None
+    _fields: ClassVar[tuple[str, ...]] = ("url", "b64_json", "revised_prompt")
+
+
+@dataclass(slots=True)
+class ImagesResponse(SDKObject):
+    created: int = 0
+    data: list[ImageData] = field(default_factory=list)
+    model: str = ""
+    _fields: ClassVar[tuple[str, ...]] = ("created", "data")
+    raw: Any = None
+    completion: Any = None  # the call as recorded (cost, latency), set by the session
+
+
+@dataclass(slots=True)
+class Embedding(SDKObject):
+    """One vector of `client.embeddings.create(...)`, as the SDKs shape it."""
+
+    index: int
+    embedding: list[float]
+    object: str = "embedding"
+    _fields: ClassVar[tuple[str, ...]] = ("object", "index", "embedding")
+
+
+@dataclass(slots=True)
+class EmbeddingUsage(SDKObject):
+    prompt_tokens: int = 0
+    total_tokens: int = 0
+    _fields: ClassVar[tuple[str, ...]] = ("prompt_tokens", "total_tokens")
+
+
+@dataclass(slots=True)
+class EmbeddingsResponse(SDKObject):
+    """`resp.data[i].embedding`, `resp.usage.prompt_tokens`: the official SDKs' shape."""
+
+    data: list[Embedding] = field(default_factory=list)
+    model: str = ""
+    usage: EmbeddingUsage = field(default_factory=EmbeddingUsage)
+    object: str = "list"
+    _fields: ClassVar[tuple[str, ...]] = ("object", "data", "model", "usage")
+    raw: Any = None
+    completion: Any = None  # the call as recorded (cost, latency), set when recorded
+
+
+def embeddings_from_openai(data: Any, model: str = "") -> EmbeddingsResponse:
+    """Parse the OpenAI/Zhipu embeddings body; vectors ordered by their `index`."""
+    items = sorted(data.get("data") or [], key=lambda d: d.get("index") or 0)
+    u = data.get("usage") or {}
+    prompt = count(u.get("prompt_tokens") or u.get("total_tokens") or 0)
+    return EmbeddingsResponse(
+        [Embedding(int(d.get("index") or i), list(d.get("embedding") or []))
+         for i, d in enumerate(items)],
+        str(data.get("model") or model), EmbeddingUsage(prompt, max(prompt, count(
+            u.get("total_tokens") or 0))), raw=data)
+
+
+@dataclass(slots=True)
+class FileObject(SDKObject):
+    """`client.files.create(...)`: an uploaded file (a Batch API input or output)."""
+
+    id: str = ""
+    bytes: int = 0
+    created_at: int = 0
+    filename: str = ""
+    purpose: str = ""
+    object: str = "file"
+    raw: Any = None
+    _fields: ClassVar[tuple[str, ...]] = ("id", "object", "bytes", "created_at", "filename",
+                                          "purpose")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FileObject:
+        return cls(str(data.get("id") or ""), count(data.get("bytes")),
+                   count(data.get("created_at")), str(data.get("filename") or ""),
+                   str(data.get("purpose") or ""), raw=data)
+
+
+@dataclass(slots=True)
+class FileContent:
+    """`client.files.content(id)`: the file's bytes (`.content`, `.text`, `.write_to_file`)."""
+
+    content: bytes = b""
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    def read(self) -> bytes:
+        return self.content
+
+    def write_to_file(self, path: str) -> None:
+        with open(path, "wb") as f:
+            f.write(self.content)
+
+
+@dataclass(slots=True)
+class BatchRequestCounts(SDKObject):
+    total: int = 0
+    completed: int = 0
+    failed: int = 0
+    _fields: ClassVar[tuple[str, ...]] = ("total", "completed", "failed")
+
+
+@dataclass(slots=True)
+class Batch(SDKObject):
+    """`client.batches.create/retrieve/cancel(...)`: a Batch API job, as the SDKs shape it."""
+
+    id: str = ""
+    status: str = ""
+    endpoint: str = ""
+    input_file_id: str = ""
+    output_file_id: str | None = None
+    error_file_id: str | None = None
+    completion_window: str = ""
+    created_at: int = 0
+    request_counts: BatchRequestCounts = field(default_factory=BatchRequestCounts)
+    metadata: dict[str, Any] | None = None
+    errors: Any = None
+    object: str = "batch"
+    raw: Any = None
+    _fields: ClassVar[tuple[str, ...]] = (
+        "id", "object", "endpoint", "input_file_id", "completion_window", "status",
+        "output_file_id", "error_file_id", "created_at", "request_counts", "metadata", "errors")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Batch:
+        rc = data.get("request_counts") if isinstance(data.get("request_counts"), dict) else {}
+        return cls(str(data.get("id") or ""), str(data.get("status") or ""),
+                   str(data.get("endpoint") or ""), str(data.get("input_file_id") or ""),
+                   data.get("output_file_id") or None, data.get("error_file_id") or None,
+                   str(data.get("completion_window") or ""), count(data.get("created_at")),
+                   BatchRequestCounts(count(rc.get("total")), count(rc.get("completed")),
+                                      count(rc.get("failed"))),
+                   data.get("metadata") if isinstance(data.get("metadata"), dict) else None,
+                   data.get("errors"), raw=data)
+
+
+@dataclass(slots=True)
+class ListPage(SDKObject):
+    """A list answer (`client.batches.list()`, `client.files.list()`): `.data`, iterable."""
+
+    data: list[Any] = field(default_factory=list)
+    has_more: bool = False
+    object: str = "list"
+    _fields: ClassVar[tuple[str, ...]] = ("object", "data", "has_more")
+
+    def __iter__(self) -> Any:
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
