@@ -165,7 +165,7 @@ TEXT_LIMIT = 8192  # characters kept of a short text column (errors, ids, tags)
 _LONG_TEXT = ("prompt", "answer")
 
 
-def _patiently(action: Any, seconds: float = OPEN_WAIT_S) -> Any:
+def patiently(action: Any, seconds: float = OPEN_WAIT_S) -> Any:
     """Run a SQLite action, waiting out another process's lock. Switching a new file to WAL
     needs an exclusive lock and does not honour busy_timeout, so two kernels opening one new
     ledger at once would otherwise see 'database is locked'."""
@@ -293,7 +293,7 @@ class Ledger:
         try:
             if problem:  # rows wait in memory; the file is never touched
                 raise ValueError(problem)
-            self._conn = _patiently(lambda: self._open(self.file), wait)
+            self._conn = patiently(lambda: self._open(self.file), wait)
         except (sqlite3.Error, OSError, ValueError) as exc:
             self._degrade(exc)
             return False

@@ -91,7 +91,11 @@ def rows_store() -> str:
                 old.unlink()
         except OSError:
             continue
-    return str(folder / f"{uuid.uuid4().hex}.sqlite")
+    path = str(folder / f"{uuid.uuid4().hex}.sqlite")
+    from .online import ResumeStore
+
+    ResumeStore(path).close()  # made (in WAL mode) here, before the workers open it at once
+    return path
 
 
 def _stop_event(name: str) -> Any:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import errors
-from ..accounting.ledger import is_url
+from ..accounting.ledger import is_url, patiently
 from ..calls.limiter import (
     RATE_LIMIT_RETRIES,
     RATE_LIMIT_WAIT_S,
@@ -40,9 +40,12 @@ class ResumeStore:
     def __init__(self, path: str) -> None:
         self.conn = sqlite3.connect(path, timeout=30.0, check_same_thread=False,
                                     isolation_level=None)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("CREATE TABLE IF NOT EXISTS batch_rows (batch TEXT, row TEXT, "
-                          "result TEXT, PRIMARY KEY (batch, row))")
+        # switching a new file to WAL takes an exclusive lock that ignores the timeout: the
+        # processes of a dask computation opening one store at once wait their turn
+        patiently(lambda: self.conn.execute("PRAGMA journal_mode=WAL"), 10.0)
+        patiently(lambda: self.conn.execute(
+            "CREATE TABLE IF NOT EXISTS batch_rows (batch TEXT, row TEXT, result TEXT, "
+            "PRIMARY KEY (batch, row))"), 10.0)
         self.lock = threading.Lock()
 
     def load(self, batch: str) -> dict[str, dict[str, Any]]:
