@@ -2,45 +2,22 @@
 
 from __future__ import annotations
 
-import base64
-import html
 import json
-import os
-from typing import Any, Protocol
+from typing import Any
 
 from IPython.core.error import UsageError
 
 from .. import errors
-from .._secrets import looks_like_key, mask, redact
+from .._secrets import looks_like_key
 from ..interpolate import interpolate
-from ..render.views import NotebookView, TerminalView
-from ..sanitize import clean_html, code_block, terminal_safe
-from ..tokens import count_prompt, estimate_messages
-from ..types import Usage
+from ..render.views import NotebookView
+from ..sanitize import code_block, terminal_safe
 from .cell_errors import cell_error
+from .dry_run import dry_run
+from .images import run_image
+from .output import GLMMagics, make_view
 
 
-class Host(Protocol):
-    """What the cell and subcommand code needs from the magic (its settings and shell): the
-    magic passes itself, and nothing here imports the magic."""
-
-    session: Any
-    shell: Any
-    output: str
-    show_footer: bool
-    allow_remote_images: bool
-    interpolate: bool
-    temperature: float | None
-    system: str | None
-    stream: bool
-    cell_id: str | None
-
-
-GLMMagics = Host  # the name the signatures below were written with
-
-
-
-# --- parsing helpers ---------------------------------------------------------------------------
 def parse_budget(text: str | float | None) -> tuple[float, str]:
     """`%glm budget 5 CNY`: the settings' rule, as a one-line UsageError."""
     from ..calls.settings import SettingError
@@ -142,30 +119,6 @@ def typo_hint(provider: str, model: str) -> None:
 
 
 # --- the cell -------------------------------------------------------------------------------
-def make_view(magics: GLMMagics, fmt: str) -> NotebookView | TerminalView:
-    out = magics.output
-    if out == "auto":
-        out = "notebook" if getattr(magics.shell, "kernel", None) is not None else "terminal"
-    rate = magics.session.exchange_rate
-    if out == "notebook":
-        return NotebookView(fmt, footer=magics.show_footer, rate=rate,
-                            allow_images=magics.allow_remote_images)
-    return TerminalView(fmt, footer=magics.show_footer, rate=rate)
-
-
-def show_text(magics: GLMMagics, text: str) -> None:
-    """Model-written text outside an answer (history): escaped HTML in a notebook, where
-    stdout would autolink its URLs; terminal-safe text elsewhere."""
-    from ..sanitize import text_html
-
-    if isinstance(make_view(magics, "text"), NotebookView):
-        from IPython.display import display
-
-        display({"text/plain": terminal_safe(text), "text/html": text_html(text)}, raw=True)
-    else:
-        print(terminal_safe(text))
-
-
 def build_call(magics: GLMMagics, args: Any, cell: str) -> tuple[str, dict[str, Any]]:
     """(prompt, keyword arguments for Session.prepare/complete) from parsed options."""
     ns = magics.shell.user_ns if magics.shell is not None else {}
@@ -397,151 +350,3 @@ def show_record(magics: GLMMagics, value: Any) -> None:
     else:
         width = max(len(k) for k in shown)
         print("\n".join(terminal_safe(f"{k:<{width}}  {v}") for k, v in shown.items()))
-
-
-def dry_run(magics: GLMMagics, prompt: Any, kwargs: dict[str, Any], stream: bool = True
-            ) -> dict[str, Any]:
-    """Show the exact request that would be sent (key masked) and its estimated cost."""
-    from ..accounting import pricing
-    from ..calls.sessions import model_info
-
-    s = magics.session
-    conv = s.chats.get(kwargs.get("chat") or "default")
-    saved = [dict(m) for m in conv.messages] if conv is not None else None
-    notices = len(s.notices)
-    try:
-        call = s.prepare(prompt, check_credentials=False, claim=False, **kwargs)
-    finally:  # nothing is sent: the conversation stays exactly as it was
-        del s.notices[notices:]
-        if saved is None:
-            s.chats.pop(kwargs.get("chat") or "default", None)
-        else:
-            conv.messages[:] = saved
-            s.chats[conv.name] = conv
-    client = s.client(call.provider)
-    prov = client.provider
-    body = {"model": call.model, "messages": call.messages, **call.params}
-    if body.get("response_format") is not None:  # the schema as this provider gets it
-        from ..providers.formats import adapt_request
-
-        body = adapt_request(body, prov)
-    info = model_info(call.provider, call.model)
-    window = info.context if info is not None else None
-    tokens, exact = estimate_messages(body["messages"]), False
-    if not window or tokens <= window:  # a prompt past the window is not worth counting
-        tokens, exact = count_prompt(client, call.model, body["messages"])
-    schema = (body.get("response_format") or {}).get("json_schema")
-    if schema:
-        tokens += estimate_messages([{"role": "user", "content": json.dumps(schema)}])
-        exact = False
-    note = None
-    try:  # the body the dialect will put on the wire (its adjustments included)
-        prov.validate(dict(body))
-        wire = prov.prepare(dict(body), stream).json
-        if isinstance(wire, dict):
-            body = wire
-    except errors.ConfigurationError:
-        note = "no key is set, so the provider's own adjustments are not shown"
-    except errors.GLMError as err:
-        note = f"this request would be refused before sending: {err}"
-    cost, currency, status = pricing.cost(call.price_key, call.model,
-                                          Usage(tokens, 0, tokens), estimated=not exact)
-    info: dict[str, Any] = {
-        "provider": call.provider, "base_url": prov.base_url, "model": call.model,
-        "api_key": mask(getattr(prov, "_api_key", None)), "stream": stream,
-        "request": _shortened(body),
-        "prompt_tokens": tokens,
-        "prompt_tokens_counted_by": "the provider's tokenizer" if exact else "estimate",
-        "estimated_prompt_tokens": tokens,
-        "estimated_prompt_cost": pricing.format_cost(cost, currency, status,
-                                                     s.exchange_rate),
-    }
-    if window and tokens > window:
-        info["warning"] = (f"the prompt (~{tokens:,} tokens) is larger than {call.model}'s "
-                           f"context window ({window:,} tokens)")
-    if note:
-        info["note"] = note
-    print(terminal_safe(redact(json.dumps(info, ensure_ascii=False, indent=2))))
-    return None
-
-
-def _shortened(value: Any, limit: int = 2000) -> Any:
-    """The request as shown: long strings cut for the display only (never for sending)."""
-    if isinstance(value, str) and len(value) > limit:
-        return f"{value[:limit]}… ({len(value) - limit:,} more characters, sent in full)"
-    if isinstance(value, dict):
-        return {k: _shortened(v, limit) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_shortened(v, limit) for v in value]
-    return value
-
-
-# --- %glm SUBCOMMAND ----------------------------------------------------------------------------
-def run_image(magics: GLMMagics, prompt: str, *, model: str | None, size: str | None,
-              n: int | None, out: str | None, save: str | None, provider: str | None) -> None:
-    """Generate, show inline (from the URL or b64_json), optionally save; priced per image."""
-    from IPython.display import Image, display
-
-    from ..accounting import pricing
-
-    if not prompt:
-        raise UsageError("the image prompt is empty")
-    s = magics.session
-    try:
-        resp = s.generate_image(prompt, model=model or "cogview-3", size=size, n=n,
-                                provider=provider, source="magic",
-                                cell=getattr(magics.shell, "execution_count", None))
-    except errors.GLMError as err:
-        raise cell_error(err) from None
-    trusted = s.client(provider).provider.base_url
-    for i, item in enumerate(resp.data):
-        data = image_bytes(item, trusted)
-        if save and data is not None:
-            path = save if len(resp.data) == 1 else _numbered(save, i + 1)
-            with open(path, "wb") as f:
-                f.write(data)
-            print(f"saved {path}")
-        if data is not None:
-            display(Image(data=data))
-        elif item.url:
-            display({"text/html": clean_html(f'<a href="{html.escape(item.url)}">image {i + 1}'
-                                             "</a>"),
-                     "text/plain": terminal_safe(f"image {i + 1}: {item.url}")}, raw=True)
-    comp = getattr(resp, "completion", None)
-    if comp is not None and magics.show_footer:
-        count = f"{len(resp.data)} image{'s' if len(resp.data) != 1 else ''}"
-        line = " · ".join([comp.model, count, f"{comp.latency_s or 0:.2f} s",
-                           pricing.format_cost(comp.cost if comp.cost is not None else
-                                               float("nan"), comp.currency,
-                                               comp.cost_status or "unpriced",
-                                               magics.session.exchange_rate)])
-        print(f"[{terminal_safe(line)}]")
-    ns = magics.shell.user_ns if magics.shell is not None else {}
-    if out:
-        ns[out] = resp
-    ns["_glm_image"] = resp
-    return None
-
-
-def image_bytes(item: Any, trusted: str | None = None) -> bytes | None:
-    """The image's bytes: decoded from b64_json, or downloaded from its URL when that is a
-    public http(s) address or the provider's own host (else shown as a link, with why)."""
-    if item.b64_json:
-        return base64.b64decode(item.b64_json)
-    if item.url:
-        import httpx
-
-        from ..media import fetch_image
-
-        try:
-            return fetch_image(item.url, trusted)
-        except ValueError as exc:
-            print(terminal_safe(f"glm-magic: not downloading the image: {exc}"))
-        except httpx.HTTPError:
-            return None
-    return None
-
-
-def _numbered(path: str, i: int) -> str:
-    root, ext = os.path.splitext(path)
-    return f"{root}-{i}{ext}"

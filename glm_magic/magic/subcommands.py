@@ -18,7 +18,9 @@ from ..config import env_value
 from ..sanitize import terminal_safe
 from ..tokens import estimate_messages
 from .cell_errors import cell_error
-from .commands import GLMMagics, make_view, parse_budget, run_image, show_text
+from .commands import parse_budget
+from .images import run_image
+from .output import GLMMagics, make_view, show_text
 
 SUBCOMMANDS: dict[str, Callable[[GLMMagics, list[str]], Any]] = {}
 USAGE: dict[str, str] = {}
