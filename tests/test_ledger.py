@@ -302,3 +302,24 @@ def test_a_read_sees_a_direct_call_at_once(zhipu):
     Client().chat.completions.create(model="glm-4-flash",
                                      messages=[{"role": "user", "content": "hi"}])
     assert len(glm_magic.usage(source="client")) == 1  # written before the read, not 50 ms on
+
+
+def test_group_commit_resumes_after_close(tmp_path):
+    """close() retires the writer thread; a row appended after it is still committed soon."""
+    import sqlite3
+
+    from glm_magic.accounting.ledger import GROUP_S
+
+    path = tmp_path / "soon.sqlite"
+    led = Ledger(path)
+    led.append_soon({"call_id": "a", "attempt": 1, "status": "ok"})
+    led.close()
+    led.append_soon({"call_id": "b", "attempt": 1, "status": "ok"})
+    time.sleep(GROUP_S * 6)
+    other = sqlite3.connect(path)  # another reader: this ledger's own reads would flush
+    try:
+        assert [r[0] for r in other.execute("SELECT call_id FROM calls ORDER BY id")] == ["a",
+                                                                                          "b"]
+    finally:
+        other.close()
+        led.close()

@@ -257,7 +257,6 @@ class Ledger:
         self.fallback_reason: str | None = None
         self._writer: threading.Thread | None = None  # started by the first append_soon
         self._due = threading.Event()
-        self._closing = False
         with self._lock:
             self._connect()
         _LEDGERS.add(self)
@@ -376,9 +375,10 @@ class Ledger:
         self._due.set()
 
     def _write_soon(self) -> None:
-        while not self._closing:
+        me = threading.current_thread()
+        while self._writer is me:  # close() retires it; a later append_soon starts another
             self._due.wait()
-            if self._closing:
+            if self._writer is not me:
                 return
             time.sleep(GROUP_S)  # let the burst gather
             self._due.clear()
@@ -427,11 +427,9 @@ class Ledger:
 
     def close(self) -> None:
         """Write what waits in memory (waiting up to a few seconds for a lock), then close."""
-        if self._writer is not None:
-            self._closing = True
-            self._due.set()
-            self._writer = None
         with self._lock:
+            self._writer = None  # the writer thread ends; close() writes what waits
+            self._due.set()
             if self._pending:
                 self._flush(force=True, wait=3.0)
             if self._pending:
