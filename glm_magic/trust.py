@@ -98,16 +98,20 @@ FILES: dict[str, str] = {
 }
 
 
+_REGISTERED_CREDENTIALS: set[str] = set()  # key and base-URL names of registered providers
+
+
+def allow_from_dotenv(*names: str | None) -> None:
+    """A provider registered at run time (`register_provider`) declares its key and base-URL
+    variables: they follow the credential rule of the built-in ones."""
+    _REGISTERED_CREDENTIALS.update(n for n in names if n)
+
+
 def dotenv_names() -> frozenset[str]:
     """The environment variable names a project `.env` may supply: the credentials and base
-    URLs above, and those of providers registered in user code (`register_provider`)."""
-    import sys
-
-    names = {n for n, r in ENVIRONMENT_VARIABLES.items() if DOTENV in r.sources}
-    providers = sys.modules.get("glm_magic.providers")
-    if providers is not None:
-        names |= providers.registered_envs()
-    return frozenset(names)
+    URLs above, and those of providers registered in user code."""
+    return frozenset({n for n, r in ENVIRONMENT_VARIABLES.items() if DOTENV in r.sources}
+                     | _REGISTERED_CREDENTIALS)
 
 
 def split_project_settings(values: dict[str, object]) -> tuple[dict[str, object],

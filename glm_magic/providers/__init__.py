@@ -66,8 +66,7 @@ def provider_class(name: str) -> type[Provider]:
     if key in _PRESET_NAMES:
         from .openai import PRESETS, make_preset
 
-        cls = _registered[key] = make_preset(key, **PRESETS[key])
-        return cls
+        return _remember(key, make_preset(key, **PRESETS[key]))
     target = _BUILTIN.get(key)
     if target is None:
         raise errors.ConfigurationError(
@@ -98,7 +97,7 @@ def register_provider(name: str, dialect: type[Provider] | None = None, *,
                 f"register_provider({name!r}, ...) needs a Provider subclass, not {dialect!r}")
         cls = type(dialect.__name__, (dialect,), {"name": key}) if dialect.name != key \
             else dialect
-        _registered[key] = cls
+        _remember(key, cls)
         return cls
     if not base_url:
         raise errors.ConfigurationError(
@@ -106,9 +105,18 @@ def register_provider(name: str, dialect: type[Provider] | None = None, *,
             "Provider subclass")
     from .openai import make_preset
 
-    cls = _registered[key] = make_preset(key, base_url=base_url, key_env=key_env,
-                                         default_model=default_model, models=models,
-                                         pricing_name=pricing_name)
+    return _remember(key, make_preset(key, base_url=base_url, key_env=key_env,
+                                      default_model=default_model, models=models,
+                                      pricing_name=pricing_name))
+
+
+def _remember(key: str, cls: type[Provider]) -> type[Provider]:
+    """Register `cls` as provider `key`; its key and base-URL variables may come from a
+    project `.env` like the built-in ones (same-source rule)."""
+    from .. import trust
+
+    _registered[key] = cls
+    trust.allow_from_dotenv(cls.key_env, cls.base_url_env)
     return cls
 
 
