@@ -4,13 +4,13 @@ accepts the rest with `%glm trust` (remembered by the file's content hash)."""
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .._secrets import masked_mapping
 from ..config import find_pyproject, pyproject_settings, user_settings
+from ..sanitize import terminal_safe
 from ..trust import is_trusted, remember_trusted, split_project_settings
 
 
@@ -27,7 +27,7 @@ class HeldBack:
         lines = [f"{self.path} sets what a project file may not choose on its own:"]
         for name, value in self.settings.items():
             lines.append(f"  {name} = {_shown(name, value)}")
-        return "\n".join(lines)
+        return "\n".join(terminal_safe(line) for line in lines)
 
 
 def _shown(name: str, value: Any) -> str:
@@ -64,7 +64,7 @@ def _apply(target: Any, values: dict[str, Any], known: Any, where: str,
         try:
             setattr(target, key, value)
         except Exception as exc:  # a bad value in a file must not break loading
-            print(f"glm-magic: ignoring {where} {key} = {value!r}: {exc}")
+            print(terminal_safe(f"glm-magic: ignoring {where} {key} = {value!r}: {exc}"))
 
 
 def apply_file_settings(target: Any, configured: set[str], known: Any) -> HeldBack:
@@ -82,9 +82,9 @@ def apply_file_settings(target: Any, configured: set[str], known: Any) -> HeldBa
         allowed, held, origin = values, {}, None
     _apply(target, allowed, known, "[tool.glm_magic]", origin)
     if held:
-        print(f"glm-magic: left out {', '.join(held)} from {path}: a project file may set "
-              "display and model defaults only; run %glm trust to review them",
-              file=sys.stdout)
+        print(terminal_safe(f"glm-magic: left out {', '.join(held)} from {path}: a project "
+                            "file may set display and model defaults only; run %glm trust "
+                            "to review them"))
     return HeldBack(path, held)
 
 

@@ -277,7 +277,8 @@ def _trust(magics: GLMMagics, rest: list[str]) -> None:
             return
     names = trust(magics, held, magics.knows_setting)
     magics.session.reset_clients()
-    print(f"applied {', '.join(names) or 'nothing'}; {held.path} is trusted until it changes")
+    print(terminal_safe(f"applied {', '.join(names) or 'nothing'}; {held.path} is trusted "
+                        "until it changes"))
 
 
 @subcommand("budget", "budget AMOUNT [CUR] | off")
