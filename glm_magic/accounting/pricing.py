@@ -106,7 +106,7 @@ def load_price_file(path: str | os.PathLike[str]) -> int:
         rows = _rows(tomllib.loads(Path(path).read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError) as exc:
         raise ValueError(f"cannot read price file {path}: {exc}") from None
-    table = _get_table() if _table is None else _table
+    table = _get_table()
     with _lock:
         for p in rows:
             table[(p.provider, p.model.lower())] = p

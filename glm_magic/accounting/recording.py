@@ -129,9 +129,8 @@ class Recorder:
         """Fill in usage (estimated when the server sent none) and cost; returns the model
         name the row is priced and recorded under."""
         u = comp.usage
-        if images:  # priced per image: no tokens to estimate
-            pass
-        elif u is None and (comp.status != "error" or comp.text):
+        # (a per-image price needs no token estimate)
+        if u is None and not images and (comp.status != "error" or comp.text):
             comp.usage = Usage(estimate_messages(call.messages), estimate_tokens(comp.text), 0,
                                estimated=True)
             comp.usage.total_tokens = comp.usage.prompt_tokens + comp.usage.completion_tokens

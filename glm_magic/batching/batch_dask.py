@@ -135,8 +135,8 @@ def run_partition(part: Any, *, template: str | None, provider: str, model: str,
     if budget is not None:
         s.set_budget(*budget)
     out = run_online(part, template=template, provider=provider, model=model, system=system,
-                concurrency=concurrency, max_retries=max_retries, on_error=on_error,
-                progress=False, resume=rows_path, **params)
+                     concurrency=concurrency, max_retries=max_retries, on_error=on_error,
+                     progress=False, resume=rows_path, **params)
     if out.attrs.get("stopped") and stop is not None:
         stop.set()
     return _typed(out)

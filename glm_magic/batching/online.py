@@ -11,7 +11,7 @@ import sqlite3
 import threading
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .. import errors
 from ..accounting.ledger import is_url, patiently
@@ -30,8 +30,6 @@ from ..schema import Schema
 from ..types import Completion
 from .plan import COLUMNS, estimate, make_plan
 
-if TYPE_CHECKING:
-    pass
 
 class ResumeStore:
     """Finished rows of a batch, keyed by the batch's settings and each row's prompt, in a

@@ -203,9 +203,6 @@ class Session:
     def provider_for(self, name: str) -> Any:
         """A new provider (dialect) named `name`, with the session's per-provider options and
         the key and base URL read now (so a corrected `.env` counts)."""
-        from ..config import load_dotenv
-
-        load_dotenv()  # before the provider reads its key and base URL
         return make_provider(name, **self.provider_options.get(name, {}))
 
     def reset_clients(self) -> None:

@@ -14,7 +14,7 @@ import httpx
 
 from .. import errors
 from .._secrets import install_log_filter, mask
-from ..config import env_value, load_dotenv, source_of
+from ..config import env_value, source_of
 from ..providers import make_provider
 from ..providers.base import HTTPRequest, Provider
 from ..types import Chunk, Completion, text_chunk
@@ -65,7 +65,6 @@ class BaseClient:
         which book them in the kernel session's ledger under `source`, `glm_magic.usage()`);
         False leaves them out. `on_retry`: also told of every retried attempt. `backoff_s`:
         the first wait before a retry (doubling each time) when the server names none."""
-        load_dotenv()
         if isinstance(provider, Provider):
             self.provider = provider
         else:
@@ -120,7 +119,6 @@ class BaseClient:
         """A digest (never the key itself) of the environment the credentials came from."""
         import hashlib
 
-        load_dotenv()  # one stat; re-read only when .env changed
         values = "\0".join(f"{env_value(v) or ''}\0{source_of(v)}"
                            for v in self.provider.credential_envs())
         return hashlib.sha256(values.encode("utf-8", "surrogatepass")).hexdigest()
