@@ -571,3 +571,14 @@ def test_a_batch_dry_run_on_api_z_ai_estimates_in_the_currency_it_books(zhipu, m
     from glm_magic.pricing import lookup
 
     assert lookup("zai", "glm-4.6").currency == "USD"
+
+
+def test_an_embed_dry_run_is_priced_at_the_key_its_rows_are_booked_under(zhipu, monkeypatch):
+    monkeypatch.setenv("ZHIPUAI_BASE_URL", zhipu.base_url + "/api.z.ai")
+    est = glm_magic.embed(["one", "two"], model="embedding-3", dry_run=True, cache=False)
+    glm_magic.embed(["one", "two"], model="embedding-3", cache=False, summary=False,
+                    progress=False)
+    row = glm_magic.usage(source="embed").iloc[-1]
+    booked = row["cost_status"]  # a priced row is an estimate before it is sent
+    assert est["cost_status"] == ("estimated" if booked == "priced" else booked)
+    assert (est["currency"] or None) == (row["currency"] or None)

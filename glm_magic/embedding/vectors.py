@@ -236,7 +236,8 @@ async def aembed(texts: Any, *, model: str | None = None, provider: str | None =
         todo = [t for t in unique if t not in vectors]
         groups = _pack(todo, max_inputs, counts)
         if dry_run:
-            return _estimate(name, model, rows, unique, todo, groups, counts)
+            return _estimate(name, prov.pricing_key(), model, rows, unique, todo, groups,
+                             counts)
         if todo:
             prov.require_credentials()
             tokens, costs = await _send(s, name, model, dimensions, todo, groups, keys,
@@ -365,12 +366,14 @@ def _record(s: Session, call: Call, attempt: int, latency: float, resp: Any,
     return s.recorder.settle(call, comp)
 
 
-def _estimate(name: str, model: str, rows: list[str | None], unique: list[str],
-              todo: list[str], groups: list[list[int]], counts: dict[str, int]) -> pd.Series:
+def _estimate(name: str, price_key: str, model: str, rows: list[str | None],
+              unique: list[str], todo: list[str], groups: list[list[int]],
+              counts: dict[str, int]) -> pd.Series:
+    """What `embed(dry_run=True)` shows, priced at the key its rows are booked under."""
     import pandas as pd
 
     tokens = sum(counts[t] for t in todo)
-    cost, currency, status = pricing.estimate_cost(name, model, tokens)
+    cost, currency, status = pricing.estimate_cost(price_key, model, tokens)
     return pd.Series({"rows": len(rows), "empty_rows": sum(t is None for t in rows),
                       "distinct_texts": len(unique), "cached": len(unique) - len(todo),
                       "to_send": len(todo), "requests": len(groups), "provider": name,
