@@ -158,7 +158,7 @@ def test_html_proxy_page_is_described(client, zhipu):
     Reply(408, "timeout"),
 ])
 def test_retryable_then_success(zhipu, first, monkeypatch):
-    monkeypatch.setattr("glm_magic.client.backoff_delay", lambda attempt, ra=None: 0.01)
+    monkeypatch.setattr("glm_magic.core.responses.backoff_delay", lambda attempt, ra=None: 0.01)
     seen = []
     with Client(provider="zhipu", on_retry=seen.append) as c:
         zhipu.push(first)
@@ -169,7 +169,7 @@ def test_retryable_then_success(zhipu, first, monkeypatch):
 
 
 def test_retries_are_bounded(zhipu, monkeypatch):
-    monkeypatch.setattr("glm_magic.client.backoff_delay", lambda attempt, ra=None: 0.0)
+    monkeypatch.setattr("glm_magic.core.responses.backoff_delay", lambda attempt, ra=None: 0.0)
     zhipu.push(*[zhipu_error("1302", "rate", 429)] * 5)
     with Client(provider="zhipu", max_retries=2) as c, pytest.raises(errors.RateLimitError) as ei:
         c.chat.completions.create(model="glm-4", messages=MSGS)
@@ -193,7 +193,7 @@ def test_x_should_retry_false_stops_retries(client, zhipu):
 
 
 def test_connection_refused_is_retried_then_raised(monkeypatch):
-    monkeypatch.setattr("glm_magic.client.backoff_delay", lambda attempt, ra=None: 0.0)
+    monkeypatch.setattr("glm_magic.core.responses.backoff_delay", lambda attempt, ra=None: 0.0)
     seen = []
     with Client(provider="zhipu", api_key="k.secretsecret", base_url="http://127.0.0.1:9/v4",
                 max_retries=2, on_retry=seen.append) as c, \
@@ -203,7 +203,7 @@ def test_connection_refused_is_retried_then_raised(monkeypatch):
 
 
 def test_read_timeout_before_first_byte(zhipu, monkeypatch):
-    monkeypatch.setattr("glm_magic.client.backoff_delay", lambda attempt, ra=None: 0.0)
+    monkeypatch.setattr("glm_magic.core.responses.backoff_delay", lambda attempt, ra=None: 0.0)
     zhipu.push(Reply(body=completion_body("slow", "glm-4"), delay=1.0))
     with Client(provider="zhipu", timeout=0.3, max_retries=1) as c:
         t0 = time.perf_counter()
@@ -269,7 +269,7 @@ def test_sensitive_finish_reason_mid_stream(client, zhipu):
 
 
 def test_stream_request_error_status_is_retried_before_first_byte(zhipu, monkeypatch):
-    monkeypatch.setattr("glm_magic.client.backoff_delay", lambda attempt, ra=None: 0.0)
+    monkeypatch.setattr("glm_magic.core.responses.backoff_delay", lambda attempt, ra=None: 0.0)
     zhipu.push(zhipu_error("1305", "overloaded", 429))
     with Client(provider="zhipu") as c:
         s = c.chat.completions.create(model="glm-4", messages=MSGS, stream=True)
@@ -294,7 +294,7 @@ def test_async_client_same_shapes(zhipu):
 
 
 def test_async_errors_and_retry(zhipu, monkeypatch):
-    monkeypatch.setattr("glm_magic.client.backoff_delay", lambda attempt, ra=None: 0.0)
+    monkeypatch.setattr("glm_magic.core.responses.backoff_delay", lambda attempt, ra=None: 0.0)
     zhipu.push(Reply(500, "oops"), zhipu_error("1113", "arrears", 429))
 
     async def main():

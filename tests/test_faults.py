@@ -134,7 +134,7 @@ STREAMING = {"client-stream", "async-client", "magic", "panel"}
 
 @pytest.fixture
 def fast_retries(monkeypatch):
-    monkeypatch.setattr("glm_magic.client.backoff_delay",
+    monkeypatch.setattr("glm_magic.core.responses.backoff_delay",
                         lambda attempt, ra=None: 0.05 if ra is None else min(ra, 0.2))
 
 

@@ -76,7 +76,7 @@ def dialect(request, monkeypatch):
     name = request.param
     fixture, env = SERVERS[name]
     server = request.getfixturevalue(fixture)
-    monkeypatch.setattr("glm_magic.client.backoff_delay", lambda attempt, ra=None: 0.02)
+    monkeypatch.setattr("glm_magic.core.responses.backoff_delay", lambda attempt, ra=None: 0.02)
     s = glm_magic.session()
     s.timeout = httpx.Timeout(0.6, connect=0.6)
     s.max_retries = 1

@@ -59,7 +59,7 @@ def test_priced_call_and_filters(zhipu):
 
 
 def test_retry_attempts_are_rows(zhipu, monkeypatch):
-    monkeypatch.setattr("glm_magic.client.backoff_delay", lambda attempt, ra=None: 0.0)
+    monkeypatch.setattr("glm_magic.core.responses.backoff_delay", lambda attempt, ra=None: 0.0)
     zhipu.push(zhipu_error("1302", "rate", 429))
     glm_magic.session().complete("x", stream=False)
     df = glm_magic.usage()

@@ -18,7 +18,7 @@ TWO = [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
 
 @pytest.fixture(autouse=True)
 def fast_backoff(monkeypatch):
-    monkeypatch.setattr("glm_magic.client.backoff_delay", lambda attempt, ra=None: 0.0)
+    monkeypatch.setattr("glm_magic.core.responses.backoff_delay", lambda attempt, ra=None: 0.0)
 
 
 # --- OpenAI-compatible -----------------------------------------------------------------------------

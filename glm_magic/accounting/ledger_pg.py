@@ -13,7 +13,8 @@ import threading
 import time
 from typing import Any
 
-from .ledger import COLUMNS, filters, local_dir, matching, row_values, safe_url, to_frame
+from .ledger_place import local_dir, safe_url
+from .ledger_rows import COLUMNS, filters, matching, row_values, to_frame
 
 SCHEMA_VERSION = 1
 RETRY_S = 2.0  # after a failure, the server is tried again this long later

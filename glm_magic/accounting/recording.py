@@ -42,6 +42,12 @@ class Call:
     # back if this call fails before an answer
     replaced: tuple[int, list[dict[str, Any]]] | None = None
     pricing: str | None = None  # whose price rows apply (`Provider.pricing_key()`: api.z.ai…)
+    # what the session applies when the call begins: its conversation turn (a
+    # `calls.turns.PendingTurn`, opaque here), whether to reserve the conversation, and
+    # the notices to show
+    turn: Any = None
+    claim: bool = True
+    notices: list[str] = field(default_factory=list)
 
     @property
     def price_key(self) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -17,6 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 from .. import errors
 from ..sanitize import terminal_safe
+from .job_files import (
+    checked_id,
+    jobs_dir,
+    read_state,
+    safe_name,
+    set_aside,
+    write_state,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -24,16 +31,11 @@ if TYPE_CHECKING:
     from ..calls.sessions import Session
     from .plan import Plan
 
+__all__ = ["BatchJob", "BatchNotFinishedError", "batch_job", "checked_id", "dry_run", "job_key",
+           "jobs_dir", "request_lines", "submit", "write_state"]
 STATE_VERSION = 1
 TERMINAL = ("completed", "failed", "expired", "cancelled")
 PREVIEW_LINES = 3
-
-
-def jobs_dir() -> Path:
-    """Where job files live by default: `batches/` beside the ledger."""
-    from ..accounting.ledger import local_dir
-
-    return local_dir() / "batches"
 
 
 def custom_id(position: int, key: str) -> str:
@@ -56,19 +58,6 @@ def _labels(index: Any) -> list[Any]:
     """Index labels as JSON values (others as their text)."""
     return [v if isinstance(v, (str, int, float, bool)) or v is None else str(v)
             for v in (index.tolist() if hasattr(index, "tolist") else list(index))]
-
-
-def write_state(path: Path, state: dict[str, Any]) -> None:
-    """Replace the job file atomically: a crash leaves the old file or the new, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(state, f, ensure_ascii=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def job_key(plan: Plan, lines: list[dict[str, Any]]) -> str:
@@ -96,9 +85,9 @@ def submit(s: Session, plan: Plan, system: str | None, params: dict[str, Any],
     lines = request_lines(client, plan, system, params)
     key = job_key(plan, lines)
     path = Path(resume) if resume else jobs_dir() / f"pending-{key}.json"
-    state = _read_state(path, pending_ok=True) if path.exists() else None
+    state = read_state(path, pending_ok=True) if path.exists() else None
     if state is not None and state.get("job_key") != key:
-        _set_aside(path, state)
+        set_aside(path, state)
         state = None
     if state is not None and state.get("id"):
         return BatchJob(state, path, s, plan.index)
@@ -124,7 +113,7 @@ def submit(s: Session, plan: Plan, system: str | None, params: dict[str, Any],
                                               "glm_magic_job": key})
     state.update(id=checked_id(job.id), status=job.status)
     if not resume:  # the job file is named by its id, as batch_job(id) looks for it
-        final = jobs_dir() / f"{_safe(job.id)}.json"
+        final = jobs_dir() / f"{safe_name(job.id)}.json"
         write_state(final, state)
         path.unlink(missing_ok=True)
         path = final
@@ -147,41 +136,6 @@ def _submitted_before(client: Any, key: str) -> Any:
     return None
 
 
-def _set_aside(path: Path, state: dict[str, Any]) -> None:
-    """Keep another job's file where `batch_job(its id)` finds it, before reusing `path`."""
-    if state.get("id"):
-        aside = jobs_dir() / f"{_safe(state['id'])}.json"
-        if not aside.exists():
-            write_state(aside, state)
-
-
-def checked_id(value: Any) -> str:
-    """A job or file id as the server sent it, refused when it could not be one (terminal
-    escapes, path separators, control characters: it is printed and names a file)."""
-    text = str(value or "")
-    if not text or len(text) > 200 or not re.fullmatch(r"[A-Za-z0-9_.:=+-]+", text):
-        raise errors.ProtocolError(f"the server sent an unusable batch id {text[:40]!r}",
-                                   hint="check the base URL points at the provider's API")
-    return text
-
-
-def _safe(job_id: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", job_id)[:200]
-
-
-def _read_state(path: Path, *, pending_ok: bool = False) -> dict[str, Any]:
-    try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise errors.ConfigurationError(f"cannot read batch job file {path}: {exc}",
-                                        hint="pass the job id instead") from None
-    if not isinstance(state, dict) or not isinstance(state.get("id"), str) or \
-            not (state["id"] or pending_ok):
-        raise errors.ConfigurationError(f"{path} is not a batch job file (or its job was "
-                                        "never created)", hint="run the batch again")
-    return state
-
-
 def batch_job(path_or_id: str | os.PathLike[str], *, provider: str | None = None,
               session: Session | None = None) -> BatchJob:
     """A job submitted earlier: from its job file, or from its id (the file in `jobs_dir()`,
@@ -191,9 +145,9 @@ def batch_job(path_or_id: str | os.PathLike[str], *, provider: str | None = None
     s = session or default_session()
     path = Path(path_or_id)
     if not path.is_file():
-        path = jobs_dir() / f"{_safe(str(path_or_id))}.json"
+        path = jobs_dir() / f"{safe_name(str(path_or_id))}.json"
     if path.is_file():
-        return BatchJob(_read_state(path), path, s)
+        return BatchJob(read_state(path), path, s)
     state = {"version": STATE_VERSION, "id": str(path_or_id),
              "provider": provider or s.resolve()[0], "model": "", "custom_ids": None,
              "index": None, "recorded": False}
@@ -394,25 +348,20 @@ def _message(answer: dict[str, Any], body: dict[str, Any]) -> str:
 
 
 def dry_run(s: Session, plan: Plan, system: str | None, params: dict[str, Any]) -> Any:
-    """What `via="batch_api"` would upload (the first JSONL lines) and its estimated cost at
-    the batch price beside the online price."""
+    """What `via="batch_api"` would upload (the first JSONL lines) and the one estimate
+    (`calls.estimates`) at the batch price beside the online price."""
     import pandas as pd
 
-    from ..accounting import pricing
-    from ..types import Usage
-    from .plan import count_rows
+    from ..calls.estimates import estimate_requests
+    from .plan import row_requests
 
     client = s.client(plan.provider)
     lines = request_lines(client, plan, system, params)
-    tokens, counted_by = count_rows(s, plan, system)
-    usage = Usage(tokens, 0, tokens)
-    key = client.provider.pricing_key()
-    online, currency, status = pricing.cost(key, plan.model, usage, estimated=True)
-    batch_cost, _, _ = pricing.cost(key, plan.model, usage, estimated=True, batch=True)
+    est = estimate_requests(client, plan.model, row_requests(plan, system))
     return pd.Series({
         "rows": len(lines), "provider": plan.provider, "model": plan.model, "via": "batch_api",
         "jsonl": [json.dumps(line, ensure_ascii=False) for line in lines[:PREVIEW_LINES]],
-        "prompt_tokens": tokens, "prompt_tokens_counted_by": counted_by,
-        "prompt_cost_batch": batch_cost, "prompt_cost_online": online, "currency": currency,
-        "cost_status": status,
+        "prompt_tokens": est.prompt_tokens, "prompt_tokens_counted_by": est.counted_by,
+        "prompt_cost_batch": est.batch_cost, "prompt_cost_online": est.cost,
+        "currency": est.currency, "cost_status": est.cost_status,
         "note": "answer tokens are not included; the batch price applies to them too"})

@@ -15,17 +15,12 @@ from typing import Any
 
 from .. import errors
 from ..accounting.ledger import is_url, patiently
-from ..calls.limiter import (
-    RATE_LIMIT_RETRIES,
-    RATE_LIMIT_WAIT_S,
-    STOPPING,
-    AdaptiveLimiter,
-    progress_bar,
-)
+from ..calls.limiter import STOPPING, progress_bar
 from ..calls.sessions import Session
 from ..calls.sessions import session as default_session
 from ..calls.structured import StructuredAnswer, aask
-from ..core.client import AsyncClient, backoff_delay
+from ..calls.workers import Stopped, Workers
+from ..core.client import AsyncClient
 from ..schema import Schema
 from ..types import Completion
 from .plan import COLUMNS, estimate, make_plan
@@ -102,8 +97,8 @@ async def abatch(prompts: Any, *, template: str | None = None, model: str | None
     # or a cell running on the same loop
     client = AsyncClient(s.provider_for(plan.provider), timeout=s.timeout, max_retries=0,
                          record=False)
-    limiter = AdaptiveLimiter(concurrency)
-    stop: dict[str, Any] = {"reason": None, "error": None}
+    workers = Workers(concurrency, max_retries)
+    stop: dict[str, Any] = {"error": None}
     bar = progress_bar(len(plan.prompts), sum(r is not None for r in results), progress)
     totals = {"ok": 0, "failed": 0, "tokens": 0, "cost": 0.0, "currency": ""}
 
@@ -121,87 +116,60 @@ async def abatch(prompts: Any, *, template: str | None = None, model: str | None
                             cost=f"{totals['cost']:.4f}", refresh=False)
 
     async def run_row(i: int) -> None:
-        call_id, attempt = uuid.uuid4().hex, 0
-        while True:
-            attempt += 1
-            if stop["reason"]:
-                return
-            try:
-                async with limiter:
-                    if stop["reason"]:
-                        return
-                    call = dict(provider=plan.provider, model=plan.model, system=system,
-                                once=True, stream=False, source="batch", call_id=call_id,
-                                attempt=attempt, client=client, **params)
-                    if shape is None:
-                        comp = await s.acomplete(plan.prompts[i], **call)
-                    else:
-                        answer = await aask(s, plan.prompts[i], shape,
-                                            max_repairs=max_repairs, **call)
-            except errors.GLMError as err:
-                rate = isinstance(err, errors.RateLimitError)
-                if rate:
-                    limiter.penalize(err.retry_after)
-                if isinstance(err, STOPPING):
-                    stop["reason"], stop["error"] = errors.describe(err), err
-                    finish(i, _row(None, "error", errors.describe(err), attempt))
-                    return
-                if rate and attempt <= max(max_retries, RATE_LIMIT_RETRIES):
-                    # "come back later": the limiter paces the retry, a refusal is no failure
-                    await asyncio.sleep(min(backoff_delay(attempt, err.retry_after),
-                                            RATE_LIMIT_WAIT_S))
-                    continue
-                if err.retryable and attempt <= max_retries:
-                    await asyncio.sleep(backoff_delay(attempt, err.retry_after))
-                    continue
-                if on_error == "raise":
-                    stop["reason"], stop["error"] = errors.describe(err), err
-                status = "filtered" if isinstance(err, errors.ContentFilterError) else "error"
-                finish(i, _row(err.partial if isinstance(err.partial, Completion) else None,
-                               status, errors.describe(err), attempt))
-                return
-            except Exception as exc:  # noqa: BLE001 - one row's surprise never costs the rest
-                finish(i, _row(None, "error", f"{type(exc).__name__}: {exc}", attempt))
-                return
-            limiter.reward()
-            finish(i, _row(comp, "ok", None, attempt) if shape is None
-                   else _structured_row(answer, attempt))
+        call_id = uuid.uuid4().hex
+        last = {"attempt": 0}
+
+        async def send(attempt: int) -> Any:
+            last["attempt"] = attempt
+            call = dict(provider=plan.provider, model=plan.model, system=system, once=True,
+                        stream=False, source="batch", call_id=call_id, attempt=attempt,
+                        client=client, **params)
+            if shape is None:
+                return await s.acomplete(plan.prompts[i], **call)
+            return await aask(s, plan.prompts[i], shape, max_repairs=max_repairs, **call)
+
+        try:
+            answer = await workers.attempt(send)
+        except Stopped:
+            return  # left for the end: "skipped" with the reason the batch stopped
+        except errors.GLMError as err:
+            if isinstance(err, STOPPING) or on_error == "raise":
+                stop["error"] = stop["error"] or err
+                workers.stop(errors.describe(err))
+            status = "filtered" if isinstance(err, errors.ContentFilterError) else "error"
+            partial = err.partial if isinstance(err.partial, Completion) and \
+                not isinstance(err, STOPPING) else None
+            finish(i, _row(partial, status, errors.describe(err), last["attempt"]))
             return
+        except Exception as exc:  # noqa: BLE001 - one row's surprise never costs the rest
+            finish(i, _row(None, "error", f"{type(exc).__name__}: {exc}", last["attempt"]))
+            return
+        finish(i, _row(answer, "ok", None, last["attempt"]) if shape is None
+               else _structured_row(answer, last["attempt"]))
 
-    todo = iter([i for i, r in enumerate(results) if r is None])
-
-    async def worker() -> None:  # a fixed pool of workers: waiting costs O(concurrency)
-        for i in todo:
-            if stop["reason"]:
-                return
-            await run_row(i)
-
-    tasks = [asyncio.ensure_future(worker()) for _ in range(max(1, concurrency))]
     interrupted = False
     try:
-        await asyncio.gather(*tasks)
+        await workers.run([i for i, r in enumerate(results) if r is None], run_row)
     except (asyncio.CancelledError, KeyboardInterrupt):
         interrupted = True
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
     finally:
         if bar is not None:
             bar.close()
         if store is not None:
             store.close()
         await client.close()
+    reason = workers.stopped
     if stop["error"] is not None and on_error == "raise":
         raise stop["error"]
     left = "interrupted" if interrupted else "skipped"
-    rows = [r if r is not None else _row(None, left, stop["reason"] if not interrupted else
+    rows = [r if r is not None else _row(None, left, reason if not interrupted else
                                          "the batch was interrupted", 0) for r in results]
     df = pd.DataFrame(rows, index=plan.index, columns=COLUMNS)
     if shape is not None:
         df = df.join(shape.columns([r.get("value") for r in rows], plan.index))
-    df.attrs["stopped"] = stop["reason"]
-    if stop["reason"]:
-        print(f"glm-magic: batch stopped: {stop['reason']}")
+    df.attrs["stopped"] = reason
+    if reason:
+        print(f"glm-magic: batch stopped: {reason}")
     return df
 
 

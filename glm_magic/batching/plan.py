@@ -11,10 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..accounting import pricing
+from ..calls.estimates import estimate_requests
 from ..schema import Schema
-from ..tokens import count_prompt, estimate_messages
-from ..types import Usage
+from ..tokens import estimate_messages
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -97,53 +96,34 @@ def row_messages(system: str | None, text: str) -> list[dict[str, str]]:
 
 
 def estimate(s: Session, plan: Plan, system: str | None, params: dict[str, Any],
-              schema: Schema | None) -> pd.Series:
+             schema: Schema | None) -> pd.Series:
+    """What `batch(dry_run=True)` shows: the first row's exact request and the one estimate
+    (`calls.estimates`) of every row's prompt."""
     import pandas as pd
 
-    tokens, counted_by = count_rows(s, plan, system)
+    client = s.client(plan.provider)
     info: dict[str, Any] = {"rows": len(plan.prompts), "provider": plan.provider,
                             "model": plan.model}
+    extra = 0
     if plan.prompts:  # the first row exactly as it would be sent (the schema included)
         body = {"model": plan.model, "messages": row_messages(system, plan.prompts[0]), **params}
         if schema is not None:
             from ..providers.formats import adapt_request
 
             body = adapt_request(dict(body, response_format=schema.response_format()),
-                                 s.client(plan.provider).provider)
-            schema_tokens = estimate_messages([{"role": "user", "content": schema.text()}])
-            info["schema_tokens_per_row"] = schema_tokens
-            tokens += schema_tokens * len(plan.prompts)
+                                 client.provider)
+            per_row = estimate_messages([{"role": "user", "content": schema.text()}])
+            info["schema_tokens_per_row"] = per_row
+            extra = per_row * len(plan.prompts)
         info["request"] = body
-    exact = counted_by == "the provider's tokenizer" and schema is None
-    key = s.client(plan.provider).provider.pricing_key()  # the key its rows are booked under
-    cost, currency, status = pricing.cost(key, plan.model, Usage(tokens, 0, tokens),
-                                          estimated=not exact)
-    info.update({"prompt_tokens": tokens, "prompt_tokens_counted_by": counted_by,
-                 "prompt_cost": cost, "currency": currency, "cost_status": status,
+    est = estimate_requests(client, plan.model, row_requests(plan, system), extra_tokens=extra)
+    info.update({"prompt_tokens": est.prompt_tokens, "prompt_tokens_counted_by": est.counted_by,
+                 "prompt_cost": est.cost, "currency": est.currency,
+                 "cost_status": est.cost_status,
                  "note": "answer tokens are not included: they depend on the model"})
     return pd.Series(info)
 
 
-EXACT_ROWS = 20  # rows a dry run counts with the provider's tokenizer; the rest are scaled
-
-
-def count_rows(s: Session, plan: Plan, system: str | None) -> tuple[int, str]:
-    """Prompt tokens of every row: the provider's tokenizer counts the first EXACT_ROWS
-    (one request each, remembered), and the rest are our estimate scaled by what it found."""
-    messages = [row_messages(system, t) for t in plan.prompts]
-    estimates = [estimate_messages(m) for m in messages]
-    client = s.client(plan.provider)
-    counted = []
-    for m in messages[:EXACT_ROWS]:
-        n, exact = count_prompt(client, plan.model, m)
-        if not exact:
-            return sum(estimates), "estimate"
-        counted.append(n)
-    if not counted:
-        return sum(estimates), "estimate"
-    if len(counted) == len(messages):
-        return sum(counted), "the provider's tokenizer"
-    scale = sum(counted) / max(1, sum(estimates[:len(counted)]))
-    rest = round(sum(estimates[len(counted):]) * scale)
-    return sum(counted) + rest, (f"the provider's tokenizer on {len(counted)} rows, the "
-                                 "rest estimated and scaled to match")
+def row_requests(plan: Plan, system: str | None) -> list[list[dict[str, str]]]:
+    """Every row's messages as a batch sends them."""
+    return [row_messages(system, t) for t in plan.prompts]

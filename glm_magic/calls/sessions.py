@@ -7,81 +7,20 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from .. import errors
 from ..accounting.recording import Call, Recorder, failed_completion
 from ..core.client import AsyncClient, Client
-from ..providers import default_provider_name, known, make_provider, provider_class
-from ..tokens import estimate_messages
-from ..types import Choice, Chunk, Completion, Message
+from ..providers import default_provider_name, make_provider, provider_class
+from ..types import Choice, Completion, Message
 from .client_pool import ClientPool
 from .conversation import Conversation, check_encodable
+from .options import ROUTING, View, check_options, mark_cut_off_json, model_info, split_target
+from .turns import PendingTurn, draft_turn, forget_turn, history_limit, remember, window_notice
 
-
-class View(Protocol):
-    """Where a streamed answer goes while it arrives (notebook, terminal, widget)."""
-
-    def update(self, chunk: Chunk) -> None: ...
-
-    def finish(self, completion: Completion) -> None: ...
-
-
-# the routing options of a call (where it goes, what it remembers, how it is recorded); every
-# other keyword is an API parameter and goes to the provider as given
-ROUTING = ("messages", "provider", "model", "chat", "system", "once", "new", "source", "cell",
-           "tags", "check_credentials", "call_id", "attempt", "claim", "cell_id", "append",
-           "stream", "view", "max_retries", "client")
-# what people reach for instead (`conversation=` meant `chat=`)
-_ROUTING_ALIASES = {"conversation": "chat", "chat_name": "chat", "conv": "chat",
-                    "system_prompt": "system", "provider_name": "provider",
-                    "model_name": "model", "tag": "tags", "fresh": "new", "reset": "new"}
-# API parameters the providers document, never mistaken for a routing option
-_API_PARAMS = {"temperature", "top_p", "top_k", "max_tokens", "stop", "seed", "tools",
-               "tool_choice", "response_format", "thinking", "do_sample", "user_id",
-               "request_id", "n", "presence_penalty", "frequency_penalty", "logprobs",
-               "top_logprobs", "repetition_penalty", "enable_search", "stream_options",
-               "extra_headers", "extra_body", "timeout", "user", "logit_bias", "endpoint",
-               "meta", "incremental", "return_type", "ref", "min_p", "repeat_penalty"}
-
-
-def _mark_cut_off_json(call: Call, comp: Completion) -> None:
-    """A JSON answer that `max_tokens` cut off before it ended is `invalid`, not `ok`: the
-    ledger and the conversation must not count it as an answer."""
-    fmt = call.params.get("response_format")
-    if comp.status != "ok" or comp.finish_reason != "length" or not isinstance(fmt, dict) or \
-            fmt.get("type") not in ("json_schema", "json_object"):
-        return
-    from ..schema import extract_json
-
-    _, problem = extract_json(comp.text)
-    if problem:
-        comp.status = "invalid"
-        comp.error = f"the answer was cut off by max_tokens before its JSON ended ({problem})"
-
-
-def check_options(params: dict[str, Any]) -> None:
-    """A keyword that looks like a routing option but is not one is a mistake, not an API
-    parameter: raise TypeError naming the option meant (it would go to the vendor)."""
-    import difflib
-
-    for key in params:
-        if key in _API_PARAMS:
-            continue
-        meant = _ROUTING_ALIASES.get(key) or next(iter(difflib.get_close_matches(
-            key, ROUTING, n=1, cutoff=0.75)), None)
-        if meant:
-            raise TypeError(f"unknown option {key}=; did you mean {meant}=? (unknown keywords "
-                            "are sent to the provider as API parameters)")
-
-
-def split_target(provider: str | None, model: str | None) -> tuple[str | None, str | None]:
-    """`qianfan:ChatGLM3-6B` → ('qianfan', 'ChatGLM3-6B'); a plain model keeps the provider."""
-    if model and ":" in model and not model.endswith(".gguf"):
-        head, _, tail = model.partition(":")
-        if known(head):
-            return head, tail or None
-    return provider, model
+__all__ = ["ROUTING", "Session", "View", "check_options", "model_info", "session",
+           "split_target"]
 
 
 def _setting(name: str) -> property:
@@ -221,94 +160,61 @@ class Session:
                 check_credentials: bool = True, call_id: str | None = None,
                 attempt: int = 1, claim: bool = True, cell_id: str | None = None,
                 append: bool = False, **params: Any) -> Call:
-        """Resolve provider/model, build the exact messages to send, check the budget.
-        A conversation answers one call at a time: `claim` reserves it until `release`."""
+        """Resolve provider/model, build the exact messages to send, check the budget — and
+        change nothing: the call's turn in its conversation travels on the call until
+        `begin(call)` applies it (a dry run or a refused call just drops it). `claim=False`
+        lets `begin` skip reserving the conversation."""
         check_options(params)
         name, model_name = self.resolve(provider, model)
         if check_credentials:  # fail before anything changes
             self.client(name).provider.require_credentials()
-        call_id = call_id or uuid.uuid4().hex
         check_encodable(prompt if messages is None else messages)
-        conv_name: str | None = None
-        conv: Conversation | None = None
+        turn: PendingTurn | None = None
         if messages is not None:
             msgs = [dict(m) for m in messages]
         elif once:
             msgs = ([{"role": "system", "content": system}] if system else []) + \
                 [{"role": "user", "content": prompt}]
         else:
-            conv = self.chat(chat)
-            conv_name = conv.name
-            if claim:
-                conv.claim(call_id)
-        replaced = None
-        try:
-            if conv is not None:
-                if new:
-                    conv.reset(keep_system=system is None)
-                if system is not None:
-                    conv.system = system or None
-                if cell_id and not append and prompt is not None:
-                    replaced = conv.take_cell(cell_id)  # a re-run replaces, not adds
-                    if replaced is not None:
-                        self.notice(f"this cell ran before: its earlier exchange in "
-                                    f"conversation {conv.name!r} was replaced (--append "
-                                    "keeps both)")
-                if prompt is not None:  # None: continue (e.g. after tool results)
-                    conv.add("user", prompt, cell_id=cell_id)
-                limit, why = self._history_limit(name, model_name, params)
-                msgs, dropped = conv.request_messages(limit)
-                if dropped:
-                    self.notice(f"{dropped} oldest turn(s) of conversation {conv.name!r} were "
-                                f"left out to fit {why}")
-            self._check_window(name, model_name, msgs)
-            call = Call(call_id, name, model_name, source, conv_name, msgs,
-                        {k: v for k, v in params.items() if v is not None}, cell,
-                        ",".join(tags) if isinstance(tags, (list, tuple)) else tags,
-                        attempt_offset=attempt - 1)
-            call.replaced = replaced
-            call.pricing = self.client(name).provider.pricing_key()
-            self.recorder.check_budget(call)
-        except BaseException:  # nothing was sent: the conversation is as it was
-            if conv is not None:
-                if prompt is not None and conv.messages and \
-                        conv.messages[-1].get("role") == "user":
-                    conv.pop_last_exchange()
-                if replaced is not None:
-                    conv.put_back(*replaced)
-                if claim:
-                    conv.release(call_id)
-            raise
+            conv = self.chats.get(chat) or Conversation(chat)
+            if claim and conv.busy:  # say so now, not after the prompt was worked out
+                conv.claim(call_id or "")
+            turn, msgs = draft_turn(conv, prompt, new=new, system=system, cell_id=cell_id,
+                                    append=append, history=history_limit(
+                                        name, model_name, params, self.max_history_tokens))
+        call = Call(call_id or uuid.uuid4().hex, name, model_name, source,
+                    turn.conversation if turn else None, msgs,
+                    {k: v for k, v in params.items() if v is not None}, cell,
+                    ",".join(tags) if isinstance(tags, (list, tuple)) else tags,
+                    attempt_offset=attempt - 1)
+        call.turn, call.claim = turn, claim
+        call.replaced = turn.replaced if turn else None
+        call.notices = list(turn.notices) if turn else []
+        warning = window_notice(name, model_name, msgs)
+        if warning:
+            call.notices.append(warning)
+        call.pricing = self.client(name).provider.pricing_key()
+        self.recorder.check_budget(call)
         return call
 
-    def _history_limit(self, provider: str, model: str, params: dict[str, Any]
-                       ) -> tuple[int | None, str]:
-        """How many tokens of conversation to send: `max_history_tokens` when set, else the
-        model's context window less room for the answer (its `max_tokens`, or a quarter of
-        the window up to the model's longest answer)."""
-        if self.max_history_tokens:
-            return self.max_history_tokens, f"max_history_tokens={self.max_history_tokens}"
-        info = model_info(provider, model)
-        if info is None or not info.context:
-            return None, ""
-        answer = params.get("max_tokens") or min(info.max_output or info.context // 4,
-                                                 info.context // 4)
-        limit = max(1, info.context - int(answer))
-        return limit, f"{model}'s context window ({info.context:,} tokens, {int(answer):,} " \
-                      "kept for the answer)"
-
-    def _check_window(self, provider: str, model: str, msgs: list[dict[str, Any]]) -> None:
-        """Say so before sending a prompt larger than the model's context window (counted
-        only when the text is long enough to matter)."""
-        info = model_info(provider, model)
-        window = info.context if info is not None else None
-        if not window or sum(len(str(m.get("content") or "")) for m in msgs) <= window:
-            return
-        tokens = estimate_messages(msgs)
-        if tokens > window:
-            self.notice(f"the prompt (~{tokens:,} tokens) is larger than {model}'s context "
-                        f"window ({window:,} tokens): the provider will likely refuse or cut "
-                        "it; shorten it, or set max_history_tokens to trim old turns")
+    def begin(self, call: Call) -> None:
+        """The call starts: its conversation is reserved for it (one call at a time) and
+        takes the turn `prepare` worked out; its notices are shown."""
+        turn = call.turn
+        if turn is not None:
+            conv = self.chat(turn.conversation)
+            if call.claim:
+                conv.claim(call.call_id)
+            if not turn.still_fits(conv):
+                if call.claim:
+                    conv.release(call.call_id)
+                raise errors.ConversationBusyError(
+                    f"conversation {conv.name!r} changed while this prompt was prepared",
+                    hint="run the prompt again")
+            conv.messages[:] = turn.messages
+            conv.tokens_used = turn.tokens_used
+        for text in call.notices:
+            self.notice(text)
 
     def release(self, call: Call) -> None:
         """The call is over: its conversation may take the next one."""
@@ -378,15 +284,12 @@ class Session:
 
     def _begin(self, prompt: Any, kwargs: dict[str, Any], client_for: Callable[[str], Any]
                ) -> tuple[Call, Any]:
-        """The shared start of `complete` and `acomplete`: the call prepared, and its client
-        with the call's recording pinned; a failure here leaves the conversation as it was."""
+        """The shared start of `complete` and `acomplete`: the call prepared, its client with
+        the call's recording pinned, then begun — nothing changes before all three work."""
         call = self.prepare(prompt, **kwargs)
-        try:
-            return call, client_for(call.provider).with_observer(self.recorder.observer(call))
-        except BaseException:
-            self.forget_user_turn(call)
-            self.release(call)
-            raise
+        client = client_for(call.provider).with_observer(self.recorder.observer(call))
+        self.begin(call)
+        return call, client
 
     def _end_failed(self, call: Call, exc: BaseException, stream_obj: Any,
                     view: View | None) -> None:
@@ -422,7 +325,7 @@ class Session:
 
     def finish(self, call: Call, comp: Completion, view: View | None = None) -> Completion:
         """Fill in usage (estimated when missing), cost; write the ledger row; update memory."""
-        _mark_cut_off_json(call, comp)
+        mark_cut_off_json(call, comp)
         self.recorder.settle(call, comp)
         self._remember(call, comp)
         self.last = comp
@@ -431,38 +334,15 @@ class Session:
         return comp
 
     def _remember(self, call: Call, comp: Completion) -> None:
-        if call.conversation is None:
-            return
-        conv = self.chat(call.conversation)
-        if comp.status == "ok":
-            msg = comp.choices[0].message.to_dict() if comp.choices else {
-                "role": "assistant", "content": ""}
-            conv.messages.append(msg)
-        elif comp.status == "interrupted":
-            conv.add("assistant", comp.text, status="interrupted")
-        elif comp.status == "filtered":
-            self.forget_user_turn(call)
-            self.notice(f"the provider's moderation stopped this answer; the exchange was removed "
-                        f"from conversation {conv.name!r} — rephrase to continue")
-        else:
-            self.forget_user_turn(call)
-        if comp.usage:
-            conv.tokens_used += comp.usage.total_tokens
-        if comp.extra and comp.extra.get("need_clear_history"):
-            conv.reset()
-            self.notice(f"{call.provider} judged this conversation unsafe (need_clear_history): "
-                        f"conversation {conv.name!r} was cleared")
+        if call.conversation is not None:
+            for text in remember(self.chat(call.conversation), call, comp):
+                self.notice(text)
 
     def forget_user_turn(self, call: Call) -> None:
-        """Take back the user turn `call` added to its conversation (the call gave no answer,
-        or an async task will add the whole exchange when its result arrives)."""
-        if call.conversation is not None and call.messages and \
-                call.messages[-1].get("role") == "user":
-            conv = self.chat(call.conversation)
-            conv.pop_last_exchange()
-            if call.replaced is not None:  # a failed re-run: the earlier answer stays
-                conv.put_back(*call.replaced)
-                call.replaced = None
+        """Take back the user turn `call` added to its conversation (the call gave no
+        answer)."""
+        if call.conversation is not None:
+            forget_turn(self.chat(call.conversation), call)
 
     # --- features built on the call path (kept as methods: the public surface) ---------------
     def complete_with_tools(self, prompt: Any, functions: dict[str, Callable[..., Any]],
@@ -506,16 +386,6 @@ class Session:
 
 
 _session: Session | None = None
-
-
-def model_info(provider: str, model: str | None) -> Any:
-    """The provider's `ModelInfo` for `model` (None when the list does not know it)."""
-    try:
-        models = provider_class(provider).models
-    except errors.GLMError:
-        return None
-    name = (model or "").lower()
-    return next((m for m in models if m.name.lower() == name), None)
 
 
 def session() -> Session:

@@ -17,9 +17,8 @@ if TYPE_CHECKING:
 def submit_task(session: Session, prompt: Any, **kwargs: Any) -> Completion:
     """Submit an asynchronous task; the answer is fetched later with `task_result`."""
     kwargs.setdefault("source", "api")
-    call = session.prepare(prompt, **kwargs)
-    session.forget_user_turn(call)  # the exchange joins the conversation with its answer
-    session.release(call)
+    # prepared, never begun: the exchange joins its conversation when the answer is fetched
+    call = session.prepare(prompt, claim=False, **kwargs)
     task = session.client(call.provider).chat.asyncCompletions.create(
         model=call.model, messages=call.messages, **call.params)
     session.tasks[task.id] = {"call": call, "prompt": prompt, "submitted": time.time(),

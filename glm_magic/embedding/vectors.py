@@ -5,11 +5,7 @@ rows with numpy alone."""
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import math
-import sqlite3
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -18,97 +14,23 @@ from typing import TYPE_CHECKING, Any
 from .. import errors
 from ..accounting import pricing
 from ..accounting.recording import Call
-from ..calls.limiter import STOPPING, AdaptiveLimiter, progress_bar
+from ..calls.estimates import priced
+from ..calls.limiter import progress_bar
 from ..calls.sessions import Session
 from ..calls.sessions import session as default_session
-from ..core.client import AsyncClient, backoff_delay
+from ..calls.workers import Workers
+from ..core.client import AsyncClient
 from ..tokens import estimate_tokens
 from ..types import Completion, Usage
+from .cache import VectorCache, cache_key, checked_vectors
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+__all__ = ["VectorCache", "aembed", "cache_key", "checked_vectors", "embed", "similar"]
 CACHE_NAME = "embeddings.sqlite"
 MAX_REQUEST_TOKENS = 300_000  # OpenAI's per-request cap, the strictest documented one
-
-
-class VectorCache:
-    """Vectors by (provider, model, dimensions, text hash) in one SQLite file (WAL, so other
-    kernels can read and write it too). Writes are transactions: a crash leaves whole rows."""
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = str(path)
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(self.path, timeout=10.0, check_same_thread=False,
-                                    isolation_level=None)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        # a cache: a power cut may lose the last writes (they are fetched again), never
-        # corrupt the file, and no commit waits for the disk
-        self.conn.execute("PRAGMA synchronous=NORMAL")
-        self.conn.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, "
-                          "vector BLOB NOT NULL)")
-        self.lock = threading.Lock()
-
-    def get(self, keys: list[str]) -> dict[str, bytes]:
-        found: dict[str, bytes] = {}
-        with self.lock:
-            for i in range(0, len(keys), 500):
-                part = keys[i:i + 500]
-                rows = self.conn.execute(
-                    f"SELECT key, vector FROM vectors WHERE key IN ({','.join('?' * len(part))})",
-                    part).fetchall()
-                found.update(rows)
-        return found
-
-    def put(self, items: list[tuple[str, bytes]]) -> None:
-        with self.lock:
-            self.conn.execute("BEGIN")
-            self.conn.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?)", items)
-            self.conn.execute("COMMIT")
-
-    def close(self) -> None:
-        self.conn.close()
-
-
-def cache_key(provider: str, model: str, dimensions: int | None, text: str,
-              endpoint: str = "") -> str:
-    """The vector's key: provider, endpoint (base URL), model, dimensions and text — vectors
-    from one server are never served for another (a tutorial's fake server, then the real
-    one)."""
-    raw = f"{provider}\0{endpoint}\0{model}\0{dimensions or ''}\0{text}".encode(
-        "utf-8", "surrogatepass")
-    return hashlib.sha256(raw).hexdigest()
-
-
-def checked_vectors(data: list[Any], expected: int, dimensions: int | None,
-                    provider: str) -> list[np.ndarray]:
-    """The response's vectors, only when each is a list of finite numbers of one size (the
-    asked `dimensions`, when given): anything else is a ProtocolError and nothing is cached."""
-    import numpy as np
-
-    if len(data) != expected:
-        raise errors.ProtocolError(f"asked for {expected} vectors, got {len(data)}",
-                                   provider=provider)
-    out = []
-    for item in data:
-        raw = getattr(item, "embedding", None)
-        if not isinstance(raw, (list, tuple)) or not raw or \
-                not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in raw):
-            raise errors.ProtocolError("the server sent an embedding that is not a list of "
-                                       "numbers", provider=provider)
-        with np.errstate(over="ignore"):
-            vec = np.asarray(raw, dtype=np.float32)
-        if not np.isfinite(vec).all():
-            raise errors.ProtocolError("the server sent an embedding with values that are not "
-                                       "finite (or too large for float32)", provider=provider)
-        out.append(vec)
-    sizes = {len(v) for v in out}
-    if len(sizes) > 1 or (dimensions and sizes != {dimensions}):
-        want = f" (asked for {dimensions})" if dimensions else ""
-        raise errors.ProtocolError(f"the server sent vectors of sizes {sorted(sizes)}{want}",
-                                   provider=provider)
-    return out
 
 
 def _rows(texts: Any) -> tuple[Any, list[str | None]]:
@@ -282,10 +204,8 @@ async def _send(s: Session, name: str, model: str, dimensions: int | None, todo:
     """Run the requests; every attempt is a ledger row; done vectors are cached at once."""
 
     client = AsyncClient(s.provider_for(name), timeout=s.timeout, max_retries=0, record=False)
-    limiter = AdaptiveLimiter(concurrency)
+    workers = Workers(concurrency, max_retries)
     bar = progress_bar(len(todo), 0, progress, desc="glm embed")
-    if bar is not None:
-        bar.set_description("glm embed")
     totals = {"tokens": 0}
     costs: list[tuple[float | None, str | None, str]] = []
 
@@ -293,52 +213,35 @@ async def _send(s: Session, name: str, model: str, dimensions: int | None, todo:
         batch = [todo[i] for i in group]
         call = Call(uuid.uuid4().hex, name, model, "embed", None, [], {})
         call.pricing = client.provider.pricing_key()
-        attempt = 0
-        while True:
-            attempt += 1
+        started = {"at": 0.0, "attempt": 0}
+
+        async def send(attempt: int) -> tuple[Any, list[Any]]:
             s.recorder.check_budget(call)
-            t0 = time.perf_counter()
-            try:
-                async with limiter:
-                    resp = await client.embeddings.create(input=batch, model=model,
-                                                          dimensions=dimensions)
-                checked = checked_vectors(resp.data, len(batch), dimensions, name)
-            except errors.GLMError as err:
-                _record(s, call, attempt, time.perf_counter() - t0, None, err)
-                rate = isinstance(err, errors.RateLimitError)
-                if rate:
-                    limiter.penalize(err.retry_after)
-                if not isinstance(err, STOPPING) and (rate or err.retryable) and \
-                        attempt <= max_retries:
-                    await asyncio.sleep(backoff_delay(attempt, err.retry_after))
-                    continue
-                raise
-            limiter.reward()
-            comp = _record(s, call, attempt, time.perf_counter() - t0, resp, None)
-            costs.append((comp.cost, comp.currency, comp.cost_status))
-            totals["tokens"] += resp.usage.prompt_tokens
-            got = list(zip(batch, checked, strict=True))
-            vectors.update(got)
-            if store is not None:
-                store.put([(keys[t], v.tobytes()) for t, v in got])
-            if bar is not None:
-                bar.update(len(batch))
-            return
+            started.update(at=time.perf_counter(), attempt=attempt)
+            resp = await client.embeddings.create(input=batch, model=model,
+                                                  dimensions=dimensions)
+            return resp, checked_vectors(resp.data, len(batch), dimensions, name)
 
-    pending = iter(groups)
+        def failed(err: errors.GLMError, attempt: int) -> None:
+            if started["at"]:  # sent and failed: its row (a refused budget sent nothing)
+                _record(s, call, attempt, time.perf_counter() - started["at"], None, err)
+            started["at"] = 0.0
 
-    async def worker() -> None:
-        for group in pending:
-            await run(group)
+        resp, checked = await workers.attempt(send, failed)
+        comp = _record(s, call, started["attempt"], time.perf_counter() - started["at"],
+                       resp, None)
+        costs.append((comp.cost, comp.currency, comp.cost_status))
+        totals["tokens"] += resp.usage.prompt_tokens
+        got = list(zip(batch, checked, strict=True))
+        vectors.update(got)
+        if store is not None:
+            store.put([(keys[t], v.tobytes()) for t, v in got])
+        if bar is not None:
+            bar.update(len(batch))
 
-    tasks = [asyncio.ensure_future(worker()) for _ in range(max(1, min(concurrency,
-                                                                      len(groups))))]
     try:
-        await asyncio.gather(*tasks)
+        await workers.run(groups, run, size=len(groups))
     except BaseException as exc:
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
         done = sum(t in vectors for t in todo)
         if isinstance(exc, errors.GLMError) and done:
             exc.hint = (f"{done:,} of {len(todo):,} texts were embedded and cached; run again "
@@ -369,16 +272,17 @@ def _record(s: Session, call: Call, attempt: int, latency: float, resp: Any,
 def _estimate(name: str, price_key: str, model: str, rows: list[str | None],
               unique: list[str], todo: list[str], groups: list[list[int]],
               counts: dict[str, int]) -> pd.Series:
-    """What `embed(dry_run=True)` shows, priced at the key its rows are booked under."""
+    """What `embed(dry_run=True)` shows: the one estimate (`calls.estimates`) of the texts
+    still to send, priced at the key their rows are booked under."""
     import pandas as pd
 
-    tokens = sum(counts[t] for t in todo)
-    cost, currency, status = pricing.estimate_cost(price_key, model, tokens)
+    est = priced(price_key, model, sum(counts[t] for t in todo))
     return pd.Series({"rows": len(rows), "empty_rows": sum(t is None for t in rows),
                       "distinct_texts": len(unique), "cached": len(unique) - len(todo),
                       "to_send": len(todo), "requests": len(groups), "provider": name,
-                      "model": model, "estimated_tokens": tokens, "estimated_cost": cost,
-                      "currency": currency, "cost_status": status})
+                      "model": model, "estimated_tokens": est.prompt_tokens,
+                      "estimated_cost": est.cost, "currency": est.currency,
+                      "cost_status": est.cost_status})
 
 
 def _summary(model: str, rows: list[str | None], unique: list[str], todo: list[str],

@@ -96,6 +96,11 @@ class Provider:
         """The environment variables this provider's credentials and base URL come from."""
         return tuple(v for v in (self.key_env, self.base_url_env) if v)
 
+    @property
+    def masked_key(self) -> str:
+        """The key as it may be shown: its first and last characters, or nothing."""
+        return mask(self._api_key)
+
     def describe_key(self) -> str:
         """`ZHIPUAI_API_KEY from /home/me/proj/.env (abc…wxyz)`, for error messages."""
         where = {"code": "api_key=", "environment": f"{self.key_env} from the environment"

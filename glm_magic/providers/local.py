@@ -24,6 +24,10 @@ import httpx
 
 from .. import errors
 from .base import ModelInfo, Provider
+from .local_grammar import GrammarFilter, bounded, grammar_for, max_items
+
+__all__ = ["LoadedModel", "LocalModelTransport", "LocalProvider", "bounded", "bundled_model_path",
+           "completion_args", "load_model", "max_items", "transcript"]
 
 DEFAULT_MAX_TOKENS = 256
 DEFAULT_CTX = 4096
@@ -224,63 +228,12 @@ def completion_args(model: LoadedModel, body: dict[str, Any]) -> dict[str, Any]:
               "repeat_penalty", "min_p"):
         if body.get(k) is not None:
             args[k] = body[k]
-    grammar = _grammar(body.get("response_format"), args["max_tokens"])
+    grammar = grammar_for(body.get("response_format"), args["max_tokens"])
     if grammar is not None:
         from llama_cpp import LogitsProcessorList
 
-        from .local_grammar import GrammarFilter
-
         args["logits_processor"] = LogitsProcessorList([GrammarFilter(model.llm, grammar)])
     return args
-
-
-def _grammar(response_format: Any, max_tokens: int = DEFAULT_MAX_TOKENS) -> Any:
-    """llama.cpp grammar-constrained decoding for a JSON Schema (or any JSON object): even a
-    small model can then only write JSON of that shape. Lists are bounded (`bounded`), so a
-    model that repeats an item closes the list instead of looping to `max_tokens`."""
-    if not isinstance(response_format, dict):
-        return None
-    kind = response_format.get("type")
-    if kind == "json_schema":
-        schema = (response_format.get("json_schema") or {}).get("schema")
-        if isinstance(schema, dict):  # field order kept: it guides
-            return _schema_grammar(json.dumps(bounded(schema, max_items(max_tokens))))
-    if kind == "json_object":
-        return _schema_grammar(json.dumps({"type": "object"}))
-    return None
-
-
-def max_items(max_tokens: int) -> int:
-    """The longest list the grammar allows: about 24 answer tokens per item, 1 to 10 items."""
-    return max(1, min(10, int(max_tokens) // 24))
-
-
-def bounded(schema: Any, limit: int) -> Any:
-    """A copy of `schema` in which every array without a `maxItems` has `maxItems = limit`
-    (at least its `minItems`). Only the grammar sees it; answers are checked against the
-    schema as written."""
-    if isinstance(schema, list):
-        return [bounded(s, limit) for s in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out = {k: bounded(v, limit) for k, v in schema.items()}
-    if out.get("type") == "array" and "maxItems" not in out:
-        low = out.get("minItems")
-        out["maxItems"] = max(limit, low) if isinstance(low, int) else limit
-    return out
-
-
-@functools.lru_cache(maxsize=32)
-def _schema_grammar(schema_text: str) -> Any:
-    from llama_cpp import LlamaGrammar
-
-    try:
-        return LlamaGrammar.from_json_schema(schema_text, verbose=False)
-    except Exception as exc:  # a construct llama.cpp's converter does not support
-        raise errors.BadRequestError(
-            f"the local model cannot constrain its answer to this schema ({exc})",
-            provider="local", hint="simplify the schema (plain types, enums, lists, "
-            "nested objects)") from None
 
 
 class LocalModelTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):

@@ -13,10 +13,15 @@ accepts), at a small cost per token.
 from __future__ import annotations
 
 import ctypes
+import functools
+import json
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+from .. import errors
+
+if TYPE_CHECKING:  # numpy comes with llama_cpp, when a grammar is first used
+    import numpy as np
 
 TOP_K = 64
 
@@ -42,6 +47,8 @@ class GrammarFilter:
         self.full_checks = 0  # steps that needed the whole vocabulary (for the benchmark)
 
     def __call__(self, input_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        import numpy as np
+
         if self._start is None:
             self._start = len(input_ids)
         for token in input_ids[self._start + self._accepted:]:
@@ -60,6 +67,8 @@ class GrammarFilter:
         return out
 
     def _check(self, ids: np.ndarray, scores: np.ndarray) -> list[int]:
+        import numpy as np
+
         lib = self._lib
         data = self._top if len(ids) <= TOP_K else (lib.llama_token_data * len(ids))()
         view = np.ctypeslib.as_array(data)[: len(ids)]
@@ -79,3 +88,52 @@ class GrammarFilter:
 
     def __del__(self) -> None:
         self.close()
+
+
+def grammar_for(response_format: Any, max_tokens: int) -> Any:
+    """llama.cpp grammar-constrained decoding for a JSON Schema (or any JSON object): even a
+    small model can then only write JSON of that shape. Lists are bounded (`bounded`), so a
+    model that repeats an item closes the list instead of looping to `max_tokens`."""
+    if not isinstance(response_format, dict):
+        return None
+    kind = response_format.get("type")
+    if kind == "json_schema":
+        schema = (response_format.get("json_schema") or {}).get("schema")
+        if isinstance(schema, dict):  # field order kept: it guides
+            return schema_grammar(json.dumps(bounded(schema, max_items(max_tokens))))
+    if kind == "json_object":
+        return schema_grammar(json.dumps({"type": "object"}))
+    return None
+
+
+def max_items(max_tokens: int) -> int:
+    """The longest list the grammar allows: about 24 answer tokens per item, 1 to 10 items."""
+    return max(1, min(10, int(max_tokens) // 24))
+
+
+def bounded(schema: Any, limit: int) -> Any:
+    """A copy of `schema` in which every array without a `maxItems` has `maxItems = limit`
+    (at least its `minItems`). Only the grammar sees it; answers are checked against the
+    schema as written."""
+    if isinstance(schema, list):
+        return [bounded(s, limit) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: bounded(v, limit) for k, v in schema.items()}
+    if out.get("type") == "array" and "maxItems" not in out:
+        low = out.get("minItems")
+        out["maxItems"] = max(limit, low) if isinstance(low, int) else limit
+    return out
+
+
+@functools.lru_cache(maxsize=32)
+def schema_grammar(schema_text: str) -> Any:
+    from llama_cpp import LlamaGrammar
+
+    try:
+        return LlamaGrammar.from_json_schema(schema_text, verbose=False)
+    except Exception as exc:  # a construct llama.cpp's converter does not support
+        raise errors.BadRequestError(
+            f"the local model cannot constrain its answer to this schema ({exc})",
+            provider="local", hint="simplify the schema (plain types, enums, lists, "
+            "nested objects)") from None

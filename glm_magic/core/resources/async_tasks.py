@@ -10,7 +10,7 @@ from ... import errors
 
 if TYPE_CHECKING:
     from ...types import Completion
-    from ..client import BaseClient
+    from ..base_client import BaseClient
 
 
 class AsyncCompletions:

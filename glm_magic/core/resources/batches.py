@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from .files import checked_parser, page_parser, safe_id
 
 if TYPE_CHECKING:
-    from ..client import BaseClient
+    from ..base_client import BaseClient
 
 
 class Batches:

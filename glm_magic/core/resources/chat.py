@@ -9,7 +9,7 @@ import httpx
 from .async_tasks import AsyncCompletions
 
 if TYPE_CHECKING:
-    from ..client import BaseClient
+    from ..base_client import BaseClient
 
 
 class Completions:

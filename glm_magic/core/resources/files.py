@@ -7,7 +7,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..client import BaseClient
+    from ..base_client import BaseClient
 
 MAX_UPLOAD_BYTES = 100 * 1024 * 1024  # Zhipu's published limit for a batch input file
 
