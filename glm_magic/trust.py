@@ -8,7 +8,7 @@ prices, spending limits or the system prompt. The user's own sources (code, `%co
 process environment, the user's config dir) may set everything. `%glm trust` lets the user
 accept a project file's other settings, remembered by the file's content hash.
 
-`docs/security.md` prints this table; `tests/test_trust.py` walks every setting and every
+`docs/security.md` prints this table; `tests/guarantees/test_trust.py` walks every setting and every
 environment variable the package reads and checks each is declared here.
 """
 

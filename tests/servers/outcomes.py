@@ -6,5 +6,5 @@ from __future__ import annotations
 from collections.abc import Callable
 
 OUTCOMES: dict[tuple[str, str], str] = {}
-complete: Callable[[], bool] = lambda: False  # noqa: E731 — set by tests/test_faults.py
-data: Callable[[], dict] | None = None  # set by tests/test_faults.py
+complete: Callable[[], bool] = lambda: False  # noqa: E731 — set by tests/guarantees/test_faults.py
+data: Callable[[], dict] | None = None  # set by tests/guarantees/test_faults.py

@@ -15,7 +15,7 @@ from glm_magic import Client, errors
 from glm_magic.testing.loopback import Reply
 from glm_magic.testing.zhipu import API_KEY
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SECRET_PART = API_KEY.split(".")[1]
 FAKE_KEY = "sk-LEAKCHECK0123456789abcdefLEAK"
 

@@ -20,7 +20,7 @@ import glm_magic
 from glm_magic.testing.loopback import Reply
 from glm_magic.testing.zhipu import completion_body
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_make_demo_prints_the_answers(tmp_path):

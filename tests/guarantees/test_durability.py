@@ -23,7 +23,7 @@ from glm_magic import errors, pricing
 from glm_magic.testing.loopback import Reply
 from glm_magic.testing.zhipu import completion_body, stream_frames
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 BATCH = """
 import glm_magic

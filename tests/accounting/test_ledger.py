@@ -20,7 +20,7 @@ from glm_magic.testing.loopback import Reply
 from glm_magic.testing.zhipu import stream_frames, zhipu_error
 from glm_magic.types import Usage
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_columns_and_dtypes(zhipu):

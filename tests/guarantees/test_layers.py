@@ -14,7 +14,7 @@ import pytest
 
 import glm_magic
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "glm_magic"
 
 

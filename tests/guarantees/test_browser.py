@@ -26,7 +26,7 @@ from tests.support.lab import (
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.local]
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "build" / "browser"
 HOSTILE = '<img src=x onerror=alert(1)> <script>alert(2)</script> <a href="javascript:alert(3)">go</a>'
 

@@ -338,83 +338,83 @@ def reliability_data() -> dict:
     dialect_faults = sorted({k[0] for k in OUTCOMES if k[1] in dialect_cols})
     lines: list[str] = [
               "| the ledger survives `kill -9` during a batch | "
-              "`tests/test_durability.py::test_kill_9_during_a_batch_keeps_completed_calls` |",
+              "`tests/guarantees/test_durability.py::test_kill_9_during_a_batch_keeps_completed_calls` |",
               "| two processes append to one ledger without losing rows | "
-              "`tests/test_ledger.py::test_two_processes_append_concurrently` |",
+              "`tests/accounting/test_ledger.py::test_two_processes_append_concurrently` |",
               "| a corrupt or unwritable ledger warns once, keeps rows in memory and retries | "
-              "`tests/test_durability.py::test_unusable_ledger_paths_fall_back` |",
+              "`tests/guarantees/test_durability.py::test_unusable_ledger_paths_fall_back` |",
               "| option lines and cell bodies raise only UsageError | "
-              "`tests/test_magic.py::test_fuzz_option_lines` |",
+              "`tests/magic/test_magic.py::test_fuzz_option_lines` |",
               "| any split of any provider's stream parses like the whole; random bytes and "
-              "JSON of any shape raise only our errors | `tests/test_durability.py` |",
+              "JSON of any shape raise only our errors | `tests/guarantees/test_durability.py` |",
               "| bad conversation files load nothing | "
-              "`tests/test_durability.py::test_conversation_files_fuzz` |",
+              "`tests/guarantees/test_durability.py::test_conversation_files_fuzz` |",
               "| bad price files are refused clearly | "
-              "`tests/test_durability.py::test_price_files_fuzz` |",
+              "`tests/guarantees/test_durability.py::test_price_files_fuzz` |",
               "| keys never appear in outputs, reprs, errors, logs, the ledger or saved "
-              "notebooks | `tests/test_secrets.py` |",
+              "notebooks | `tests/guarantees/test_secrets.py` |",
               "| everything a model writes is rendered by one sanitizer (see docs/security.md): "
               "55 XSS payloads are inert in every `-f` format, thinking, tool and reference "
-              "displays, the panel, history and errors | `tests/test_untrusted_output.py` |",
+              "displays, the panel, history and errors | `tests/guarantees/test_untrusted_output.py` |",
               "| in JupyterLab + Chromium the whole corpus runs no script, sets no marker, "
               "opens no dialog, makes no request off loopback; math, tables and code render | "
-              "`tests/test_browser.py::test_hostile_answers_run_nothing_in_jupyterlab` |",
+              "`tests/guarantees/test_browser.py::test_hostile_answers_run_nothing_in_jupyterlab` |",
               "| terminal output shows control characters and escape sequences escaped | "
-              "`tests/test_untrusted_output.py::test_terminal_view_writes_no_control_sequences` |",
+              "`tests/guarantees/test_untrusted_output.py::test_terminal_view_writes_no_control_sequences` |",
               "| a corrected key (environment or .env) is used on the next call; the 401 names "
-              "its source | `tests/test_untrusted_output.py::test_a_corrected_key_*` |",
+              "its source | `tests/guarantees/test_untrusted_output.py::test_a_corrected_key_*` |",
               "| a base URL from a project file (pyproject.toml, .env) never gets a key from "
-              "elsewhere | `tests/test_untrusted_output.py::test_base_url_from_*` |",
+              "elsewhere | `tests/guarantees/test_untrusted_output.py::test_base_url_from_*` |",
               "| a bad status line, oversized or 20,000 headers, a bad chunk size or garbage "
               "instead of HTTP is a ProtocolError on the sync and async paths; a batch keeps "
               "its 19 finished rows; the panel shows the error and records it | "
-              "`tests/test_hostile_servers.py::test_malformed_*`, `test_batch_keeps_*`, "
+              "`tests/guarantees/test_hostile_servers.py::test_malformed_*`, `test_batch_keeps_*`, "
               "`test_panel_shows_*` |",
               "| headers or a body trickled a byte at a time end at the deadline (< 3 s with "
               "timeout=1); pings end at the idle deadline; `deadline=` bounds a stream | "
-              "`tests/test_hostile_servers.py::test_headers_trickled_*`, `test_a_body_*`, "
+              "`tests/guarantees/test_hostile_servers.py::test_headers_trickled_*`, `test_a_body_*`, "
               "`test_a_stream_of_pings_*`, `test_a_total_deadline_*` |",
               "| a gzip bomb stops at the size cap with bounded memory; an endless stream stops "
               "at a multiple of max_tokens or the response cap; a 20 MB SSE line fails in "
-              "linear time | `tests/test_hostile_servers.py::test_a_gzip_bomb_*`, "
+              "linear time | `tests/guarantees/test_hostile_servers.py::test_a_gzip_bomb_*`, "
               "`test_an_endless_stream_*`, `test_a_huge_sse_line_*` |",
               "| a redirect is never followed (the key stays with the chosen host) | "
-              "`tests/test_hostile_servers.py::test_a_redirect_*` |",
+              "`tests/guarantees/test_hostile_servers.py::test_a_redirect_*` |",
               "| generated images are fetched only from public hosts or the provider's own, "
-              "at most 20 MB | `tests/test_hostile_servers.py::test_image_urls_*` |",
+              "at most 20 MB | `tests/guarantees/test_hostile_servers.py::test_image_urls_*` |",
               "| keys, JWTs and access tokens are masked in `%xmode Verbose` tracebacks and "
-              "`%glm config` | `tests/test_secret_tracebacks.py` |",
+              "`%glm config` | `tests/guarantees/test_secret_tracebacks.py` |",
               "| a kernel interrupt of `batch()` returns the rows done; one call at a time per "
               "conversation; a batch never closes the panel's client; a lone surrogate leaves "
-              "the conversation as it was | `tests/test_nothing_lost.py` |",
+              "the conversation as it was | `tests/guarantees/test_nothing_lost.py` |",
               "| the ledger casts odd values, never holds the event loop on a lock, keeps rows "
               "in memory while the file is locked, full, read-only or broken and writes them "
               "when it works again; a read-only ledger shows its history | "
-              "`tests/test_ledger_recovery.py` |",
+              "`tests/guarantees/test_ledger_recovery.py` |",
               "| hostile usage (negative, NaN, 2**63, cached > prompt) is clamped and always "
-              "recorded; Retry-After is bounded | `tests/test_hostile_inputs.py` |",
+              "recorded; Retry-After is bounded | `tests/guarantees/test_hostile_inputs.py` |",
               "| a cloned project's `.env` reaches neither `os.environ` nor subprocesses; its "
               "`[tool.glm_magic]` sets display and model defaults only until `%glm trust` | "
-              "`tests/test_trust.py::test_a_hostile_*` |",
+              "`tests/guarantees/test_trust.py::test_a_hostile_*` |",
               "| a Batch API `resume=` with other rows is a new job; a kill during "
               "`batches.create` is found again by its metadata key, never paid twice | "
-              "`tests/test_trust.py::test_resume_*`, `test_a_kill_during_create_*` |",
+              "`tests/guarantees/test_trust.py::test_resume_*`, `test_a_kill_during_create_*` |",
               "| a dask worker killed mid-partition: the retried partition sends only the rows "
               "no attempt finished (batch resume stores lose 0 finished rows) | "
-              "`tests/test_trust.py::test_a_worker_killed_*` |",
+              "`tests/guarantees/test_trust.py::test_a_worker_killed_*` |",
               "| the Qianfan token fetch stops a gzip bomb at 64 KiB and a trickle at the "
               "deadline; a multi-host PostgreSQL ledger URL never costs the answer | "
-              "`tests/test_trust.py::test_qianfan_token_*`, `test_a_multi_host_*` |",
+              "`tests/guarantees/test_trust.py::test_qianfan_token_*`, `test_a_multi_host_*` |",
               "| 5,000-deep JSON is an invalid answer (repaired); a backtracking pattern stops "
               "at 0.1 s; bad vectors are a ProtocolError and never cached | "
-              "`tests/test_trust.py::test_deep_json_*`, `test_a_backtracking_*`, "
+              "`tests/guarantees/test_trust.py::test_deep_json_*`, `test_a_backtracking_*`, "
               "`test_bad_vectors_*` |",
               "| a bare `Client()`'s rows are group-committed by a writer thread within 50 ms: "
               "every read, `close()` and a clean exit write them first; under kill -9 a row "
               "may lag its call by at most ~100 ms; cells, batches and batch resume stores "
               "commit each row as it finishes (0 finished rows lost) | "
-              "`tests/test_ledger.py::test_direct_call_rows_*`, `test_kill_9_*`, "
-              "`tests/test_durability.py::test_kill_9_*` |"]
+              "`tests/accounting/test_ledger.py::test_direct_call_rows_*`, `test_kill_9_*`, "
+              "`tests/guarantees/test_durability.py::test_kill_9_*` |"]
     return {"fronts": fronts, "names": names, "dialect_cols": dialect_cols,
             "dialect_faults": dialect_faults, "promises": lines,
             "outcomes": [[k[0], k[1], v] for k, v in OUTCOMES.items()]}
