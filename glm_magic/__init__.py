@@ -17,6 +17,7 @@ from .errors import (
     AuthenticationError,
     BadRequestError,
     BudgetExceededError,
+    CacheMissError,
     ConfigurationError,
     ContentFilterError,
     GLMError,
@@ -31,11 +32,16 @@ from .errors import (
 _moved.install()  # module paths from before the layers keep importing
 
 
-def _session_hooks() -> Any:
-    """A bare `Client()` records into the kernel session's ledger (core.hooks)."""
-    from .calls.sessions import session as _session
+_session_factory: Any = None
 
-    return _session().recorder.hooks()
+
+def _session_hooks() -> Any:
+    """A bare `Client()` records into the kernel session's ledger (core.hooks). Asked on every
+    call: the session module is looked up once."""
+    global _session_factory
+    if _session_factory is None:
+        from .calls.sessions import session as _session_factory
+    return _session_factory().recorder.hooks()
 
 
 _hooks.register_default_hooks(_session_hooks)
@@ -178,7 +184,7 @@ def unload_ipython_extension(ipython: Any) -> None:
 
 __all__ = [
     "APIConnectionError", "APITimeoutError", "AsyncClient", "AuthenticationError",
-    "BadRequestError", "BudgetExceededError", "ChatPanel", "Client", "ConfigurationError",
+    "BadRequestError", "BudgetExceededError", "CacheMissError", "ChatPanel", "Client", "ConfigurationError",
     "ContentFilterError", "GLMError", "NotFoundError", "PermissionDeniedError", "ProtocolError",
     "QuotaExceededError", "RateLimitError", "ServerError", "Session", "abatch", "batch",
     "BatchJob", "batch_job",

@@ -134,6 +134,14 @@ class InvalidAnswerError(GLMError):
     hint = "make the prompt clearer, simplify the schema, or allow more repairs (--max-repairs, max_repairs=)"
 
 
+class CacheMissError(GLMError):
+    """The response cache is in replay mode and holds no answer for this request; nothing was
+    sent."""
+
+    hint = ("record it once with the cache on (%config GLMSettings.cache = 'on', or --cache), "
+            "or leave replay mode")
+
+
 class BudgetExceededError(GLMError):
     hint = "raise it with %glm budget AMOUNT CURRENCY (or GLMMagics.budget), or use a free model"
 

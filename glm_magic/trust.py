@@ -61,7 +61,8 @@ SETTINGS: dict[str, Rule] = {
              "provider", "model", "temperature", "max_history_tokens", "max_context_tokens",
              "timeout", "max_retries"),
     **_rules("system prompt", _USER, "system"),
-    **_rules("where data goes", _USER, "ledger_path", "providers"),
+    **_rules("where data goes", _USER, "ledger_path", "providers", "cache_path"),
+    **_rules("what answers", _USER, "cache", "cache_max_mb"),
     **_rules("what is logged", _USER, "log_text"),
     **_rules("what renders", _USER, "allow_remote_images"),
     **_rules("prices and spending", _USER, "budget", "exchange_rate"),
@@ -95,6 +96,8 @@ FILES: dict[str, str] = {
     "$XDG_DATA_HOME/glm-magic/prices.toml": "user: price overrides",
     "job files (batch resume, Batch API)": "checked: their rows must match the job's rows",
     "caches (embeddings)": "keyed on provider, endpoint, model and dimensions; checked vectors",
+    "response cache (`%glm cache`)": "untrusted: an entry must hash to its key; answers are "
+                                     "checked and rendered like live ones",
 }
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import itertools
+import operator
 import os
 import sqlite3
 import sys
@@ -28,7 +30,7 @@ from .ledger_place import (
     safe_url,
     who,
 )
-from .ledger_rows import COLUMNS, INSERT, filters, matching, row_values, to_frame
+from .ledger_rows import COLUMNS, compact_insert, filters, matching, row_values, to_frame
 
 __all__ = ["COLUMNS", "LEDGER_SUFFIXES", "SQLITE_HEADER", "Ledger", "chosen_path",
            "default_path", "is_url", "local_dir", "not_a_ledger", "patiently", "safe_url",
@@ -53,13 +55,14 @@ def patiently(action: Any, seconds: float = OPEN_WAIT_S) -> Any:
         try:
             return action()
         except sqlite3.OperationalError as exc:
-            if not _is_busy(exc) or time.monotonic() > deadline:
+            if not is_busy(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 0.2)
 
 
-def _is_busy(exc: BaseException) -> bool:
+def is_busy(exc: BaseException) -> bool:
+    """Another connection holds the lock (wait and retry), as opposed to a broken file."""
     text = str(exc).lower()
     return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
 
@@ -139,11 +142,11 @@ class Ledger:
     def _degrade(self, exc: BaseException) -> None:
         """Rows wait in memory; say so once, and try the file again later."""
         self._retry_at = time.monotonic() + RETRY_S
-        if self._conn is not None and not _is_busy(exc):
+        if self._conn is not None and not is_busy(exc):
             with contextlib.suppress(sqlite3.Error):
                 self._conn.close()
             self._conn = None
-        if _is_busy(exc):
+        if is_busy(exc):
             return  # another writer holds the lock for now: the rows go in shortly
         self.fallback_reason = f"{type(exc).__name__}: {exc}"
         self.path = ":memory:"
@@ -166,7 +169,10 @@ class Ledger:
             if wait != APPEND_WAIT_S:
                 conn.execute(f"PRAGMA busy_timeout={int(wait * 1000)}")
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(INSERT, self._pending)
+            # runs of rows filling the same columns, each one executemany
+            for sql, run in itertools.groupby(map(compact_insert, self._pending),
+                                              key=operator.itemgetter(0)):
+                conn.executemany(sql, [values for _, values in run])
             conn.execute("COMMIT")
         except (sqlite3.Error, OSError) as exc:
             with contextlib.suppress(sqlite3.Error):
@@ -210,7 +216,8 @@ class Ledger:
                 self._writer = threading.Thread(target=self._write_soon, daemon=True,
                                                 name="glm-magic-ledger")
                 self._writer.start()
-        self._due.set()
+        if not self._due.is_set():  # the writer is already waking for the rows before
+            self._due.set()
 
     def _write_soon(self) -> None:
         me = threading.current_thread()

@@ -10,14 +10,17 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import errors
 from ..tokens import estimate_messages, estimate_tokens
 from ..types import Completion, Usage
 from . import pricing
+from .caching import lookup, store
 from .ledger import Ledger, chosen_path, safe_url
 from .ledgers import open_ledger
+from .response_cache import CACHE_NAME, DEFAULT_MAX_MB, ResponseCache
 
 if TYPE_CHECKING:
     from ..core.hooks import AttemptReport
@@ -48,6 +51,11 @@ class Call:
     turn: Any = None
     claim: bool = True
     notices: list[str] = field(default_factory=list)
+    # the response cache: this call's mode (None: the session's), how a replay miss names it,
+    # and the (key, request) its live answer is stored under
+    cache: str | None = None
+    where: str | None = None
+    cache_entry: tuple[str, str] | None = None
 
     @property
     def price_key(self) -> str:
@@ -69,6 +77,11 @@ class Recorder:
         self._ledger_warned = False
         self._budget_warned = False
         self._notice = notice or (lambda text: None)
+        self._direct: DirectHooks | None = None
+        self.cache_mode = "off"  # the session's `cache` setting (accounting/caching.py)
+        self.cache_path: str | None = None  # None: beside the ledger
+        self.cache_max_mb = DEFAULT_MAX_MB
+        self._cache: ResponseCache | None = None
 
     # --- the ledger ---------------------------------------------------------------------------
     @property
@@ -85,6 +98,17 @@ class Recorder:
             self._opened_env = env
             self._ledger = open_ledger(self.ledger_path)
         return self._ledger
+
+    @property
+    def response_cache(self) -> ResponseCache | None:
+        """The response cache file (opened on first use; moved when `cache_path` changes)."""
+        path = self.cache_path or str(Path(self.ledger.local_dir) / CACHE_NAME)
+        if self._cache is not None and self._cache.path != path:
+            self._cache.close()
+            self._cache = None
+        if self._cache is None:
+            self._cache = ResponseCache(path, self.cache_max_mb)
+        return self._cache
 
     def write(self, row: dict[str, Any], *, soon: bool = False) -> None:
         """Append a row; a ledger that cannot be opened or written never costs the answer
@@ -113,6 +137,9 @@ class Recorder:
         if self._ledger is not None:
             self._ledger.close()
             self._ledger = None
+        if self._cache is not None:
+            self._cache.close()
+            self._cache = None
 
     # --- pricing and rows ---------------------------------------------------------------------
     def settle(self, call: Call, comp: Completion, *, images: int | None = None,
@@ -127,8 +154,13 @@ class Recorder:
         if comp.latency_s is None:
             comp.latency_s = time.time() - call.started
         model = self.price(call, comp, images=images)
+        if comp.cached:  # nothing was paid: the row shows what the cache saved, and is
+            comp.saved, comp.cost = comp.cost, 0.0  # group-committed (it costs nothing)
+            soon = True
         if write:
             self.record(call, comp, model, images=images, soon=soon)
+        if call.cache_entry is not None:
+            store(self, call, comp)
         return comp
 
     def price(self, call: Call, comp: Completion, images: int | None = None) -> str:
@@ -163,7 +195,8 @@ class Recorder:
             "call_id": call.call_id, "request_id": comp.request_id,
             "attempt": comp.attempt + call.attempt_offset, "provider": call.provider,
             "model": model,
-            "source": call.source, "conversation": call.conversation, "status": comp.status,
+            "source": call.source, "conversation": call.conversation,
+            "status": "cached" if comp.cached else comp.status, "saved": comp.saved,
             "finish_reason": comp.finish_reason, "error": comp.error,
             "prompt_tokens": u.prompt_tokens if u else 0,
             "completion_tokens": u.completion_tokens if u else 0,
@@ -189,8 +222,11 @@ class Recorder:
         return CallRecorder(self, call, settles=False)
 
     def hooks(self) -> DirectHooks:
-        """The hooks a bare `Client()` records through (registered by the package)."""
-        return DirectHooks(self)
+        """The hooks a bare `Client()` records through (registered by the package); one per
+        recorder, asked for on every call."""
+        if self._direct is None:
+            self._direct = DirectHooks(self)
+        return self._direct
 
     def retried(self, call: Call, report: AttemptReport) -> None:
         """A failed attempt that the client will retry: its own row, free."""
@@ -240,14 +276,24 @@ _ID_PREFIX = ""
 _ids = itertools.count()
 
 
+def _new_prefix() -> None:
+    """A fresh random prefix: at the first call, and in a forked child (which would
+    otherwise repeat its parent's ids)."""
+    global _ID_PREFIX
+    import uuid
+
+    _ID_PREFIX = f"{os.getpid() & 0xFFFFFFFF:08x}{uuid.uuid4().hex[:12]}"
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=lambda: globals().update(_ID_PREFIX=""))
+
+
 def new_call_id() -> str:
     """A call id unique across processes and machines (a random prefix drawn once per
     process, then a counter), without the entropy read `uuid4()` costs on every call."""
-    global _ID_PREFIX
-    if not _ID_PREFIX or _ID_PREFIX[:8] != f"{os.getpid() & 0xFFFFFFFF:08x}":
-        import uuid
-
-        _ID_PREFIX = f"{os.getpid() & 0xFFFFFFFF:08x}{uuid.uuid4().hex[:12]}"
+    if not _ID_PREFIX:
+        _new_prefix()
     return f"{_ID_PREFIX}{next(_ids):012x}"
 
 
@@ -270,6 +316,10 @@ class CallRecorder:
 
     def retried(self, report: AttemptReport) -> None:
         self.recorder.retried(self.call, report)
+
+    def cached(self, provider: Any, body: dict[str, Any]) -> Completion | None:
+        """The response cache's answer to this call, if it holds one (see caching.py)."""
+        return lookup(self.recorder, self.call, provider, body)
 
     def finished(self, completion: Completion) -> None:
         if self.settles:  # a direct call: its row is group-committed (Ledger.append_soon)

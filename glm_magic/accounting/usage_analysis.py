@@ -16,7 +16,8 @@ def summarize(df: pd.DataFrame, by: str = "model") -> pd.DataFrame:
     `calls` counts calls and `errors` the calls whose final attempt failed (a 429 retried to
     success is not an error); `attempts` counts every attempt. Free and unpriced rows join
     their group's currency instead of splitting it; a group with none (the local model) shows
-    `free`, or `—` when it is unpriced."""
+    `free`, or `—` when it is unpriced. `cached` counts the calls the response cache answered
+    (cost 0) and `saved` what they would have cost."""
     import pandas as pd
 
     keys = {"model": ["provider", "model"], "day": ["day"], "conversation": ["conversation"],
@@ -35,7 +36,7 @@ def summarize(df: pd.DataFrame, by: str = "model") -> pd.DataFrame:
     df.loc[nothing, "currency"] = df.loc[nothing, "cost_status"].map(
         lambda st: "free" if st == "free" else "—")
     last = df.sort_values(["time", "attempt"]).groupby("call_id", sort=False).tail(1)
-    failed_calls = set(last.loc[last["status"] != "ok", "call_id"])
+    failed_calls = set(last.loc[~last["status"].isin(("ok", "cached")), "call_id"])
     df["_failed"] = df["call_id"].isin(failed_calls) & ~df["call_id"].duplicated(keep="last")
     g = df.groupby(group + ["currency"], dropna=False, sort=True)
     out = g.agg(calls=("call_id", "nunique"), attempts=("call_id", "size"),
@@ -45,7 +46,9 @@ def summarize(df: pd.DataFrame, by: str = "model") -> pd.DataFrame:
                 total_tokens=("total_tokens", "sum"),
                 cost=("cost", lambda s: s.sum(min_count=1)),
                 unpriced=("cost_status", lambda s: int((s == "unpriced").sum())),
-                mean_latency_s=("latency_s", "mean"))
+                mean_latency_s=("latency_s", "mean"),
+                cached=("status", lambda s: int((s == "cached").sum())),
+                saved=("saved", lambda s: float(s.sum())))
     out["errors"] = out["errors"].astype("int64")
     return out.reset_index() if len(out) else pd.DataFrame(columns=list(out.columns))
 

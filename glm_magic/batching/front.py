@@ -20,7 +20,7 @@ def batch(prompts: Any, *, template: str | None = None, model: str | None = None
           max_retries: int = 3, on_error: str = "record", resume: str | bool | None = None,
           dry_run: bool = False, progress: bool = True, session: Session | None = None,
           schema: Any = None, max_repairs: int = 1, via: str = "online",
-          **params: Any) -> Any:
+          cache: str | bool | None = None, **params: Any) -> Any:
     """Run one prompt per row of a list, Series or DataFrame; returns a DataFrame aligned with
     the input (same index and order): answer, status, error, prompt_tokens,
     completion_tokens, cost, latency_s, attempts.
@@ -46,6 +46,10 @@ def batch(prompts: Any, *, template: str | None = None, model: str | None = None
         `glm_magic.batch_job(path_or_id)` picks it up later. With `dry_run=True` it shows the
         JSONL lines and the cost at the batch price beside the online one.
 
+    cache: the response cache for these rows ("on", "off", "replay", "refresh", True, False;
+        default `GLMSettings.cache`): a re-run answers from the cache at no cost; in replay a
+        row the cache does not hold raises `CacheMissError` naming the row.
+
     Works inside a running notebook loop: the batch runs on a private event loop in a worker
     thread (asyncio is never patched). A kernel interrupt stops it and returns what is done."""
     from .batch_dask import is_dask
@@ -58,10 +62,14 @@ def batch(prompts: Any, *, template: str | None = None, model: str | None = None
 
         return batch_dask(prompts, template=template, model=model, provider=provider,
                           system=system, concurrency=concurrency, max_retries=max_retries,
-                          on_error=on_error, session=session, params=params)
+                          on_error=on_error, session=session,
+                          params=params if cache is None else {**params, "cache": cache})
     if via not in ("online", "batch_api"):
         raise ValueError(f"via must be 'online' or 'batch_api', not {via!r}")
     if via == "batch_api":
+        if cache not in (None, False, "off"):
+            raise ValueError("the Batch API runs on the provider's side: the response cache "
+                             "does not apply to via='batch_api' (use via='online')")
         return _via_batch_api(prompts, template, model, provider, system, resume, dry_run,
                               session, schema, params)
 
@@ -69,7 +77,7 @@ def batch(prompts: Any, *, template: str | None = None, model: str | None = None
         prompts, template=template, model=model, provider=provider, system=system,
         concurrency=concurrency, max_retries=max_retries, on_error=on_error, resume=resume,
         dry_run=dry_run, progress=progress, session=session, schema=schema,
-        max_repairs=max_repairs, **params)
+        max_repairs=max_repairs, cache=cache, **params)
 
 
 def _via_batch_api(prompts: Any, template: str | None, model: str | None,

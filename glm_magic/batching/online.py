@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import errors
+from ..accounting.caching import cache_mode
 from ..accounting.ledger import is_url, patiently
 from ..calls.limiter import STOPPING, progress_bar
 from ..calls.sessions import Session
@@ -23,6 +24,7 @@ from ..calls.workers import Stopped, Workers
 from ..core.client import AsyncClient
 from ..schema import Schema
 from ..types import Completion
+from .cached_rows import answer_from_cache
 from .plan import COLUMNS, estimate, make_plan
 
 
@@ -60,7 +62,8 @@ async def abatch(prompts: Any, *, template: str | None = None, model: str | None
                  provider: str | None = None, system: str | None = None, concurrency: int = 8,
                  max_retries: int = 3, on_error: str = "record", resume: str | bool | None = None,
                  dry_run: bool = False, progress: bool = True, session: Session | None = None,
-                 schema: Any = None, max_repairs: int = 1, **params: Any) -> Any:
+                 schema: Any = None, max_repairs: int = 1, cache: str | bool | None = None,
+                 **params: Any) -> Any:
     """Run one prompt per row with bounded, rate-limit-aware concurrency.
 
     Returns a DataFrame aligned with the input (same index, same order) with columns
@@ -80,7 +83,9 @@ async def abatch(prompts: Any, *, template: str | None = None, model: str | None
     plan = make_plan(s, prompts, template, provider, model, system, params, shape)
     if dry_run:
         return estimate(s, plan, system, params, shape)
-    s.client(plan.provider).provider.require_credentials()
+    mode = cache_mode(cache) or s.recorder.cache_mode
+    if mode != "replay":  # a replay answers from the file alone: no key needed
+        s.client(plan.provider).provider.require_credentials()
     if s.client(plan.provider).provider.local:
         concurrency = 1  # one model in-process: rows run one after another
     if resume is True:  # beside the ledger: in its file, or next to a team ledger
@@ -93,12 +98,17 @@ async def abatch(prompts: Any, *, template: str | None = None, model: str | None
         for i, k in enumerate(plan.keys):
             if k in saved:
                 results[i] = saved[k]
+    if shape is None:  # a re-run: the cached rows are answered before any worker starts
+        answer_from_cache(s, plan, system, params, mode, results,
+                          lambda comp, attempts: _row(comp, "ok", None, attempts))
     # the batch owns its client: closing it at the end never cuts a stream of the chat panel
     # or a cell running on the same loop
+    todo = [i for i, r in enumerate(results) if r is None]
     client = AsyncClient(s.provider_for(plan.provider), timeout=s.timeout, max_retries=0,
-                         record=False)
+                         record=False) if todo else None  # none when the cache answered all
     workers = Workers(concurrency, max_retries)
     stop: dict[str, Any] = {"error": None}
+    missed: dict[str, Any] = {"error": None}  # a replay miss fails the batch, whatever on_error
     bar = progress_bar(len(plan.prompts), sum(r is not None for r in results), progress)
     totals = {"ok": 0, "failed": 0, "tokens": 0, "cost": 0.0, "currency": ""}
 
@@ -123,7 +133,7 @@ async def abatch(prompts: Any, *, template: str | None = None, model: str | None
             last["attempt"] = attempt
             call = dict(provider=plan.provider, model=plan.model, system=system, once=True,
                         stream=False, source="batch", call_id=call_id, attempt=attempt,
-                        client=client, **params)
+                        client=client, cache=cache, **params)
             if shape is None:
                 return await s.acomplete(plan.prompts[i], **call)
             return await aask(s, plan.prompts[i], shape, max_repairs=max_repairs, **call)
@@ -133,7 +143,10 @@ async def abatch(prompts: Any, *, template: str | None = None, model: str | None
         except Stopped:
             return  # left for the end: "skipped" with the reason the batch stopped
         except errors.GLMError as err:
-            if isinstance(err, STOPPING) or on_error == "raise":
+            if isinstance(err, errors.CacheMissError):  # replay: say which row, stop
+                err.message = f"row {plan.index[i]!r}: {err.message}"
+                missed["error"] = missed["error"] or err
+            if isinstance(err, (*STOPPING, errors.CacheMissError)) or on_error == "raise":
                 stop["error"] = stop["error"] or err
                 workers.stop(errors.describe(err))
             status = "filtered" if isinstance(err, errors.ContentFilterError) else "error"
@@ -149,7 +162,7 @@ async def abatch(prompts: Any, *, template: str | None = None, model: str | None
 
     interrupted = False
     try:
-        await workers.run([i for i, r in enumerate(results) if r is None], run_row)
+        await workers.run(todo, run_row)
     except (asyncio.CancelledError, KeyboardInterrupt):
         interrupted = True
     finally:
@@ -157,8 +170,11 @@ async def abatch(prompts: Any, *, template: str | None = None, model: str | None
             bar.close()
         if store is not None:
             store.close()
-        await client.close()
+        if client is not None:
+            await client.close()
     reason = workers.stopped
+    if missed["error"] is not None:
+        raise missed["error"]
     if stop["error"] is not None and on_error == "raise":
         raise stop["error"]
     left = "interrupted" if interrupted else "skipped"

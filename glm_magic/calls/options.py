@@ -24,7 +24,7 @@ class View(Protocol):
 # other keyword is an API parameter and goes to the provider as given
 ROUTING = ("messages", "provider", "model", "chat", "system", "once", "new", "source", "cell",
            "tags", "check_credentials", "call_id", "attempt", "claim", "cell_id", "append",
-           "stream", "view", "max_retries", "client")
+           "stream", "view", "max_retries", "client", "cache")
 # what people reach for instead (`conversation=` meant `chat=`)
 ROUTING_ALIASES = {"conversation": "chat", "chat_name": "chat", "conv": "chat",
                     "system_prompt": "system", "provider_name": "provider",

@@ -5,11 +5,13 @@ remembered answer; the magic, the chat panel and the batch runner only wrap it."
 from __future__ import annotations
 
 import contextlib
+import os
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 from .. import errors
+from ..accounting.caching import cache_mode
 from ..accounting.recording import Call, Recorder, failed_completion
 from ..core.client import AsyncClient, Client
 from ..providers import default_provider_name, make_provider, provider_class
@@ -70,6 +72,12 @@ class Session:
             self.reset_clients()
         elif name in ("timeout", "max_retries"):
             self.reset_clients()
+        elif name == "cache":
+            self.recorder.cache_mode = new or "off"
+        elif name == "cache_path":
+            self.recorder.cache_path = os.path.expanduser(new) if new else None
+        elif name == "cache_max_mb":
+            self.recorder.cache_max_mb = float(new)
 
     def __repr__(self) -> str:
         return (f"<Session provider={self.provider!r} model={self.model!r} "
@@ -113,7 +121,9 @@ class Session:
         The session's default model applies only when no other provider was named."""
         provider, model = split_target(provider, model)
         dprov, dmodel = split_target(self.provider, self.model)
-        name = provider or dprov or default_provider_name()
+        # a replay answers what was recorded, keyless: GLM, as when the key was set
+        name = provider or dprov or ("zhipu" if self.recorder.cache_mode == "replay"
+                                     else default_provider_name())
         if model is None and dmodel and provider in (None, dprov):
             model = dmodel
         return name, model or provider_class(name).default_model
@@ -159,15 +169,16 @@ class Session:
                 source: str = "api", cell: int | None = None, tags: Any = None,
                 check_credentials: bool = True, call_id: str | None = None,
                 attempt: int = 1, claim: bool = True, cell_id: str | None = None,
-                append: bool = False, **params: Any) -> Call:
+                append: bool = False, cache: str | bool | None = None, **params: Any) -> Call:
         """Resolve provider/model, build the exact messages to send, check the budget — and
         change nothing: the call's turn in its conversation travels on the call until
         `begin(call)` applies it (a dry run or a refused call just drops it). `claim=False`
         lets `begin` skip reserving the conversation."""
         check_options(params)
         name, model_name = self.resolve(provider, model)
-        if check_credentials:  # fail before anything changes
-            self.client(name).provider.require_credentials()
+        mode = cache_mode(cache)
+        if check_credentials and (mode or self.recorder.cache_mode) != "replay":
+            self.client(name).provider.require_credentials()  # fail before anything changes
         check_encodable(prompt if messages is None else messages)
         turn: PendingTurn | None = None
         if messages is not None:
@@ -188,6 +199,7 @@ class Session:
                     ",".join(tags) if isinstance(tags, (list, tuple)) else tags,
                     attempt_offset=attempt - 1)
         call.turn, call.claim = turn, claim
+        call.cache = mode
         call.replaced = turn.replaced if turn else None
         call.notices = list(turn.notices) if turn else []
         warning = window_notice(name, model_name, msgs)

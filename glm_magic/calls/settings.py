@@ -90,13 +90,24 @@ class GLMSettings(Configurable):
                     "loading one can send the conversation to that host).").tag(config=True)
     providers = Dict(help="Per-provider options, e.g. {'zhipu': {'base_url': ...}}."
                      ).tag(config=True)
+    cache = Unicode(
+        "off", help="The response cache: 'on' answers a request already answered from the cache "
+             "(else sends and stores it), 'replay' answers only from the cache (a miss is a "
+             "CacheMissError, nothing is sent: CI or a colleague without a key), 'refresh' "
+             "sends again and replaces the stored answer.").tag(config=True)
+    cache_path = Unicode(None, allow_none=True,
+                         help="The response cache file (default: responses.sqlite beside the "
+                              "ledger; `%glm cache here` puts it beside the notebook)."
+                         ).tag(config=True)
+    cache_max_mb = Float(512.0, help="Size cap of the response cache file; the least "
+                                     "recently used answers go first.").tag(config=True)
 
     def __init__(self, **kwargs: Any) -> None:
         self._accepted: dict[str, Any] = {}  # the last good value of each checked setting
         super().__init__(**kwargs)
 
     @observe("temperature", "provider", "budget", "exchange_rate", "timeout", "max_retries",
-             "max_history_tokens", "ledger_path")
+             "max_history_tokens", "ledger_path", "cache")
     def _accept(self, change: Any) -> None:
         self._accepted[change["name"]] = change["new"]
 
@@ -150,6 +161,15 @@ class GLMSettings(Configurable):
             except SettingError as err:
                 return self._refuse(name, str(err))
         return value
+
+    @validate("cache")
+    def _check_cache(self, proposal: Any) -> Any:
+        from ..accounting.caching import cache_mode
+
+        try:
+            return cache_mode(proposal["value"]) or "off"
+        except ValueError as err:
+            return self._refuse("cache", str(err))
 
     @validate("ledger_path")
     def _check_ledger_path(self, proposal: Any) -> Any:

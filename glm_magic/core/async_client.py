@@ -15,6 +15,7 @@ from ..types import Chunk, Completion
 from . import transport
 from .base_client import BaseClient, as_chunk, check_filtered, is_stream, observed
 from .hooks import CallObserver
+from .replay import replayed
 from .responses import check_status, parse_body
 from .streams import AsyncStream
 from .transport import Deadline, is_transport_error
@@ -59,6 +60,9 @@ class AsyncClient(BaseClient):
     async def _create(self, body: dict, stream: bool, timeout: httpx.Timeout,
                       headers: dict[str, str]) -> Completion | AsyncStream:
         observer = self._observer(body)
+        answer = self._cached(observer, body)
+        if answer is not None:  # the response cache: nothing is sent
+            return observed(observer, replayed(self.provider, answer, stream, self.is_async))
         try:
             result = await self._retrying(
                 lambda t0, attempt: self._once(body, stream, timeout, headers, t0, attempt),

@@ -98,6 +98,12 @@ class BaseClient:
         hooks = self.hooks or default_hooks()
         return hooks.started(self.provider, body, self.source) if hooks is not None else None
 
+    def _cached(self, observer: CallObserver | None, body: dict) -> Completion | None:
+        """The answer the observer already holds for `body` (the response cache), if any;
+        an observer may also refuse the call here (a replay without the answer)."""
+        ask = getattr(observer, "cached", None)
+        return ask(self.provider, body) if ask is not None else None
+
     def _credential_fingerprint(self) -> str:
         """A digest (never the key itself) of the environment the credentials came from."""
         import hashlib

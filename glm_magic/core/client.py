@@ -20,6 +20,7 @@ from .async_client import AsyncClient as AsyncClient
 from .base_client import DEFAULT_BACKOFF_S as DEFAULT_BACKOFF_S
 from .base_client import BaseClient, as_chunk, check_filtered, is_stream, observed
 from .hooks import CallObserver
+from .replay import replayed
 from .responses import MAX_BACKOFF_S as MAX_BACKOFF_S  # re-exported: retry timing lives there
 from .responses import MAX_RETRY_AFTER_S as MAX_RETRY_AFTER_S
 from .responses import backoff_delay as backoff_delay
@@ -65,6 +66,9 @@ class Client(BaseClient):
     def _create(self, body: dict, stream: bool, timeout: httpx.Timeout,
                 headers: dict[str, str]) -> Completion | Stream:
         observer = self._observer(body)
+        answer = self._cached(observer, body)
+        if answer is not None:  # the response cache: nothing is sent
+            return observed(observer, replayed(self.provider, answer, stream, self.is_async))
         try:
             result = self._retrying(
                 lambda t0, attempt: self._once(body, stream, timeout, headers, t0, attempt),

@@ -4,7 +4,8 @@ retried, the call finished or failed. The client knows nothing of sessions or le
 
 A bare `Client()` gets the default hooks the package registers (`register_default_hooks`:
 the kernel session's recorder); `record=False` opts out; a session pins one call's observer
-with `client.with_observer(...)`."""
+with `client.with_observer(...)`. The same seam answers from the response cache: an observer
+whose `cached(...)` returns a completion answers the call without a request."""
 
 from __future__ import annotations
 
@@ -30,7 +31,11 @@ class AttemptReport:
 
 
 class CallObserver(Protocol):
-    """One call's recording: told of each retried attempt and of how the call ended."""
+    """One call's recording: told of each retried attempt and of how the call ended. An
+    observer may also hold the answer already (`cached`, optional: the response cache); the
+    client then returns it — whole or replayed as a stream — and sends nothing."""
+
+    def cached(self, provider: Provider, body: dict[str, Any]) -> Completion | None: ...
 
     def retried(self, report: AttemptReport) -> None: ...
 

@@ -36,6 +36,7 @@ class StreamCore:
         self.max_bytes = max_bytes
         self.received = 0
         self.hide_usage_chunks = False  # set when we, not the caller, asked for usage
+        self.cached = False  # a replayed answer from the response cache (core.replay)
         self._held_error: BaseException | None = None
 
     def feed(self, raw: bytes, final: bool = False) -> list[Chunk]:
@@ -130,6 +131,7 @@ class StreamCore:
         c.latency_s = end - self.started
         c.ttft_s = self.ttft_s
         c.attempt = self.attempt
+        c.cached = self.cached
         if self.error is not None:
             c.status = "filtered" if isinstance(self.error, errors.ContentFilterError) else "error"
             c.error = str(self.error)

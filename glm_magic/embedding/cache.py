@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from .. import errors
 
+NUMBER_TYPES = {int, float}  # what a vector holds (JSON numbers; never bool or text)
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -73,22 +75,27 @@ def checked_vectors(data: list[Any], expected: int, dimensions: int | None,
     if len(data) != expected:
         raise errors.ProtocolError(f"asked for {expected} vectors, got {len(data)}",
                                    provider=provider)
-    out = []
-    for item in data:
-        raw = getattr(item, "embedding", None)
-        if not isinstance(raw, (list, tuple)) or not raw or \
-                not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in raw):
-            raise errors.ProtocolError("the server sent an embedding that is not a list of "
-                                       "numbers", provider=provider)
-        with np.errstate(over="ignore"):
-            vec = np.asarray(raw, dtype=np.float32)
-        if not np.isfinite(vec).all():
-            raise errors.ProtocolError("the server sent an embedding with values that are not "
-                                       "finite (or too large for float32)", provider=provider)
-        out.append(vec)
-    sizes = {len(v) for v in out}
+    vectors = [getattr(item, "embedding", None) for item in data]
+    numbers: set[Any] = set()
+    for raw in vectors:
+        if not isinstance(raw, (list, tuple)) or not raw:
+            numbers.add(None)
+            break
+        numbers.update(map(type, raw))  # C speed: bool and str are their own types
+    if not numbers <= NUMBER_TYPES:
+        raise errors.ProtocolError("the server sent an embedding that is not a list of "
+                                   "numbers", provider=provider)
+    sizes = {len(v) for v in vectors}
     if len(sizes) > 1 or (dimensions and sizes != {dimensions}):
         want = f" (asked for {dimensions})" if dimensions else ""
         raise errors.ProtocolError(f"the server sent vectors of sizes {sorted(sizes)}{want}",
                                    provider=provider)
-    return out
+    try:
+        with np.errstate(over="ignore"):
+            matrix = np.asarray(vectors, dtype=np.float32)  # one conversion for the response
+    except (OverflowError, ValueError):  # an integer no float holds
+        matrix = np.array([np.inf], dtype=np.float32)
+    if not np.isfinite(matrix).all():
+        raise errors.ProtocolError("the server sent an embedding with values that are not "
+                                   "finite (or too large for float32)", provider=provider)
+    return list(matrix)

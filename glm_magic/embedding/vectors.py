@@ -266,7 +266,7 @@ def _record(s: Session, call: Call, attempt: int, latency: float, resp: Any,
         tokens = resp.usage.prompt_tokens or resp.usage.total_tokens
         comp.usage = Usage(tokens, 0, tokens)
         resp.completion = comp
-    return s.recorder.settle(call, comp)
+    return s.recorder.settle(call, comp, soon=True)  # group-committed, like a bare Client
 
 
 def _estimate(name: str, price_key: str, model: str, rows: list[str | None],

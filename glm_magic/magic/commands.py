@@ -178,7 +178,9 @@ def build_call(magics: GLMMagics, args: Any, cell: str) -> tuple[str, dict[str, 
         cell_no = getattr(magics.shell, "execution_count", None)
     return prompt, dict(provider=provider, model=model, chat=args.chat, system=system,
                         once=args.once, new=args.new, source="magic", cell=cell_no,
-                        cell_id=getattr(magics, "cell_id", None), append=args.append, **params)
+                        cell_id=getattr(magics, "cell_id", None), append=args.append,
+                        **({"cache": args.cache} if getattr(args, "cache", None) is not None
+                           else {}), **params)
 
 
 def tool_functions(magics: GLMMagics, spec: str) -> dict[str, Any]:

@@ -195,6 +195,11 @@ class GLMMagics(Magics):
               help="ask a GLM-4.5+ model to think (shown collapsed above the answer)")
     @argument("--no-thinking", action="store_false", dest="thinking",
               help="ask a GLM-4.5+ model not to think")
+    @argument("--cache", action="store_true", default=None,
+              help="answer from the response cache when it holds this request (else send and "
+                   "store it), whatever GLMSettings.cache says")
+    @argument("--no-cache", action="store_false", dest="cache",
+              help="send this cell's request, the response cache aside")
     @argument("--image-gen", action="store_true", dest="image_gen",
               help="generate images from the cell body (CogView)")
     @argument("--size", help="with --image-gen: image size, e.g. 1024x1024")
@@ -209,7 +214,8 @@ class GLMMagics(Magics):
         save NAME PATH, load PATH [NAME], config, models [PROVIDER], login [PROVIDER] [--save],
         trust [--yes | --table], budget AMOUNT [CUR]|off, fix [WHAT YOU WANT], chat [NAME],
         result TASK_ID [--wait], tasks, image [-m M] [--size S] [-n N] [-o VAR]
-        [--save PATH] PROMPT, help.
+        [--save PATH] PROMPT, cache [here [NAME] | clear [--older-than 30d] | on | off |
+        replay | refresh], help.
         """
         from . import commands, subcommands
 

@@ -4,9 +4,7 @@ registry)."""
 
 from __future__ import annotations
 
-import shlex
 import weakref
-from collections.abc import Callable
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -17,53 +15,13 @@ from ..calls.conversation import Conversation
 from ..config import env_value
 from ..sanitize import terminal_safe
 from ..tokens import estimate_messages
-from .cell_errors import cell_error
+from . import cache_command  # noqa: E402, F401  (registers %glm cache)
 from .commands import parse_budget
 from .images import run_image
 from .output import GLMMagics, make_view, show_text
+from .registry import SUBCOMMANDS, USAGE, run, subcommand
 
-SUBCOMMANDS: dict[str, Callable[[GLMMagics, list[str]], Any]] = {}
-USAGE: dict[str, str] = {}
-
-
-def subcommand(name: str, usage: str = "") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register `fn(magics, rest)` as `%glm NAME`; `usage` is its line in `%glm help`."""
-    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
-        SUBCOMMANDS[name] = fn
-        USAGE[name] = usage or name
-        return fn
-    return register
-
-
-def run(magics: GLMMagics, line: str) -> Any:
-    """`%glm NAME ARGS`: dispatch to the registered subcommand; bad input is one line."""
-    try:
-        words = shlex.split(line)
-    except ValueError as exc:
-        raise UsageError(f"%glm: cannot parse {line!r} ({exc})") from None
-    if not words:
-        raise UsageError(_subcommand_hint("a subcommand is missing"))
-    name, rest = words[0].lower(), words[1:]
-    fn = SUBCOMMANDS.get(name)
-    if fn is None:
-        import difflib
-
-        close = difflib.get_close_matches(name, list(SUBCOMMANDS), n=1, cutoff=0.6)
-        if close:
-            raise UsageError(f"%glm: unknown subcommand {name!r}; did you mean {close[0]}? "
-                             "(%glm help lists them all)")
-        raise UsageError(_subcommand_hint(f"unknown subcommand {name!r}"))
-    try:
-        return fn(magics, rest)
-    except errors.GLMError as err:
-        raise cell_error(err) from None
-    except (ValueError, OSError) as err:
-        raise UsageError(f"%glm {name}: {err}") from None
-
-
-def _subcommand_hint(problem: str) -> str:
-    return (f"%glm: {problem}; use one of: {', '.join(SUBCOMMANDS)} "
-            "(or %%glm with the prompt in the cell body)")
+__all__ = ["SUBCOMMANDS", "USAGE", "run", "subcommand"]
 
 
 @subcommand("usage", "usage [--csv PATH]")

@@ -45,7 +45,11 @@ def footer_text(comp: Completion, rate: tuple[str, float] | None = None) -> str:
         parts.append(text + (f" ({', '.join(extra)})" if extra else ""))
     if comp.latency_s is not None:
         parts.append(f"{comp.latency_s:.2f} s")
-    if comp.cost_status:
+    if comp.cached:  # nothing was sent: what it would have cost, from the cache
+        saved = "" if not comp.saved else " (saved " + format_cost(
+            comp.saved, comp.currency, "priced", rate) + ")"
+        parts.append("cached" + saved)
+    elif comp.cost_status:
         parts.append(format_cost(comp.cost if comp.cost is not None else float("nan"),
                                  comp.currency, comp.cost_status, rate))
     if comp.status != "ok":

@@ -133,6 +133,8 @@ class Completion(SDKObject):
     error: str | None = None
     attempt: int = 1
     task_status: str | None = None  # async tasks: PROCESSING | SUCCESS | FAIL
+    cached: bool = False  # answered by the response cache: nothing was sent
+    saved: float | None = None  # what the cached answer would have cost (in `currency`)
     _fields: ClassVar[tuple[str, ...]] = ("id", "object", "created", "model", "choices",
                                           "usage", "request_id")
 

@@ -75,13 +75,18 @@ class EmbeddingsResponse(SDKObject):
     completion: Any = None  # the call as recorded (cost, latency), set when recorded
 
 
+def _vector(value: Any) -> list[Any]:
+    """The parsed list itself (a copy of every vector cost 17 µs a text), else a list."""
+    return value if type(value) is list else list(value or [])
+
+
 def embeddings_from_openai(data: Any, model: str = "") -> EmbeddingsResponse:
     """Parse the OpenAI/Zhipu embeddings body; vectors ordered by their `index`."""
     items = sorted(data.get("data") or [], key=lambda d: d.get("index") or 0)
     u = data.get("usage") or {}
     prompt = count(u.get("prompt_tokens") or u.get("total_tokens") or 0)
     return EmbeddingsResponse(
-        [Embedding(int(d.get("index") or i), list(d.get("embedding") or []))
+        [Embedding(int(d.get("index") or i), _vector(d.get("embedding")))
          for i, d in enumerate(items)],
         str(data.get("model") or model), EmbeddingUsage(prompt, max(prompt, count(
             u.get("total_tokens") or 0))), raw=data)

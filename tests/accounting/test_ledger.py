@@ -323,3 +323,38 @@ def test_group_commit_resumes_after_close(tmp_path):
     finally:
         other.close()
         led.close()
+
+
+def test_the_fast_row_path_stores_what_the_careful_one_does(tmp_path):
+    """`row_values` recognises a common row by its shape; any row, common or odd (huge ints,
+    NaN, surrogates, long text, bytes, dicts), must come out exactly as value-by-value
+    conversion makes it, and land in the file as such."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from glm_magic.accounting.ledger_rows import COLUMNS, row_values, scalar
+
+    anything = st.one_of(st.none(), st.integers(), st.integers(min_value=2**62),
+                         st.floats(allow_nan=True, allow_infinity=True), st.text(),
+                         st.text(min_size=8190, max_size=8300), st.binary(max_size=20),
+                         st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
+    fixed = {"time": 1.5, "pid": 7, "os_user": "me", "host": "h", "error": None,
+             "prompt": None, "answer": None, "tags": None}
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.fixed_dictionaries({k: anything for k in COLUMNS if k not in fixed}))
+    def check(row):
+        row.update(fixed)
+        careful = [None if row.get(k) is None else scalar(kind, k, row[k])
+                   for k, kind in COLUMNS.items()]
+        assert row_values(row) == careful or any(
+            v != v for v in careful if isinstance(v, float))  # NaN is never equal
+
+    check()
+    led = Ledger(tmp_path / "odd.sqlite")
+    led.append({"call_id": "x" * 9000, "request_id": {"id": 1}, "prompt_tokens": 2**70,
+                "cost": float("nan"), "model": "bad\ud800", "status": "ok"})
+    row = led.rows()[-1]
+    assert len(row["call_id"]) == 8192 and row["request_id"] == '{"id": 1}'
+    assert row["prompt_tokens"] == 2**63 - 1 and row["cost"] is None
+    assert row["model"] == "bad?"

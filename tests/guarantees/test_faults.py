@@ -409,7 +409,8 @@ def reliability_data() -> dict:
               "at 0.1 s; bad vectors are a ProtocolError and never cached | "
               "`tests/guarantees/test_trust.py::test_deep_json_*`, `test_a_backtracking_*`, "
               "`test_bad_vectors_*` |",
-              "| a bare `Client()`'s rows are group-committed by a writer thread within 50 ms: "
+              "| a bare `Client()`'s rows and `embed()`'s are group-committed by a writer thread "
+              "within 50 ms: "
               "every read, `close()` and a clean exit write them first; under kill -9 a row "
               "may lag its call by at most ~100 ms; cells, batches and batch resume stores "
               "commit each row as it finishes (0 finished rows lost) | "

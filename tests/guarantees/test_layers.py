@@ -111,7 +111,8 @@ def test_no_private_name_is_imported_across_modules():
 
 # --- the public surface did not move ----------------------------------------------------------
 PUBLIC = ["APIConnectionError", "APITimeoutError", "AsyncClient", "AuthenticationError",
-          "BadRequestError", "BudgetExceededError", "ChatPanel", "Client", "ConfigurationError",
+          "BadRequestError", "BudgetExceededError", "CacheMissError", "ChatPanel", "Client",
+          "ConfigurationError",
           "ContentFilterError", "GLMError", "NotFoundError", "PermissionDeniedError",
           "ProtocolError", "QuotaExceededError", "RateLimitError", "ServerError", "Session",
           "abatch", "batch", "BatchJob", "batch_job", "cost_summary", "embed", "aembed",

@@ -12,6 +12,25 @@ if TYPE_CHECKING:
     from ..base_client import BaseClient
 
 
+def chat_body(provider: Any, model: str | None, messages: list[dict[str, Any]],
+              params: dict[str, Any], extra_body: dict[str, Any] | None = None
+              ) -> dict[str, Any]:
+    """The request body of a chat call as the client hands it to the provider (and as the
+    response cache keys it): the model (the provider's default for None/"default"), the
+    messages, the parameters, `extra_body` merged, `response_format` in the form this
+    provider accepts."""
+    body = {"model": provider.default_model if model in (None, "", "default") else model,
+            "messages": messages}
+    body.update(params)
+    if extra_body:
+        body.update(extra_body)
+    if body.get("response_format") is not None:
+        from ...providers.formats import adapt_request
+
+        body = adapt_request(body, provider)
+    return body
+
+
 class Completions:
     def __init__(self, client: BaseClient) -> None:
         self._client = client
@@ -24,15 +43,7 @@ class Completions:
         from ..transport import as_timeout
 
         c = self._client
-        body = {"model": c.provider.default_model if model in (None, "", "default") else model,
-                "messages": messages}
-        body.update(params)
-        if extra_body:
-            body.update(extra_body)
-        if body.get("response_format") is not None:  # the form this provider accepts
-            from ...providers.formats import adapt_request
-
-            body = adapt_request(body, c.provider)
+        body = chat_body(c.provider, model, messages, params, extra_body)
         return c._create(body, stream, as_timeout(timeout) if timeout is not None
                          else c.timeout, extra_headers or {})
 
