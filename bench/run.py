@@ -134,14 +134,34 @@ def bench_recorded_client(base: str, results: dict) -> None:
     for fn in fns.values():
         for _ in range(30):
             fn()
-    for _ in range(max(3, ROUNDS * 2)):
+    for _ in range(max(10, ROUNDS * 8)):  # short interleaved rounds: drift hits all three
         for name, fn in fns.items():
             t = time.process_time()
-            for _ in range(500):
+            for _ in range(150):
                 fn()
-            out[name].append((time.process_time() - t) / 500 * 1e6)
+            out[name].append((time.process_time() - t) / 150 * 1e6)
     results["recorded bare Client() request, process CPU (µs)"] = {
         k: median(v) for k, v in out.items()}
+
+
+def bench_recorded_instructions(base: str, results: dict) -> None:
+    """The same three clients under callgrind: instructions per request (the difference of a
+    run of 300 requests and one of none), repeatable whatever else the machine does."""
+    import shutil
+
+    if not shutil.which("valgrind"):
+        return
+    per = {}
+    for mode in ("httpx", "plain", "recorded"):
+        counts = []
+        for n in (0, 300):
+            out = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+                                  PY, str(HERE / "instructions.py"), mode, str(n), base],
+                                 capture_output=True, text=True, check=True).stderr
+            counts.append(int(out.split("Collected :")[-1].split()[0]))
+        per[mode] = (counts[1] - counts[0]) / 300
+    results["recorded bare Client() request, instructions (callgrind)"] = {
+        "httpx": per["httpx"], "glm_magic": per["recorded"], "plain": per["plain"]}
 
 
 def bench_requests(base: str, results: dict) -> None:
@@ -251,6 +271,61 @@ def bench_batch(base: str, results: dict) -> None:
         assert (df["status"] == "ok").all()
     results["batch of 2,000 rows at concurrency 32 (rows/s)"] = {
         "httpx": median(raw), "glm_magic": median(ours), "higher_is_better": True}
+
+
+def bench_cache(base: str, results: dict) -> None:
+    """The response cache: a 2,000-row batch re-run answered from it, and a cached %%glm cell
+    beside displaying the same answer with no call at all (the same notebook view, fed the
+    same chunks: what showing a saved answer costs)."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    from glm_magic.core.replay import replay_chunks
+    from glm_magic.render.views import NotebookView
+
+    os.environ["ZHIPUAI_API_KEY"] = KEY
+    os.environ["ZHIPUAI_BASE_URL"] = base
+    folder = Path(tempfile.mkdtemp())
+    os.environ["GLM_MAGIC_LEDGER"] = str(folder / "bench-ledger.sqlite")
+    import glm_magic
+
+    s = glm_magic.session()
+    s.settings.cache_path = str(folder / "responses.sqlite")
+    s.settings.cache = "on"
+    prompts = [f"cached row {i}" for i in range(2000)]
+    glm_magic.batch(prompts, concurrency=32, progress=False)  # recorded once
+    rates = []
+    for _ in range(ROUNDS * 2):
+        t = time.perf_counter()
+        df = glm_magic.batch(prompts, progress=False)
+        rates.append(len(df) / (time.perf_counter() - t))
+        assert (df["cost"] == 0).all()
+    results["2,000-row batch re-run from the response cache (rows/s)"] = {
+        "glm_magic": median(rates), "higher_is_better": True}
+
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "glm_magic")
+    ip.run_line_magic("config", "GLMMagics.output = 'notebook'")
+    with capture_output():
+        ip.run_cell_magic("glm", "--once -m stream-2000", "a long cached answer")
+    answer = s.last
+    whole = replay_chunks(answer)[0]
+    whole.choices[0].delta.content = answer.text
+    cell, shown = [], []
+    for _ in range(ROUNDS * 5):
+        with capture_output():
+            t = time.perf_counter()
+            ip.run_cell_magic("glm", "--once -m stream-2000", "a long cached answer")
+            cell.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            view = NotebookView("markdown")
+            view.update(whole)  # the answer at once: nothing to stream
+            view.finish(answer)
+            shown.append(time.perf_counter() - t)
+        assert s.last.cached
+    results["cached %%glm cell vs displaying its answer (s)"] = {
+        "display": median(shown), "glm_magic": median(cell)}
+    s.settings.cache = "off"
 
 
 def bench_dask(base: str, results: dict) -> None:
@@ -686,6 +761,8 @@ GOALS = {
     "sequential non-stream request, client CPU (µs)": ("≤ 1.3× raw httpx", "httpx", 1.3, False),
     "recorded bare Client() request, process CPU (µs)": ("≤ 1.2× raw httpx", "httpx", 1.2,
                                                            False),
+    "recorded bare Client() request, instructions (callgrind)": ("≤ 1.2× raw httpx", "httpx",
+                                                                 1.2, False),
     "stream of 2,000 chunks, client CPU per chunk (µs)": ("≤ 1.5× raw httpx", "httpx", 1.5,
                                                           False),
     "200 requests at concurrency 32, wall (s)": ("≤ 0.5× raw httpx", "httpx", 0.5, False),
@@ -702,6 +779,10 @@ GOALS = {
     "10 KB answer in JupyterLab: busy for the whole cell": ("report", None, None, False),
     "100 KB answer in JupyterLab: busy for the whole cell": ("report", None, None, False),
     "1 MB answer in JupyterLab: busy for the whole cell": ("report", None, None, False),
+    "2,000-row batch re-run from the response cache (rows/s)": ("≥ 20,000", None, 20_000,
+                                                                 True),
+    "cached %%glm cell vs displaying its answer (s)": ("≤ 1.3× display", "display", 1.3,
+                                                        False),
     "goodput under a 200/s, 16-in-flight limit (share of the cap)": ("≥ 0.9 of the cap", None,
                                                                       0.9, True),
     "requests refused (429) under that limit (share)": ("≤ 0.05", None, 0.05, False),
@@ -779,10 +860,12 @@ def main() -> int:
                  ("first_cell", lambda: bench_first_cell(base, results)),
                  ("requests", lambda: bench_requests(base, results)),
                  ("recorded", lambda: bench_recorded_client(base, results)),
+                 ("instructions", lambda: bench_recorded_instructions(base, results)),
                  ("concurrency", lambda: bench_concurrency(base, results)),
                  ("magic", lambda: bench_magic_stream(base, results)),
                  ("browser", lambda: bench_browser(base, results)),
                  ("batch", lambda: bench_batch(base, results)),
+                 ("cache", lambda: bench_cache(base, results)),
                  ("goodput", lambda: bench_goodput(base, results)),
                  ("schema", lambda: bench_schema(base, results)),
                  ("embed", lambda: bench_embed(base, results)),

@@ -82,7 +82,8 @@ ENVIRONMENT_VARIABLES: dict[str, Rule] = {
              "DASHSCOPE_BASE_URL", "DASHSCOPE_HTTP_BASE_URL", "QIANFAN_V2_BASE_URL",
              "DASHSCOPE_COMPAT_BASE_URL", "DEEPSEEK_BASE_URL", "OLLAMA_BASE_URL",
              "LLAMACPP_SERVER_BASE_URL"),
-    **_rules("where data goes", _USER, "GLM_MAGIC_LEDGER", "XDG_DATA_HOME", "XDG_CONFIG_HOME"),
+    **_rules("where data goes", _USER, "GLM_MAGIC_LEDGER", "XDG_DATA_HOME", "XDG_CONFIG_HOME",
+             "JPY_SESSION_NAME"),
     **_rules("prices and spending", _USER, "GLM_MAGIC_PRICES"),
     **_rules("code that runs", _USER, "GLM_MAGIC_LOCAL_MODEL"),
 }

@@ -126,8 +126,10 @@ class ResponseCache:
         file)."""
         return self.get_many([key]).get(key)
 
-    def get_many(self, keys: list[str]) -> dict[str, CacheEntry]:
-        """The entries for many keys at once (a batch re-run): one query per 500 keys."""
+    def get_many(self, keys: list[str], *, count_misses: bool = True
+                 ) -> dict[str, CacheEntry]:
+        """The entries for many keys at once (a batch re-run): one query per 500 keys.
+        `count_misses=False` when the missing ones are looked up again one by one."""
         found: dict[str, CacheEntry] = {}
         with self._lock:
             conn = self._open()
@@ -152,7 +154,7 @@ class ResponseCache:
             for key in keys:
                 entry = found.get(key)
                 if entry is None:
-                    self.misses += 1
+                    self.misses += count_misses
                     continue
                 self.hits += 1
                 if isinstance(entry.cost, float) and entry.cost == entry.cost and \

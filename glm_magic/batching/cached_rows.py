@@ -30,11 +30,12 @@ def answer_from_cache(s: Session, plan: Plan, system: str | None, params: dict[s
     provider = s.client(plan.provider).provider
     sent = {k: v for k, v in params.items() if v is not None}
     todo = [i for i, r in enumerate(results) if r is None]
-    keys = {}
+    keys, messages = {}, {}
     for i in todo:
-        body = chat_body(provider, plan.model, row_messages(system, plan.prompts[i]), sent)
+        messages[i] = row_messages(system, plan.prompts[i])
+        body = chat_body(provider, plan.model, messages[i], sent)
         keys[i] = cache_key(request_text(provider.name, provider.base_url, body))
-    found = cache.get_many(list(keys.values()))
+    found = cache.get_many(list(keys.values()), count_misses=False)  # the workers ask again
     answered = 0
     for i, key in keys.items():
         entry = found.get(key)
@@ -42,8 +43,8 @@ def answer_from_cache(s: Session, plan: Plan, system: str | None, params: dict[s
         if comp is None:
             continue
         comp.latency_s = 0.0
-        call = Call(new_call_id(), plan.provider, plan.model, "batch", None,
-                    row_messages(system, plan.prompts[i]), sent)
+        call = Call(new_call_id(), plan.provider, plan.model, "batch", None, messages[i],
+                    sent)
         call.pricing = provider.pricing_key()
         s.recorder.settle(call, comp)
         results[i] = row(comp, 1)

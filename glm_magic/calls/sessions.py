@@ -177,8 +177,9 @@ class Session:
         check_options(params)
         name, model_name = self.resolve(provider, model)
         mode = cache_mode(cache)
+        provider_obj = self.client(name).provider
         if check_credentials and (mode or self.recorder.cache_mode) != "replay":
-            self.client(name).provider.require_credentials()  # fail before anything changes
+            provider_obj.require_credentials()  # fail before anything changes
         check_encodable(prompt if messages is None else messages)
         turn: PendingTurn | None = None
         if messages is not None:
@@ -205,7 +206,7 @@ class Session:
         warning = window_notice(name, model_name, msgs)
         if warning:
             call.notices.append(warning)
-        call.pricing = self.client(name).provider.pricing_key()
+        call.pricing = provider_obj.pricing_key()
         self.recorder.check_budget(call)
         return call
 

@@ -29,6 +29,7 @@ from .streams import AsyncStream, Stream, StreamCore
 from .transport import MAX_RESPONSE_BYTES, Deadline, as_timeout
 
 DEFAULT_BACKOFF_S = 0.5  # backoff_delay's first wait
+RESOURCES = ("chat", "images", "embeddings", "tokenizer", "files", "batches")
 
 
 class BaseClient:
@@ -66,17 +67,33 @@ class BaseClient:
         self.on_retry = on_retry
         self.hooks = hooks
         self._pinned: CallObserver | None = None  # see with_observer
-        self._attach()
         self._fingerprint = self._credential_fingerprint()
 
-    def _attach(self) -> None:
-        """The API surfaces, each bound to this client."""
-        self.chat = Chat(self)
-        self.images = Images(self)
-        self.embeddings = Embeddings(self)
-        self.tokenizer = Tokenizer(self)
-        self.files = Files(self)
-        self.batches = Batches(self)
+    # the API surfaces, each bound to this client when first used (a session pins a copy of
+    # its client on every call: building six surfaces each time was most of that copy's cost)
+    @functools.cached_property
+    def chat(self) -> Chat:
+        return Chat(self)
+
+    @functools.cached_property
+    def images(self) -> Images:
+        return Images(self)
+
+    @functools.cached_property
+    def embeddings(self) -> Embeddings:
+        return Embeddings(self)
+
+    @functools.cached_property
+    def tokenizer(self) -> Tokenizer:
+        return Tokenizer(self)
+
+    @functools.cached_property
+    def files(self) -> Files:
+        return Files(self)
+
+    @functools.cached_property
+    def batches(self) -> Batches:
+        return Batches(self)
 
     def with_observer(self, observer: CallObserver) -> Any:
         """This client (same connections, same settings) with every request of one call told
@@ -85,7 +102,8 @@ class BaseClient:
 
         other = copy.copy(self)
         other._pinned = observer
-        other._attach()
+        for name in RESOURCES:  # the copy's surfaces are bound to the copy
+            other.__dict__.pop(name, None)
         return other
 
     def _observer(self, body: dict) -> CallObserver | None:

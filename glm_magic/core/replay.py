@@ -11,7 +11,7 @@ from ..providers.base import Provider
 from ..types import Chunk, Completion, text_chunk
 from .streams import AsyncStream, Stream, StreamCore
 
-PIECE = 256  # characters of a replayed chunk: a view updates a few times, not per token
+PIECE = 2048  # characters of a replayed chunk: a view updates a few times, not per token
 
 
 def replay_chunks(comp: Completion) -> list[Chunk]:

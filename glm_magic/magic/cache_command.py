@@ -58,8 +58,20 @@ def cache(magics: GLMMagics, rest: list[str]) -> Any:
                      "refresh (or nothing, to see what it holds)")
 
 
-def _show(magics: GLMMagics) -> dict[str, Any]:
-    """The stats as text; the dict is the value (`x = %glm cache`)."""
+class CacheStats(dict):
+    """`%glm cache`'s value: the stats as a dict (`x = %glm cache`), shown as its text."""
+
+    text = ""
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.text)
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def _show(magics: GLMMagics) -> CacheStats:
+    """The stats, shown as a few lines of text."""
     s = magics.session
     stats = s.recorder.response_cache.stats()
     rate = s.exchange_rate
@@ -75,8 +87,9 @@ def _show(magics: GLMMagics) -> dict[str, Any]:
              "session"]
     if stats["problem"]:
         lines.append(f"  not in use: {terminal_safe(stats['problem'])}")
-    print("\n".join(lines))
-    return stats
+    shown = CacheStats(stats)
+    shown.text = "\n".join(lines)
+    return shown
 
 
 def _size(n: int) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -105,17 +106,25 @@ def thinking_note(provider: str, model: str) -> str | None:
 
 def typo_hint(provider: str, model: str) -> None:
     """Unknown models are sent as given (new ones appear monthly); a likely typo gets a hint."""
+    close = _nearest_model(provider, model)
+    if close:
+        print(f"glm-magic: model {model!r} is not in the list for {provider}; "
+              f"did you mean {close!r}? (sent as given)")
+
+
+@functools.lru_cache(maxsize=256)
+def _nearest_model(provider: str, model: str) -> str | None:
+    """The listed model `model` is likely a typo of (worked out once per name: the model list
+    is fixed for the session)."""
     import difflib
 
     from ..providers import provider_class
 
     known = [m.name for m in provider_class(provider).models]
     if not known or model in known or model.endswith(".gguf"):
-        return
+        return None
     close = difflib.get_close_matches(model, known, n=1, cutoff=0.8)
-    if close:
-        print(f"glm-magic: model {model!r} is not in the list for {provider}; "
-              f"did you mean {close[0]!r}? (sent as given)")
+    return close[0] if close else None
 
 
 # --- the cell -------------------------------------------------------------------------------
