@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
-from . import _moved
+from . import _moved, _when_imported
 from .core import hooks as _hooks
 from .errors import (
     APIConnectionError,
@@ -45,6 +45,23 @@ def _session_hooks() -> Any:
 
 
 _hooks.register_default_hooks(_session_hooks)
+
+
+def _register_accessors() -> None:
+    from .semantic import register
+
+    register()
+
+
+def _register_dask_accessor() -> None:
+    from .semantic import register_dask
+
+    register_dask()
+
+
+# `df.glm` as soon as pandas is imported (now, if it is): import glm_magic itself stays light
+_when_imported.when_imported("pandas", _register_accessors)
+_when_imported.when_imported("dask.dataframe", _register_dask_accessor)
 
 __version__ = "0.1.0"
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 def answer_from_cache(s: Session, plan: Plan, system: str | None, params: dict[str, Any],
                       mode: str | None, results: list[dict[str, Any] | None],
-                      row: Any) -> int:
+                      row: Any, source: str = "batch", tags: str | None = None) -> int:
     """Fill `results` with the rows the cache answers (`row(completion, attempts)` makes a
     result row); returns how many. Only for "on" and "replay": "refresh" sends every row."""
     mode = mode or s.recorder.cache_mode
@@ -43,8 +43,8 @@ def answer_from_cache(s: Session, plan: Plan, system: str | None, params: dict[s
         if comp is None:
             continue
         comp.latency_s = 0.0
-        call = Call(new_call_id(), plan.provider, plan.model, "batch", None, messages[i],
-                    sent)
+        call = Call(new_call_id(), plan.provider, plan.model, source, None, messages[i],
+                    sent, tags=tags)
         call.pricing = provider.pricing_key()
         s.recorder.settle(call, comp)
         results[i] = row(comp, 1)

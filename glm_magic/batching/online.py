@@ -63,7 +63,7 @@ async def abatch(prompts: Any, *, template: str | None = None, model: str | None
                  max_retries: int = 3, on_error: str = "record", resume: str | bool | None = None,
                  dry_run: bool = False, progress: bool = True, session: Session | None = None,
                  schema: Any = None, max_repairs: int = 1, cache: str | bool | None = None,
-                 **params: Any) -> Any:
+                 source: str = "batch", tags: Any = None, **params: Any) -> Any:
     """Run one prompt per row with bounded, rate-limit-aware concurrency.
 
     Returns a DataFrame aligned with the input (same index, same order) with columns
@@ -100,7 +100,8 @@ async def abatch(prompts: Any, *, template: str | None = None, model: str | None
                 results[i] = saved[k]
     if shape is None:  # a re-run: the cached rows are answered before any worker starts
         answer_from_cache(s, plan, system, params, mode, results,
-                          lambda comp, attempts: _row(comp, "ok", None, attempts))
+                          lambda comp, attempts: _row(comp, "ok", None, attempts), source,
+                          ",".join(tags) if isinstance(tags, (list, tuple)) else tags)
     # the batch owns its client: closing it at the end never cuts a stream of the chat panel
     # or a cell running on the same loop
     todo = [i for i, r in enumerate(results) if r is None]
@@ -132,8 +133,8 @@ async def abatch(prompts: Any, *, template: str | None = None, model: str | None
         async def send(attempt: int) -> Any:
             last["attempt"] = attempt
             call = dict(provider=plan.provider, model=plan.model, system=system, once=True,
-                        stream=False, source="batch", call_id=call_id, attempt=attempt,
-                        client=client, cache=cache, **params)
+                        stream=False, source=source, call_id=call_id, attempt=attempt,
+                        client=client, cache=cache, tags=tags, **params)
             if shape is None:
                 return await s.acomplete(plan.prompts[i], **call)
             return await aask(s, plan.prompts[i], shape, max_repairs=max_repairs, **call)
