@@ -118,7 +118,18 @@ def register() -> None:
         register_dask()
 
 
+_dask_registered = False
+
+
 def register_dask() -> None:
+    global _dask_registered
+    if _dask_registered:
+        return
+    import warnings
+
     import dask.dataframe as dd
 
-    dd.extensions.register_dataframe_accessor("glm")(DaskGLMAccessor)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dd.extensions.register_dataframe_accessor("glm")(DaskGLMAccessor)
+    _dask_registered = True

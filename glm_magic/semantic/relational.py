@@ -270,8 +270,13 @@ def sem_dedup(data: Any, template_or_column: str, threshold: float = 0.9,
     texts = [row_text(v) for v in values]
     sims = _similarity([t or "" for t in texts], [t or "" for t in texts], options)
     n = len(texts)
-    pairs = [(i, j) for i in range(n) for j in range(i + 1, n)
-             if texts[i] and texts[j] and sims[i, j] >= threshold]
+    same = {}  # identical texts are one cluster without asking: first row of each text
+    for i, t in enumerate(texts):
+        if t:
+            same.setdefault(t, i)
+    firsts = sorted(same.values())
+    pairs = [(i, j) for a, i in enumerate(firsts) for j in firsts[a + 1:]
+             if sims[i, j] >= threshold]
     req = Requests("dedup", "Decide whether the two items below are the same thing (the same "
                    "entity, event or statement, whatever the wording). Answer with verdict "
                    "true or false.", [f"first:\n{texts[i]}\n\nsecond:\n{texts[j]}"
@@ -287,10 +292,16 @@ def sem_dedup(data: Any, template_or_column: str, threshold: float = 0.9,
             x = parent[x]
         return x
 
+    def union(i: int, j: int) -> None:
+        ri, rj = root(i), root(j)
+        parent[max(ri, rj)] = min(ri, rj)
+
+    for i, t in enumerate(texts):
+        if t and same[t] != i:
+            union(same[t], i)
     for (i, j), a in zip(pairs, answers, strict=True):
         if a and a.get("status") == "ok" and known_value(a.get("verdict")) is True:
-            ri, rj = root(i), root(j)
-            parent[max(ri, rj)] = min(ri, rj)
+            union(i, j)
     clusters: dict[int, list[int]] = {}
     for i in range(n):
         clusters.setdefault(root(i), []).append(i)

@@ -50,6 +50,20 @@ def structured_answer(body: dict[str, Any]) -> str | None:
     return json.dumps(instance(schema, prompt), ensure_ascii=False)
 
 
+def _verdict(text: str, lower: str) -> bool:
+    """A yes/no answer: two items are the same when their words are (a dedup question), a
+    pair matches when its two sides share a word (a join question), else spam words."""
+    if lower.startswith("first:") and "\n\nsecond:" in lower:
+        one, two = lower.split("\n\nsecond:", 1)
+        return set(re.findall(r"\w+", one.split(":", 2)[-1])) == \
+            set(re.findall(r"\w+", two.split(":", 1)[-1]))
+    if lower.startswith("left ") and "\nright " in lower:
+        one, two = lower.split("\nright ", 1)
+        words = {w for w in re.findall(r"\w+", one.split(":", 1)[-1]) if len(w) > 3}
+        return bool(words & set(re.findall(r"\w+", two.split(":", 1)[-1])))
+    return any(w in lower for w in _SPAMMY)
+
+
 def instance(schema: dict[str, Any], text: str) -> Any:
     """A value valid for `schema`, chosen from `text` the way a (very simple) model would."""
     for option in schema.get("anyOf") or ():
@@ -74,7 +88,7 @@ def instance(schema: dict[str, Any], text: str) -> Any:
         long = list(dict.fromkeys(w.lower() for w in words if len(w) > 4))[:3]
         return [instance(schema.get("items") or {"type": "string"}, w) for w in long]
     if t == "boolean":
-        return any(w in lower for w in _SPAMMY)
+        return _verdict(text, lower)
     if t == "integer":
         return min(5, max(1, len(words) // 3))
     if t == "number":
