@@ -328,6 +328,13 @@ def bench_cache(base: str, results: dict) -> None:
     s.settings.cache = "off"
 
 
+def bench_semantic(results: dict) -> None:
+    sys.path.insert(0, str(HERE))
+    import semantic
+
+    semantic.run(results)
+
+
 def bench_dask(base: str, results: dict) -> None:
     """The same 2,000 rows at the same total concurrency: one process vs a 2-worker
     LocalCluster (each worker a process, so the client work runs on both cores)."""
@@ -783,6 +790,15 @@ GOALS = {
                                                                  True),
     "cached %%glm cell vs displaying its answer (s)": ("≤ 1.3× display", "display", 1.3,
                                                         False),
+    "tokens billed, 10,000-row classify, 40 % duplicates, 1,000-token instruction": (
+        "≤ 0.5× batch()", "batch", 0.5, False),
+    "300 x 300 join with prefilter=5: calls (share of the nested loop)": (
+        "≤ 0.02", None, 0.02, False),
+    "300 x 300 join with prefilter=5: pairs found (share of the nested loop's)": (
+        "≥ 0.95", None, 0.95, True),
+    "topk(10) over 1,000 rows: calls (x rows)": ("≤ 1.5", None, 1.5, False),
+    "topk(10) over 1,000 rows: same top 10 as the model's own order": ("= 1", None, 1.0, True),
+    "df.glm.map, process CPU per row (µs)": ("≤ 1.2× batch()", "batch", 1.2, False),
     "goodput under a 200/s, 16-in-flight limit (share of the cap)": ("≥ 0.9 of the cap", None,
                                                                       0.9, True),
     "requests refused (429) under that limit (share)": ("≤ 0.05", None, 0.05, False),
@@ -830,7 +846,8 @@ def table(results: dict) -> str:
         value = ratio if ref else ours
         met = value is not None and target is not None and (
             value >= target if higher else value <= target)
-        floor = row.get("httpx", row.get("llama_cpp", row.get("plain", row.get("single"))))
+        floor = row.get("httpx", row.get("llama_cpp", row.get("plain", row.get(
+            "single", row.get("batch", row.get("display"))))))
         lines.append(f"| {name} | {fmt(floor)} | "
                      f"{fmt(row.get('openai'))} | {fmt(row.get('zhipuai'))} | "
                      f"{fmt(row.get('litellm'))} | **{fmt(ours)}** | "
@@ -866,6 +883,7 @@ def main() -> int:
                  ("browser", lambda: bench_browser(base, results)),
                  ("batch", lambda: bench_batch(base, results)),
                  ("cache", lambda: bench_cache(base, results)),
+                 ("semantic", lambda: bench_semantic(results)),
                  ("goodput", lambda: bench_goodput(base, results)),
                  ("schema", lambda: bench_schema(base, results)),
                  ("embed", lambda: bench_embed(base, results)),
