@@ -5,7 +5,6 @@ remembered answer; the magic, the chat panel and the batch runner only wrap it."
 from __future__ import annotations
 
 import contextlib
-import os
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +18,7 @@ from ..types import Choice, Completion, Message
 from .client_pool import ClientPool
 from .conversation import Conversation, check_encodable
 from .options import ROUTING, View, check_options, mark_cut_off_json, model_info, split_target
+from .setting_effects import apply_setting
 from .turns import PendingTurn, draft_turn, forget_turn, history_limit, remember, window_notice
 
 __all__ = ["ROUTING", "Session", "View", "check_options", "model_info", "session",
@@ -47,37 +47,7 @@ class Session:
         self.recorder = Recorder(ledger_path, log_text=log_text, notice=self.notice)
         self._pool = ClientPool()
         self.settings = GLMSettings(log_text=log_text)
-        self.settings.observe(self._apply_setting)
-
-    def _apply_setting(self, change: Any) -> None:
-        """What a changed setting sets in motion (most are simply read when used)."""
-        from ..accounting.ledger import chosen_path
-        from .settings import parse_budget, parse_rate
-
-        name, new = change["name"], change["new"]
-        if name == "ledger_path":
-            path = chosen_path(new)
-            if path != self.ledger_path:
-                self.set_ledger(path)
-        elif name == "log_text":
-            self.recorder.log_text = bool(new)
-        elif name == "budget":
-            self.set_budget(*parse_budget(new)) if new else self.set_budget(None)
-        elif name == "exchange_rate":
-            self.exchange_rate = parse_rate(new) if new else None
-        elif name == "providers":
-            from .._secrets import register_options
-
-            self.provider_options = register_options(new or {})  # masked from this moment on
-            self.reset_clients()
-        elif name in ("timeout", "max_retries"):
-            self.reset_clients()
-        elif name == "cache":
-            self.recorder.cache_mode = new or "off"
-        elif name == "cache_path":
-            self.recorder.cache_path = os.path.expanduser(new) if new else None
-        elif name == "cache_max_mb":
-            self.recorder.cache_max_mb = float(new)
+        self.settings.observe(lambda change: apply_setting(self, change))
 
     def __repr__(self) -> str:
         return (f"<Session provider={self.provider!r} model={self.model!r} "
