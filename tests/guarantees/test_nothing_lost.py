@@ -37,8 +37,16 @@ def test_a_kernel_interrupt_during_batch_returns_the_rows_done(zhipu):
     """Kernel → Interrupt is a SIGINT to the main thread while `batch()` waits."""
     slow(zhipu, 0.05)
     main = threading.main_thread().ident
-    timer = threading.Timer(0.5, lambda: signal.pthread_kill(main, signal.SIGINT))
-    timer.start()
+    answer = zhipu.app
+    seen = []
+
+    def app(rec):  # the interrupt comes once rows are flowing, however slow the start
+        seen.append(rec)
+        if len(seen) == 10:
+            threading.Timer(0.05, lambda: signal.pthread_kill(main, signal.SIGINT)).start()
+        return answer(rec)
+
+    zhipu.app = app
     t0 = time.monotonic()
     df = glm_magic.batch([f"r{i}" for i in range(200)], concurrency=2, progress=False)
     assert time.monotonic() - t0 < 10
