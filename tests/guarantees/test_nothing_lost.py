@@ -35,6 +35,16 @@ def slow(server, delay):
 
 def test_a_kernel_interrupt_during_batch_returns_the_rows_done(zhipu):
     """Kernel → Interrupt is a SIGINT to the main thread while `batch()` waits."""
+    # a kernel turns SIGINT into KeyboardInterrupt; an earlier test's library may have
+    # installed a handler of its own in this process
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _interrupt_a_batch(zhipu)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _interrupt_a_batch(zhipu):
     slow(zhipu, 0.05)
     main = threading.main_thread().ident
     answer = zhipu.app
