@@ -35,8 +35,6 @@ COLUMNS: dict[str, str] = {
     "os_user": "TEXT", "host": "TEXT",  # who made the call: a team splits costs by these
     "saved": "REAL",  # a cached answer's cost had it been sent (status "cached", cost 0)
 }
-INSERT = (f"INSERT INTO calls ({', '.join(COLUMNS)}) "
-           f"VALUES ({', '.join('?' for _ in COLUMNS)})")
 
 
 _KINDS = tuple(COLUMNS.items())

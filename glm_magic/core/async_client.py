@@ -4,20 +4,20 @@ error mapping) with `await`, over aiohttp's connection pool when httpx-aiohttp i
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 
 from .. import errors
 from ..providers.base import HTTPRequest, Provider
-from ..types import Chunk, Completion
+from ..types import Completion
 from . import transport
 from .base_client import BaseClient, as_chunk, check_filtered, is_stream, observed
 from .hooks import CallObserver
 from .replay import replayed
 from .responses import check_status, parse_body
-from .streams import AsyncStream
+from .streams import AsyncStream, aiter_items
 from .transport import Deadline, is_transport_error
 
 
@@ -158,8 +158,3 @@ class AsyncClient(BaseClient):
             return AsyncStream(core, None, lambda: None, aiter_items([as_chunk(result)]))
         check_filtered(result)
         return result
-
-
-async def aiter_items(items: list[Chunk]) -> AsyncIterator[Chunk]:
-    for item in items:
-        yield item

@@ -5,11 +5,10 @@ observer already holds the answer (`CallObserver.cached`: the response cache).""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 
 from ..providers.base import Provider
 from ..types import Chunk, Completion, text_chunk
-from .streams import AsyncStream, Stream, StreamCore
+from .streams import AsyncStream, Stream, StreamCore, aiter_items
 
 PIECE = 2048  # characters of a replayed chunk: a view updates a few times, not per token
 
@@ -47,9 +46,4 @@ def replayed(provider: Provider, comp: Completion, stream: bool, is_async: bool
     chunks = replay_chunks(comp)
     if not is_async:
         return Stream(core, None, lambda: None, iter(chunks))
-    return AsyncStream(core, None, lambda: None, _aiter(chunks))
-
-
-async def _aiter(items: list[Chunk]) -> AsyncIterator[Chunk]:
-    for item in items:
-        yield item
+    return AsyncStream(core, None, lambda: None, aiter_items(chunks))

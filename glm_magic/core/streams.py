@@ -257,6 +257,12 @@ class AsyncStream:
         await self.aclose()
 
 
+async def aiter_items(items: list[Chunk]) -> AsyncIterator[Chunk]:
+    """Ready-made chunks as the async iterator an `AsyncStream` reads."""
+    for item in items:
+        yield item
+
+
 def _done(stream: Stream | AsyncStream) -> None:
     """Hand the finished answer (ok, failed or cut short) to `on_done`, once."""
     callback, stream.on_done = stream.on_done, None
