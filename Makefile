@@ -42,7 +42,7 @@ test: setup browser-deps postgres-deps
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 	$(BIN)/python scripts/reliability.py
 	mkdir -p build && rm -f build/nb-ledger.sqlite*
-	env -u ZHIPUAI_API_KEY -u OPENAI_API_KEY -u QIANFAN_AK -u DASHSCOPE_API_KEY \
+	env -u ZHIPUAI_API_KEY -u ZHIPUAI_BASE_URL -u OPENAI_API_KEY -u QIANFAN_AK -u DASHSCOPE_API_KEY \
 	  GLM_MAGIC_LEDGER=$(CURDIR)/build/nb-ledger.sqlite \
 	  $(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax notebooks
 	$(MAKE) docs
@@ -57,9 +57,9 @@ docs: setup
 	rm -rf build/site-src build/site build/docs-ledger.sqlite* && mkdir -p build/site-src
 	sed -e 's#](docs/#](#g' -e 's#](notebooks/#](#g' -e 's#](bench/README.md)#](benchmarks.md)#g' \
 	  README.md > build/site-src/index.md
-	cp docs/*.md docs/*.png notebooks/*.ipynb build/site-src/
+	cp docs/*.md docs/*.png notebooks/*.ipynb notebooks/*.glm-cache.sqlite build/site-src/
 	cp bench/README.md build/site-src/benchmarks.md
-	env -u ZHIPUAI_API_KEY -u OPENAI_API_KEY -u QIANFAN_AK -u DASHSCOPE_API_KEY \
+	env -u ZHIPUAI_API_KEY -u ZHIPUAI_BASE_URL -u OPENAI_API_KEY -u QIANFAN_AK -u DASHSCOPE_API_KEY \
 	  NO_MKDOCS_2_WARNING=1 GLM_MAGIC_LEDGER=$(CURDIR)/build/docs-ledger.sqlite \
 	  $(BIN)/mkdocs build -q --strict
 	@test -s build/site/index.html && echo "docs site: build/site/index.html"

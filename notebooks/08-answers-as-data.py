@@ -62,22 +62,27 @@ labels[["status", "sentiment", "spam"]]
 labels.dtypes[["sentiment", "spam"]]
 
 # %% [markdown]
-# ## Against FakeGLM
+# ## Against GLM, replayed from a committed cache
 #
-# `FakeGLM` is a loopback server that speaks Zhipu's wire format. It answers a structured
-# request with JSON of the requested shape, chosen from the prompt's words, so this part runs
-# offline too. Zhipu gets JSON mode plus the schema in the prompt: `dry_run=True` shows the
-# exact request of the first row and what the schema costs in tokens.
+# From here on the cells ask GLM. So that the notebook runs anywhere — in CI, on a colleague's
+# machine with no key — it replays the answers in `08-answers-as-data.glm-cache.sqlite`,
+# committed beside it: `%glm cache here` points the response cache at that file and
+# `%glm cache replay` answers only from it (a request it does not hold would be a one-line
+# `CacheMissError`; nothing is sent). Its answers were recorded once from a stand-in server
+# that speaks Zhipu's wire format and answers a structured request with JSON of the requested
+# shape, chosen from the prompt's words. **With your own key, change `replay` to `on`**: what
+# the file holds is still answered from it, anything new goes to GLM and is stored.
+#
+# Zhipu gets JSON mode plus the schema in the prompt: `dry_run=True` shows the exact request of
+# the first row and what the schema costs in tokens.
 
 # %%
-import os
+# %load_ext glm_magic
+# %config GLMMagics.provider = "zhipu"
+# %glm cache here 08-answers-as-data
+# %glm cache replay
 
-from glm_magic.testing import FakeGLM
-
-fake = FakeGLM()
-os.environ["ZHIPUAI_API_KEY"] = fake.api_key
-os.environ["ZHIPUAI_BASE_URL"] = fake.base_url
-
+# %%
 full = {"sentiment": ["positive", "negative", "neutral"], "score": float,
         "keywords": list[str], "spam": bool}
 plan = glm_magic.batch(reviews, template="Review: {text}", schema=full, provider="zhipu",
@@ -108,10 +113,6 @@ ax = table["score"].plot.bar(title="score per review")
 # and shows as a small table; `-o` receives the value (a dict, or the pydantic instance).
 
 # %%
-# %load_ext glm_magic
-# %config GLMMagics.provider = "zhipu"
-
-# %%
 # %%glm --schema full -o review --once
 A neutral review: the screen is fine, the price is high.
 
@@ -140,7 +141,8 @@ Which ids mention note 50? {big}
 #
 # After an exception, `%glm fix` sends its type, message, traceback and the cell's source
 # (keys masked) and puts the code block of the answer into the next cell — never run.
-# Here FakeGLM simply echoes the request, so the "fix" is the failing cell itself.
+# The stand-in server that recorded this notebook's answers echoes the request, so here the
+# "fix" is the failing cell itself.
 
 # %% tags=["raises-exception"]
 rows = [1, 2]
@@ -154,5 +156,9 @@ assert isinstance(sys.last_value, IndexError)
 # %%
 # %glm fix
 
+# %% [markdown]
+# Every answer above came from the cache file: the ledger books them as `cached`, at no cost,
+# with what they cost when they were recorded in `saved`.
+
 # %%
-fake.close()
+glm_magic.cost_summary(by="status")[["status", "calls", "cost", "saved", "currency"]]

@@ -45,6 +45,7 @@ def lookup(recorder: Recorder, call: Call, provider: Provider, body: dict[str, A
     cache = recorder.response_cache
     if cache is None:
         return None
+    cache.read_only = mode == "replay"
     text = request_text(provider.name, provider.base_url, body)
     key = cache_key(text)
     if mode != "refresh":

@@ -72,11 +72,36 @@ class ResponseCache:
         self._lock = threading.Lock()
         self._used: dict[str, int] = {}  # hits not yet written
         self._puts = 0
+        self._read_only = False
+        self._opened_read_only = False
+
+    @property
+    def read_only(self) -> bool:
+        """Replay: the file is only read (opened read-only when first opened in replay, and
+        hits are not counted in it), so replaying a committed cache file leaves it — and the
+        repository it lives in — unchanged."""
+        return self._read_only
+
+    @read_only.setter
+    def read_only(self, value: bool) -> None:
+        value = bool(value)
+        if value == self._read_only:
+            return
+        with self._lock:
+            self._read_only = value
+            if value:
+                self._used = {}
+            elif self._opened_read_only and self._conn is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.close()  # opened for replay: reopened for writing
+                self._conn = None
 
     # --- the file -----------------------------------------------------------------------------
     def _open(self) -> sqlite3.Connection | None:
         if self._conn is not None or self.problem is not None:
             return self._conn
+        if self._read_only:
+            return self._open_read_only()
         try:
             Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(os.path.expanduser(self.path), timeout=2.0,
@@ -104,6 +129,28 @@ class ResponseCache:
             self._fail(exc)
             return None
         self._conn = conn
+        self._opened_read_only = False
+        return conn
+
+    def _open_read_only(self) -> sqlite3.Connection | None:
+        """The file as it is, read-only: no journal switch, no tables created, nothing
+        written (a missing file is one warning and an empty cache)."""
+        try:
+            uri = Path(self.path).expanduser().absolute().as_uri() + "?mode=ro"
+            conn = sqlite3.connect(uri, uri=True, timeout=2.0, isolation_level=None,
+                                   check_same_thread=False)
+            try:
+                cols = {r[1] for r in conn.execute("PRAGMA table_info(responses)")}
+                if not {"key", "request", "answer", "cost", "currency"} <= cols:
+                    raise sqlite3.DatabaseError("it has no responses table of a cache")
+            except BaseException:
+                conn.close()
+                raise
+        except (sqlite3.Error, OSError, ValueError) as exc:
+            self._fail(exc)
+            return None
+        self._conn = conn
+        self._opened_read_only = True
         return conn
 
     def _fail(self, exc: BaseException) -> None:
@@ -161,7 +208,8 @@ class ResponseCache:
                         entry.currency:
                     self.saved[entry.currency] = self.saved.get(entry.currency, 0.0) + \
                         entry.cost
-                self._used[key] = self._used.get(key, 0) + 1
+                if not self._read_only:
+                    self._used[key] = self._used.get(key, 0) + 1
             if len(self._used) >= FLUSH_EVERY:
                 self._write_used()
         return found
@@ -199,6 +247,8 @@ class ResponseCache:
             return
         now = time.time()
         with self._lock:
+            if self._read_only:
+                return
             conn = self._open()
             if conn is None:
                 return
@@ -234,7 +284,7 @@ class ResponseCache:
     def _write_used(self) -> None:
         """The hits counted since the last write, in one transaction (caller holds the
         lock)."""
-        if not self._used or self._conn is None:
+        if not self._used or self._conn is None or self._opened_read_only:
             return
         used, self._used = self._used, {}
         now = time.time()

@@ -27,6 +27,7 @@ def answer_from_cache(s: Session, plan: Plan, system: str | None, params: dict[s
     cache = s.recorder.response_cache if mode in ("on", "replay") else None
     if cache is None:
         return 0
+    cache.read_only = mode == "replay"
     provider = s.client(plan.provider).provider
     sent = {k: v for k, v in params.items() if v is not None}
     todo = [i for i, r in enumerate(results) if r is None]

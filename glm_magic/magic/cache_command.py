@@ -51,6 +51,9 @@ def cache(magics: GLMMagics, rest: list[str]) -> Any:
             older = age_seconds(args[1])
         elif args:
             raise UsageError("%glm cache clear takes --older-than AGE (e.g. 30d, 12h)")
+        if s.settings.cache == "replay":
+            raise UsageError("%glm cache clear: replay only reads the cache file; run "
+                             "%glm cache on first, then clear it")
         gone = s.recorder.response_cache.clear(older)
         print(f"response cache: {gone} answer(s) removed")
         return None

@@ -56,6 +56,18 @@ def _cell_source(frames: list[traceback.FrameSummary], shell: Any) -> str:
     return history[-2] if len(history) >= 2 else ""
 
 
+def _named(frame: traceback.FrameSummary) -> traceback.FrameSummary:
+    """A cell's frame named `<cell>`, not by the kernel's temporary file: the path tells the
+    model nothing, names a folder of this machine, and changes with every kernel — which
+    would make the same `%glm fix` a different request (a response cache miss)."""
+    if not _is_cell(frame.filename):
+        return frame
+    where = {k: getattr(frame, k) for k in ("end_lineno", "colno", "end_colno")
+             if hasattr(frame, k)}  # Python 3.11+: the caret under the failing expression
+    return traceback.FrameSummary("<cell>", frame.lineno, frame.name, line=frame.line,
+                                  **where)
+
+
 def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else \
         f"{text[:limit]}\n… ({len(text) - limit:,} more characters left out)"
@@ -65,7 +77,7 @@ def fix_prompt(shell: Any, wish: str = "") -> str:
     """The prompt `%glm fix` sends (keys masked)."""
     exc = last_exception()
     frames = _own_frames(exc.__traceback__)
-    trace = "".join(traceback.format_list(frames))
+    trace = "".join(traceback.format_list([_named(f) for f in frames]))
     message = _cut(f"{type(exc).__name__}: {exc}", MAX_MESSAGE_CHARS)
     source = _cut(_cell_source(frames, shell).rstrip(), MAX_SOURCE_CHARS)
     parts = [ASK, f"Exception: {message}", f"Traceback (most recent call last):\n{trace}"]

@@ -97,6 +97,12 @@ class LoopbackServer:
         self.httpd.shutdown()
         self.httpd.server_close()
 
+    def __enter__(self) -> LoopbackServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 class _Handler(BaseHTTPRequestHandler):
     owner: LoopbackServer

@@ -101,6 +101,39 @@ def test_replay_answers_with_no_key_and_no_server(zhipu, cache_on, monkeypatch):
     assert "\n" not in str(info.value)
 
 
+def test_replaying_a_committed_file_leaves_it_unchanged(zhipu, tmp_path, shell):
+    """A cache file committed with a notebook is only read in replay: the same bytes after
+    many hits, no -wal/-shm beside it, so replaying leaves the repository clean."""
+    (tmp_path / "repo").mkdir()
+    path = tmp_path / "repo" / "analysis.glm-cache.sqlite"
+    s = glm_magic.session()
+    s.settings.cache_path = str(path)
+    s.settings.cache = "on"
+    recorded = s.complete("committed", once=True, stream=False).text
+    glm_magic.batch(["row a", "row b"], progress=False)
+    s.recorder.response_cache.close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA journal_mode=DELETE")  # as the recording script leaves it
+    before = path.read_bytes()
+    s.settings.cache_path = str(tmp_path / "elsewhere.sqlite")
+    s.settings.cache_path = str(path)  # a fresh cache object, first opened in replay
+    s.settings.cache = "replay"
+    for _ in range(3):
+        assert s.complete("committed", once=True, stream=False).text == recorded
+        assert (glm_magic.batch(["row a", "row b"], progress=False)["cost"] == 0).all()
+    with pytest.raises(errors.CacheMissError):
+        s.complete("never recorded", once=True, stream=False)
+    with pytest.raises(UsageError, match="replay only reads"):
+        shell.run_line_magic("glm", "cache clear")
+    s.recorder.response_cache.close()
+    assert path.read_bytes() == before
+    assert [p.name for p in path.parent.iterdir()] == ["analysis.glm-cache.sqlite"]
+    s.settings.cache = "on"  # writing again: the file is reopened for it
+    s.complete("a new question", once=True, stream=False)
+    assert len(chats(zhipu)) == 4
+    assert s.complete("a new question", once=True, stream=False).cached
+
+
 def test_a_replay_miss_in_a_cell_is_one_line_naming_the_cell(shell, zhipu, cache_on):
     cache_on.settings.cache = "replay"
     with pytest.raises(UsageError) as info:

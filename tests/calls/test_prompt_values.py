@@ -100,6 +100,9 @@ def test_fix_sends_the_exception_and_its_cell_and_puts_the_code_below(shell, zhi
     prompt = sent(zhipu)
     assert "IndexError: list index out of range" in prompt
     assert "rows[5]" in prompt and "Also: keep it short" in prompt
+    # the cell's frame by a stable name, not the kernel's temporary file (which changes with
+    # every kernel, so a cached fix would never be found again)
+    assert 'File "<cell>", line 3' in prompt and "ipython-input" not in prompt
     assert API_KEY not in prompt  # keys are masked before sending
     assert inserted == ["rows = [1, 2]\nrows[-1]"]
     assert len(zhipu.received[-1].json["messages"]) == 1  # not added to a conversation
