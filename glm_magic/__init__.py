@@ -82,6 +82,7 @@ _LAZY = {
     "Usage": ("types", "Usage"),
     "ChatPanel": ("panel.widget", "ChatPanel"),
     "batch": ("batching.front", "batch"),
+    "evaluate": ("batching.evaluation", "evaluate"),
     "abatch": ("batching.online", "abatch"),
     "batch_job": ("batching.batch_api", "batch_job"),
     "BatchJob": ("batching.batch_api", "BatchJob"),
@@ -204,7 +205,7 @@ __all__ = [
     "BadRequestError", "BudgetExceededError", "CacheMissError", "ChatPanel", "Client", "ConfigurationError",
     "ContentFilterError", "GLMError", "NotFoundError", "PermissionDeniedError", "ProtocolError",
     "QuotaExceededError", "RateLimitError", "ServerError", "Session", "abatch", "batch",
-    "BatchJob", "batch_job",
+    "BatchJob", "batch_job", "evaluate",
     "cost_summary", "embed", "aembed", "similar", "load_ipython_extension", "plot_usage", "session",
     "unload_ipython_extension", "usage",
 ]

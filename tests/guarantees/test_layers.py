@@ -115,7 +115,7 @@ PUBLIC = ["APIConnectionError", "APITimeoutError", "AsyncClient", "Authenticatio
           "ConfigurationError",
           "ContentFilterError", "GLMError", "NotFoundError", "PermissionDeniedError",
           "ProtocolError", "QuotaExceededError", "RateLimitError", "ServerError", "Session",
-          "abatch", "batch", "BatchJob", "batch_job", "cost_summary", "embed", "aembed",
+          "abatch", "batch", "BatchJob", "batch_job", "cost_summary", "evaluate", "embed", "aembed",
           "similar", "load_ipython_extension", "plot_usage", "session",
           "unload_ipython_extension", "usage"]
 
