@@ -335,6 +335,13 @@ def bench_semantic(results: dict) -> None:
     semantic.run(results)
 
 
+def bench_choosing(results: dict) -> None:
+    sys.path.insert(0, str(HERE))
+    import choosing
+
+    choosing.run(results)
+
+
 def bench_dask(base: str, results: dict) -> None:
     """The same 2,000 rows at the same total concurrency: one process vs a 2-worker
     LocalCluster (each worker a process, so the client work runs on both cores)."""
@@ -799,6 +806,12 @@ GOALS = {
     "topk(10) over 1,000 rows: calls (x rows)": ("≤ 1.5", None, 1.5, False),
     "topk(10) over 1,000 rows: same top 10 as the model's own order": ("= 1", None, 1.0, True),
     "df.glm.map, process CPU per row (µs)": ("≤ 1.2× batch()", "batch", 1.2, False),
+    "cascade over 5,000 rows: runs agreeing ≥ 0.95 with the strong model (of 20)": (
+        "≥ 19", None, 19, True),
+    "cascade over 5,000 rows: share the strong model answers (median of 20)": (
+        "≤ 0.35", None, 0.35, False),
+    "evaluate() over 3 models x 1,000 rows, wall (s)": ("≤ 1.2× the batches", "batch", 1.2,
+                                                        False),
     "goodput under a 200/s, 16-in-flight limit (share of the cap)": ("≥ 0.9 of the cap", None,
                                                                       0.9, True),
     "requests refused (429) under that limit (share)": ("≤ 0.05", None, 0.05, False),
@@ -884,6 +897,7 @@ def main() -> int:
                  ("batch", lambda: bench_batch(base, results)),
                  ("cache", lambda: bench_cache(base, results)),
                  ("semantic", lambda: bench_semantic(results)),
+                 ("choosing", lambda: bench_choosing(results)),
                  ("goodput", lambda: bench_goodput(base, results)),
                  ("schema", lambda: bench_schema(base, results)),
                  ("embed", lambda: bench_embed(base, results)),

@@ -173,6 +173,12 @@ class Schema:
     def __repr__(self) -> str:
         return f"<Schema {self.name} fields={[f.name for f in self.fields]}>"
 
+    def label_fields(self) -> list[str]:
+        """The fields that hold a label, which several models' answers can be compared on
+        (cascades): the enum fields, else the boolean ones."""
+        enum = [f.name for f in self.fields if f.kind == "category"]
+        return enum or [f.name for f in self.fields if f.kind == "boolean"]
+
     # --- in the request ------------------------------------------------------------------
     def response_format(self) -> dict[str, Any]:
         """The OpenAI form: `{"type": "json_schema", "json_schema": {...}}`."""

@@ -20,7 +20,8 @@ def batch(prompts: Any, *, template: str | None = None, model: str | None = None
           max_retries: int = 3, on_error: str = "record", resume: str | bool | None = None,
           dry_run: bool = False, progress: bool = True, session: Session | None = None,
           schema: Any = None, max_repairs: int = 1, via: str = "online",
-          cache: str | bool | None = None, **params: Any) -> Any:
+          cache: str | bool | None = None, cascade: Any = None, agreement: float = 0.95,
+          **params: Any) -> Any:
     """Run one prompt per row of a list, Series or DataFrame; returns a DataFrame aligned with
     the input (same index and order): answer, status, error, prompt_tokens,
     completion_tokens, cost, latency_s, attempts.
@@ -50,10 +51,28 @@ def batch(prompts: Any, *, template: str | None = None, model: str | None = None
         default `GLMSettings.cache`): a re-run answers from the cache at no cost; in replay a
         row the cache does not hold raises `CacheMissError` naming the row.
 
+    cascade: `("glm-4-flash", "glm-5.1")` (cheapest first; `provider:model` accepted) with a
+        schema that has an enum field: a calibration sample goes to every model, then each
+        row to the cheapest model and on to the next only when its confidence is below the
+        threshold calibrated so the answers agree with the last model's on at least
+        `agreement` of rows (at `confidence=0.95`). Adds `model` and `confidence` columns;
+        `attrs["calibration"]` can be passed as `cascade=` to skip calibrating again.
+        See `glm_magic.batching.cascade`.
+
     Works inside a running notebook loop: the batch runs on a private event loop in a worker
     thread (asyncio is never patched). A kernel interrupt stops it and returns what is done."""
     from .batch_dask import is_dask
 
+    if cascade is not None:
+        from .cascade import run_cascade
+
+        if via != "online" or resume:
+            raise ValueError("cascade= runs online, without resume= (each stage is a batch)")
+        return run_cascade(prompts, run_batch=batch, cascade=cascade, schema=schema, agreement=agreement,
+                           template=template, system=system, dry_run=dry_run,
+                           progress=progress, concurrency=concurrency,
+                           max_retries=max_retries, on_error=on_error, session=session,
+                           max_repairs=max_repairs, cache=cache, **params)
     if is_dask(prompts):
         if via != "online" or dry_run or resume or schema is not None:
             raise ValueError("a dask DataFrame runs online only (no via=, dry_run=, resume= "

@@ -75,6 +75,7 @@ async def abatch(prompts: Any, *, template: str | None = None, model: str | None
     if on_error not in ("record", "raise"):
         raise ValueError("on_error must be 'record' or 'raise'")
     shape = _schema(schema)
+    label = next(iter(shape.label_fields()), None) if shape is not None else None
     s = session or default_session()
     if system is None:
         system = s.system  # %config GLMMagics.system / .temperature apply to batches too
@@ -159,7 +160,7 @@ async def abatch(prompts: Any, *, template: str | None = None, model: str | None
             finish(i, _row(None, "error", f"{type(exc).__name__}: {exc}", last["attempt"]))
             return
         finish(i, _row(answer, "ok", None, last["attempt"]) if shape is None
-               else _structured_row(answer, last["attempt"]))
+               else _structured_row(answer, last["attempt"], label))
 
     interrupted = False
     try:
@@ -182,6 +183,8 @@ async def abatch(prompts: Any, *, template: str | None = None, model: str | None
     rows = [r if r is not None else _row(None, left, reason if not interrupted else
                                          "the batch was interrupted", 0) for r in results]
     df = pd.DataFrame(rows, index=plan.index, columns=COLUMNS)
+    if params.get("logprobs"):  # asked for: how sure the model was of each answer
+        df["logprob_confidence"] = [r.get("logprob_confidence") for r in rows]
     if shape is not None:
         df = df.join(shape.columns([r.get("value") for r in rows], plan.index))
     df.attrs["stopped"] = reason
@@ -199,7 +202,37 @@ def _row(comp: Any, status: str, error: str | None, attempts: int) -> dict[str, 
             "prompt_tokens": u.prompt_tokens if u else 0,
             "completion_tokens": u.completion_tokens if u else 0,
             "cost": cost, "latency_s": comp.latency_s if comp is not None else math.nan,
-            "attempts": attempts}
+            "attempts": attempts, "logprob_confidence": answer_probability(comp)}
+
+
+def answer_probability(comp: Any, field_value: tuple[str, str] | None = None
+                       ) -> float | None:
+    """The probability of the answer's tokens — exp of the sum of their log-probabilities —
+    when the server returned them (OpenAI-compatible `logprobs`), else None.
+
+    With `field_value=(name, value)`, only the tokens that spell that field's value in the JSON
+    answer count: how the model spaced or quoted the JSON says nothing of how sure it was of
+    the label, and those tokens' probabilities would drown the label's."""
+    raw = getattr(comp, "raw", None)
+    try:
+        content = raw["choices"][0]["logprobs"]["content"]
+        pieces = [(str(t["token"]), float(t["logprob"])) for t in content]
+    except (TypeError, KeyError, IndexError, ValueError):
+        return None
+    if not pieces:
+        return None
+    if field_value is not None:
+        text = "".join(p for p, _ in pieces)
+        key = text.find(json.dumps(field_value[0]))
+        start = text.find(field_value[1], key + len(field_value[0]) + 2) if key >= 0 else -1
+        if start >= 0:
+            end, at, chosen = start + len(field_value[1]), 0, []
+            for piece, lp in pieces:
+                if at < end and at + len(piece) > start:
+                    chosen.append(lp)
+                at += len(piece)
+            pieces = [("", lp) for lp in chosen]
+    return math.exp(sum(lp for _, lp in pieces))
 
 
 def _schema(spec: Any) -> Schema | None:
@@ -214,9 +247,11 @@ def _schema(spec: Any) -> Schema | None:
     return shape
 
 
-def _structured_row(answer: StructuredAnswer, attempts: int) -> dict[str, Any]:
+def _structured_row(answer: StructuredAnswer, attempts: int, label: str | None
+                    ) -> dict[str, Any]:
     """A row for a structured answer: its calls (repairs too) summed; `invalid` with the
-    reason when no valid value came back."""
+    reason when no valid value came back. With log-probabilities, the confidence is that of
+    the `label` field's value (the schema's first enum field), not of the JSON around it."""
     comps = answer.completions
     row = _row(answer.completion, "ok" if answer.ok else "invalid", answer.error, attempts)
     row["prompt_tokens"] = sum(c.usage.prompt_tokens for c in comps if c.usage)
@@ -226,6 +261,9 @@ def _structured_row(answer: StructuredAnswer, attempts: int) -> dict[str, Any]:
     row["latency_s"] = sum(c.latency_s or 0.0 for c in comps)
     value = answer.value
     row["value"] = value.model_dump() if hasattr(value, "model_dump") else value
+    if label and isinstance(row["value"], dict) and row["value"].get(label) is not None:
+        spelled = json.dumps(row["value"][label], ensure_ascii=False).strip('"')
+        row["logprob_confidence"] = answer_probability(answer.completion, (label, spelled))
     return row
 
 

@@ -228,12 +228,48 @@ def completion_args(model: LoadedModel, body: dict[str, Any]) -> dict[str, Any]:
               "repeat_penalty", "min_p"):
         if body.get(k) is not None:
             args[k] = body[k]
+    processors: list[Any] = []
     grammar = grammar_for(body.get("response_format"), args["max_tokens"])
     if grammar is not None:
+        processors.append(GrammarFilter(model.llm, grammar))
+    if body.get("logprobs"):  # after the grammar: the probability among the allowed tokens
+        processors.append(TokenLogprobs())
+    if processors:
         from llama_cpp import LogitsProcessorList
 
-        args["logits_processor"] = LogitsProcessorList([GrammarFilter(model.llm, grammar)])
+        args["logits_processor"] = LogitsProcessorList(processors)
     return args
+
+
+class TokenLogprobs:
+    """A logits processor that records each generated token's log-probability, for
+    `logprobs: true` (a cascade's confidence). llama.cpp only gives per-token logprobs with
+    `logits_all`, which keeps every position's logits and slows every call; this keeps one
+    row per step, and only when asked. Step k's distribution is kept until step k+1 shows the
+    token that was drawn from it; the token that ends the answer is not part of it."""
+
+    def __init__(self) -> None:
+        self._start: int | None = None
+        self._last: Any = None
+        self.tokens: list[tuple[int, float]] = []
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import numpy as np
+
+        if self._start is None:
+            self._start = len(input_ids)
+        elif self._last is not None:
+            token = int(input_ids[-1])
+            self.tokens.append((token, float(self._last[token])))
+        finite = np.where(np.isfinite(scores), scores, -np.inf).astype(np.float64)
+        top = finite.max()
+        self._last = finite - top - np.log(np.exp(finite - top).sum())
+        return scores
+
+    def content(self, llm: Any) -> list[dict[str, Any]]:
+        """The OpenAI `logprobs.content` list of the answer's tokens."""
+        return [{"token": llm.detokenize([t]).decode("utf-8", "replace"), "logprob": lp}
+                for t, lp in self.tokens]
 
 
 class LocalModelTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
@@ -317,12 +353,15 @@ def _complete(model: LoadedModel, args: dict[str, Any]) -> dict[str, Any]:
     with model.lock:
         out = model.llm.create_completion(**args)
     ch = (out.get("choices") or [{}])[0]
+    choice = {"index": 0, "finish_reason": ch.get("finish_reason") or "stop",
+              "message": {"role": "assistant", "content": (ch.get("text") or "").strip()}}
+    recorder = next((p for p in args.get("logits_processor") or []
+                     if isinstance(p, TokenLogprobs)), None)
+    if recorder is not None:
+        choice["logprobs"] = {"content": recorder.content(model.llm)}
     return {"id": out.get("id") or f"local-{uuid.uuid4().hex[:12]}", "object": "chat.completion",
             "created": out.get("created") or int(time.time()), "model": model.name,
-            "choices": [{"index": 0, "finish_reason": ch.get("finish_reason") or "stop",
-                         "message": {"role": "assistant",
-                                     "content": (ch.get("text") or "").strip()}}],
-            "usage": out.get("usage") or {}}
+            "choices": [choice], "usage": out.get("usage") or {}}
 
 
 def _events(model: LoadedModel, args: dict[str, Any]) -> Iterator[bytes]:

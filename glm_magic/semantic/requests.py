@@ -23,7 +23,7 @@ from ..types import Usage
 # what passes through to batch(): routing and sampling
 PASSED = ("model", "provider", "concurrency", "max_retries", "resume", "max_repairs", "cache",
           "session", "progress", "temperature", "top_p", "max_tokens", "seed", "thinking",
-          "via")
+          "via", "cascade", "agreement")
 ANSWER_TOKENS = {"filter": 8, "classify": 10, "compare": 8, "score": 10, "join": 8,
                  "dedup": 8}  # what a short structured answer takes; others: max_tokens or 200
 
@@ -114,6 +114,7 @@ class Requests:
     schema: Schema | None = None
     naive_calls: int | None = None  # what the plain method would send (join, topk)
     notes: list[str] = field(default_factory=list)
+    attrs: dict[str, Any] = field(default_factory=dict)  # the batch's, for the result
 
     @property
     def unique(self) -> list[str]:
@@ -180,6 +181,8 @@ def ask(req: Requests, options: dict[str, Any]) -> list[dict[str, Any] | None]:
         if via == "batch_api":
             result.wait()
             result = result.result()
+        if "calibration" in result.attrs:
+            req.attrs["calibration"] = result.attrs["calibration"]
         if result.attrs.get("stopped"):
             req.notes.append(f"stopped: {result.attrs['stopped']}")
         for text, row in zip(unique, result.to_dict("records"), strict=True):

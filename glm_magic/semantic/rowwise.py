@@ -60,7 +60,7 @@ def sem_filter(data: Any, condition: str, keep: str | None = None, **options: An
     if options.get("dry_run"):
         return as_plan(plan)
     verdicts = _verdicts(answers, index)
-    out = _frame(data)
+    out = _with_cascade(_frame(data), answers, index, req, options)
     if keep:
         out[keep] = verdicts
     else:
@@ -75,6 +75,20 @@ def _verdicts(answers: list[dict[str, Any] | None], index: Any) -> Any:
     raw = [known_value(a.get(FILTER_FIELD)) if a and a.get("status") == "ok" else None
            for a in answers]
     return pd.Series(raw, index=index, dtype="object").astype("boolean")
+
+
+def _with_cascade(out: Any, answers: list[dict[str, Any] | None], index: Any,
+                  req: Requests, options: dict[str, Any]) -> Any:
+    """With `cascade=`: which model answered each row and how sure it was (`model`,
+    `confidence`); the calibration in `attrs["calibration"]` for the next run."""
+    if options.get("cascade") is None:
+        return out
+    found = _answers_frame(answers, index, ["model", "confidence"])
+    out["model"] = found["model"].astype("string")
+    out["confidence"] = found["confidence"].astype("float64")
+    if "calibration" in req.attrs:
+        out.attrs["calibration"] = req.attrs["calibration"]
+    return out
 
 
 def _fields(answer: dict[str, Any] | None, shape: Schema) -> dict[str, Any] | None:
@@ -102,7 +116,7 @@ def sem_classify(data: Any, template: str, labels: list[str], column: str = "lab
         return as_plan(plan)
     raw = [known_value(a.get("label")) if a and a.get("status") == "ok" else None
            for a in answers]
-    out = _frame(data)
+    out = _with_cascade(_frame(data), answers, index, req, options)
     out[column] = pd.Categorical([r if r in labels else None for r in raw], categories=labels)
     _note(out, plan, req)
     return out
@@ -124,6 +138,7 @@ def _frame(data: Any) -> Any:
 
 def _note(out: Any, plan: dict[str, Any], req: Requests) -> None:
     """The plan rides along (`df.attrs["glm_plan"]`), with what stopped the run, if any."""
+    out.attrs.update(req.attrs)
     out.attrs["glm_plan"] = dict(plan, notes=list(req.notes)) if req.notes else plan
     for note in req.notes:
         print(f"glm-magic: {req.op}: {note}")
