@@ -9,7 +9,8 @@ STAMP := $(VENV)/.installed-stamp
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON \
   -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_OPENMP=OFF
 
-.PHONY: setup demo test lab bench lint notebooks docs clean browser-deps postgres-deps
+.PHONY: setup demo test lab bench lint notebooks docs clean browser-deps postgres-deps \
+  vendor-sdks
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,7 +35,15 @@ postgres-deps:
 	  echo "installing Debian's postgresql for the team-ledger tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
 
-test: setup browser-deps postgres-deps
+# the zhipuai SDK, for the tests that run its code beside our drop-in: it pins PyJWT 2.8 while
+# zai-sdk (a dev dependency) needs 2.9+, so it lives outside the venv, without its dependencies
+VENDOR_SDKS := build/vendor-sdks
+$(VENDOR_SDKS)/zhipuai: | setup
+	$(BIN)/python -m pip install -q --no-deps --target $(VENDOR_SDKS) zhipuai==2.1.5.20250825
+
+vendor-sdks: $(VENDOR_SDKS)/zhipuai
+
+test: setup browser-deps postgres-deps vendor-sdks
 	mkdir -p build && (git status --porcelain 2>/dev/null || true) > build/tree-before.txt
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
@@ -68,9 +77,9 @@ lab: setup
 	$(BIN)/jupyter lab $$( [ "$$(id -u)" = 0 ] && echo --allow-root ) notebooks/
 
 # peers (openai, zhipuai, litellm) live in the `bench` extra, never in the runtime deps
-bench: setup
+bench: setup vendor-sdks
 	$(BIN)/python -m pip install -q -e '.[local,dev,bench]'
-	$(BIN)/python bench/run.py
+	PYTHONPATH=$(VENDOR_SDKS) $(BIN)/python bench/run.py
 
 lint: setup
 	$(BIN)/ruff check .

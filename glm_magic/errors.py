@@ -26,6 +26,7 @@ class GLMError(Exception):
             self.hint = hint
         self.retry_after = retry_after
         self.partial = partial  # the Completion with what arrived before the failure, if any
+        self.response = None  # the HTTP error's response, made safe (core.responses)
         super().__init__(self.message)
 
     def __str__(self) -> str:

@@ -23,6 +23,7 @@
 # |---|---|
 # | `import zhipuai` (1.x: `model_api.invoke`, `sse_invoke`, …) | `from glm_magic.compat import zhipuai_v1 as zhipuai` |
 # | `from zhipuai import ZhipuAI` | `from glm_magic.compat.zhipuai import ZhipuAI` |
+# | `from zai import ZhipuAiClient` (zai-sdk) | `from glm_magic.compat.zai import ZhipuAiClient` |
 # | `import dashscope` / `from dashscope import Generation` | `from glm_magic.compat import dashscope` |
 # | `import qianfan` | `from glm_magic.compat import qianfan` |
 # | `from openai import OpenAI` | `from glm_magic.compat.openai import OpenAI` |
@@ -121,6 +122,41 @@ response = client.chat.completions.create(
 )
 print(response.choices[0].message)
 response.model_dump()["usage"]
+
+# %% [markdown]
+# ## zai-sdk — Zhipu's current SDK (`ZhipuAiClient`, `ZaiClient`)
+#
+# `ZhipuAiClient` talks to open.bigmodel.cn, `ZaiClient` to api.z.ai (priced in USD); both
+# read `ZAI_API_KEY` and `ZAI_BASE_URL`. The requests are the SDK's own — `extra_body` is
+# merged into the body, as the SDK does — and so are the exceptions: by HTTP status, with
+# `err.response` and the SDK's message, importable from `zai.core._errors` as the SDK's
+# examples do.
+
+# %%
+from glm_magic.compat import zai
+from glm_magic.compat.zai import ZhipuAiClient
+
+os.environ.update({"ZAI_API_KEY": API_KEY, "ZAI_BASE_URL": glm4.base_url})
+client = ZhipuAiClient()
+response = client.chat.completions.create(
+    model="glm-5.1",
+    messages=[{"role": "user", "content": "Hello, please introduce yourself"}],
+    extra_body={"temperature": 0.5},
+)
+print(response.choices[0].message.content)
+vectors = client.embeddings.create(model="embedding-3", input=["hello", "world"],
+                                   extra_body={"dimensions": 4})
+[len(d.embedding) for d in vectors.data]
+
+# %%
+from glm_magic.testing.zhipu import zhipu_error
+
+glm4.push(zhipu_error("1302", "High concurrency usage of this API", 429))
+try:
+    ZhipuAiClient(max_retries=0).chat.completions.create(
+        model="glm-5.1", messages=[{"role": "user", "content": "hi"}])
+except zai.core._errors.APIReachLimitError as err:
+    print(type(err).__name__, err.status_code, err.response.json()["error"]["code"])
 
 # %% [markdown]
 # ## DashScope `Generation.call` (Qwen)

@@ -31,7 +31,8 @@ ROUTING_ALIASES = {"conversation": "chat", "chat_name": "chat", "conv": "chat",
                     "model_name": "model", "tag": "tags", "fresh": "new", "reset": "new"}
 # API parameters the providers document, never mistaken for a routing option
 API_PARAMS = {"temperature", "top_p", "top_k", "max_tokens", "stop", "seed", "tools",
-               "tool_choice", "response_format", "thinking", "do_sample", "user_id",
+               "tool_choice", "response_format", "thinking", "reasoning_effort", "tool_stream",
+               "do_sample", "user_id",
                "request_id", "n", "presence_penalty", "frequency_penalty", "logprobs",
                "top_logprobs", "repetition_penalty", "enable_search", "stream_options",
                "extra_headers", "extra_body", "timeout", "user", "logit_bias", "endpoint",
@@ -75,6 +76,40 @@ def split_target(provider: str | None, model: str | None) -> tuple[str | None, s
         if known(head):
             return head, tail or None
     return provider, model
+
+
+REASONING_PROVIDERS = ("zhipu", "zhipu_v3")  # whose model list says which take an effort
+
+
+def check_reasoning(provider: str, model: str | None, params: dict[str, Any]) -> None:
+    """Refuse, in one line and before anything is sent, the reasoning settings a listed model
+    does not take: a `reasoning_effort` outside its values (or on a model without any), and
+    `thinking={"type": "disabled"}` on a model that always thinks. Unlisted (new) models are
+    sent as asked."""
+    if provider not in REASONING_PROVIDERS:
+        return
+    info = model_info(provider, model)
+    if info is None:
+        return
+    effort = params.get("reasoning_effort")
+    if effort is not None and effort not in info.efforts:
+        takers = [m for m in provider_class(provider).models if m.efforts]
+        if not info.efforts:
+            listed = ", ".join(f"{m.name} ({'|'.join(m.efforts)})" for m in takers)
+            raise errors.BadRequestError(
+                f"{info.name} takes no reasoning_effort", provider=provider,
+                hint=f"leave it out, or use a model that takes one: {listed}")
+        raise errors.BadRequestError(
+            f"{info.name} takes reasoning_effort {' | '.join(info.efforts)}, not {effort!r}",
+            provider=provider, hint=f"e.g. reasoning_effort={info.efforts[-1]!r}")
+    thinking = params.get("thinking")
+    if info.thinking_always and isinstance(thinking, dict) and \
+            thinking.get("type") == "disabled":
+        effort_hint = f"; reasoning_effort={info.efforts[0]!r} thinks least" \
+            if info.efforts else ""
+        raise errors.BadRequestError(
+            f"{info.name} always thinks: thinking cannot be switched off", provider=provider,
+            hint=f"leave thinking (--no-thinking) out{effort_hint}")
 
 
 def model_info(provider: str, model: str | None) -> Any:

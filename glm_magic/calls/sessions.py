@@ -17,7 +17,15 @@ from ..providers import default_provider_name, make_provider, provider_class
 from ..types import Choice, Completion, Message
 from .client_pool import ClientPool
 from .conversation import Conversation, check_encodable
-from .options import ROUTING, View, check_options, mark_cut_off_json, model_info, split_target
+from .options import (
+    ROUTING,
+    View,
+    check_options,
+    check_reasoning,
+    mark_cut_off_json,
+    model_info,
+    split_target,
+)
 from .setting_effects import apply_setting
 from .turns import PendingTurn, draft_turn, forget_turn, history_limit, remember, window_notice
 
@@ -146,6 +154,7 @@ class Session:
         lets `begin` skip reserving the conversation."""
         check_options(params)
         name, model_name = self.resolve(provider, model)
+        check_reasoning(name, model_name, params)
         mode = cache_mode(cache)
         provider_obj = self.client(name).provider
         if check_credentials and (mode or self.recorder.cache_mode) != "replay":

@@ -50,10 +50,8 @@ class GenerationResponse(AttrDict):
     def ok(cls, data: dict[str, Any]) -> GenerationResponse:
         output = attr_dict(data.get("output") or {})
         output.setdefault("text", None)
-        output.setdefault("finish_reason", None)
+        output.setdefault("finish_reason", None)  # streamed: the string "null" until the end
         output.setdefault("choices", None)
-        if output.get("finish_reason") == "null":  # streaming: the string "null" until the end
-            output["finish_reason"] = None
         usage = attr_dict(data.get("usage") or {})
         return cls(status_code=HTTPStatus.OK, request_id=data.get("request_id") or "", code="",
                    message="", output=output, usage=usage)
@@ -95,7 +93,7 @@ class Generation:
                                          hint='e.g. Generation.call("qwen-turbo", prompt="你好")')
         stream = bool(kwargs.pop("stream", False))
         incremental = bool(kwargs.get("incremental_output", False))
-        kwargs.setdefault("result_format", "text")  # what the service answers when not asked
+        kwargs.setdefault("result_format", None)  # sent only when asked, as the SDK does
         workspace = kwargs.get("workspace")
         params = {k: v for k, v in kwargs.items() if k not in _NOT_SENT}
         sent = list(messages) if messages is not None else [{"role": "user", "content": prompt}]

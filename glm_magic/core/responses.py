@@ -51,6 +51,30 @@ def retry_after(headers: httpx.Headers) -> float | None:
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
 
 
+def safe_response(r: httpx.Response, content: bytes) -> httpx.Response:
+    """The error's response as the SDKs expose it (`err.response.json()`), rebuilt without
+    what could carry a key: its request keeps only the method and the URL without its query
+    (Qianfan's access token travels there), never the headers; known secrets are scrubbed
+    from the body."""
+    from .._secrets import scrub
+
+    text = content.decode("utf-8", "replace")
+    clean = scrub(text)
+    request = httpx.Request(r.request.method, r.request.url.copy_with(query=None)) \
+        if _has_request(r) else None
+    return httpx.Response(r.status_code, headers={"content-type": r.headers.get(
+        "content-type", "application/json")}, content=content if clean == text
+        else clean.encode(), request=request)
+
+
+def _has_request(r: httpx.Response) -> bool:
+    try:
+        r.request  # noqa: B018  (raises when the response was built without one)
+    except RuntimeError:
+        return False
+    return True
+
+
 def _error_from_response(provider: Provider, r: httpx.Response, content: bytes
                          ) -> errors.GLMError:
     try:
@@ -58,6 +82,7 @@ def _error_from_response(provider: Provider, r: httpx.Response, content: bytes
     except ValueError:
         body = content.decode("utf-8", "replace")
     err = provider.error_from(r.status_code, body, r.headers)
+    err.response = safe_response(r, content)
     if type(err) is errors.AuthenticationError:
         err.hint = (f"check the API key: {provider.describe_key()} was sent; it must belong "
                     f"to {provider.name} (a corrected key is used from the next call)")

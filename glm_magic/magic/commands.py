@@ -173,6 +173,14 @@ def build_call(magics: GLMMagics, args: Any, cell: str) -> tuple[str, dict[str, 
         if note:
             print(f"glm-magic: {note}")
         params["thinking"] = {"type": "enabled" if args.thinking else "disabled"}
+    if getattr(args, "effort", None):
+        params["reasoning_effort"] = args.effort
+    from ..calls.options import check_reasoning
+
+    try:  # the model's reasoning rules, said before anything is sent
+        check_reasoning(provider, model, params)
+    except errors.GLMError as err:
+        raise UsageError(f"{err.message} — {err.hint}" if err.hint else err.message) from None
     check_params(provider, params)
     typo_hint(provider, model)
     prompt: Any = body

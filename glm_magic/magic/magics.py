@@ -188,13 +188,17 @@ class GLMMagics(Magics):
     @argument("--tools", metavar="F,G", help="functions from your namespace the model may call")
     @argument("--max-rounds", type=int, default=5, dest="max_rounds",
               help="at most this many tool-call rounds (default 5)")
-    @argument("--web-search", action="store_true", dest="web_search",
-              help="let GLM search the web; results are listed under the answer")
+    @argument("--web-search", "--web", action="store_true", dest="web_search",
+              help="let GLM search the web (the web_search tool); results are listed under "
+                   "the answer")
     @argument("--retrieval", metavar="KNOWLEDGE_ID", help="answer from a Zhipu knowledge base")
     @argument("--thinking", action="store_true", default=None,
               help="ask a GLM-4.5+ model to think (shown collapsed above the answer)")
     @argument("--no-thinking", action="store_false", dest="thinking",
               help="ask a GLM-4.5+ model not to think")
+    @argument("--effort", choices=("low", "medium", "high", "max"),
+              help="reasoning_effort for models that take one (glm-5.3: low|high|max, "
+                   "glm-5.2: high|max); see %%glm models")
     @argument("--cache", action="store_true", default=None,
               help="answer from the response cache when it holds this request (else send and "
                    "store it), whatever GLMSettings.cache says")

@@ -179,6 +179,8 @@ def _model_row(provider: str, m: Any, price: Any) -> dict[str, Any]:
     return {
         "provider": provider, "model": m.name, "kind": m.kind, "context": m.context,
         "max_output": m.max_output, "thinking": m.thinking,
+        "thinking_always": m.thinking_always, "reasoning_effort": "|".join(m.efforts) or None, "default_effort": m.default_effort
+        or None,
         "input_per_M": rin, "cached_input_per_M": rcache, "output_per_M": rout,
         "tiered": bool(paid and price.tiers),
         "batch_input_per_M": rin * price.batch if paid and rin is not None and price.batch

@@ -48,6 +48,11 @@ class ModelInfo:
     thinking: bool = False  # takes thinking={"type": "enabled" | "disabled"}
     source: str = ""
     as_of: str = ""
+    # reasoning_effort values the model takes (empty: it takes none), and the one it uses
+    # when none is sent
+    efforts: tuple[str, ...] = ()
+    default_effort: str = ""
+    thinking_always: bool = False  # thinks on every call: {"type": "disabled"} is refused
 
 
 class Provider:
@@ -130,6 +135,11 @@ class Provider:
     def require_credentials(self) -> None:
         """Raise ConfigurationError (with how to fix it) when a call could not authenticate."""
         self.require_key()
+
+    @property
+    def has_key(self) -> bool:
+        """Whether a key was given or found (its value is never exposed here)."""
+        return bool(self._api_key)
 
     def require_key(self) -> str:
         self.check_destination()

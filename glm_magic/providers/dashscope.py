@@ -77,11 +77,14 @@ class DashScopeProvider(Provider):
               ModelInfo("qwen-max", 32_768))
 
     def prepare(self, params: dict[str, Any], stream: bool) -> HTTPRequest:
+        # result_format=None (the SDK drop-in) sends none, as the SDK does; otherwise ask for
+        # the message shape, which every model answers in
+        unset = "result_format" in params and params["result_format"] is None
         p = {k: v for k, v in params.items() if v is not None}
         model = p.pop("model")
         messages = p.pop("messages")
         prompt = p.pop("prompt", None)  # the SDK's prompt= mode: input.prompt, not messages
-        parameters = {"result_format": "message"}
+        parameters: dict[str, Any] = {} if unset else {"result_format": "message"}
         parameters.update(p.pop("parameters", {}) or {})
         for k in list(p):
             if k in PARAMETERS:

@@ -63,12 +63,20 @@ _GUIDE = "https://docs.bigmodel.cn/cn/guide/models/"
 
 def _m(name: str, context: int | None, max_output: int | None, kind: str = "text",
        thinking: bool = False, page: str = "", as_of: str = "2026-04-25",
-       note: str = "") -> ModelInfo:
-    return ModelInfo(name, context, note, max_output, kind, thinking, _GUIDE + page, as_of)
+       note: str = "", **reasoning: Any) -> ModelInfo:
+    return ModelInfo(name, context, note, max_output, kind, thinking, _GUIDE + page, as_of,
+                     **reasoning)
 
 
 # The current line first (docs.bigmodel.cn model guides), then older models still served.
 ZHIPU_MODELS = (
+    # GLM-5.3 (2026-08): thinking always on, reasoning_effort low/high/max (default max)
+    _m("glm-5.3", 1_048_576, 131_072, thinking=True, page="text/glm-5.3", as_of="2026-12-04",
+       efforts=("low", "high", "max"), default_effort="max", thinking_always=True,
+       note="always thinks; --effort low|high|max"),
+    # GLM-5.2 (2026-06): 1M context, reasoning_effort high/max, thinking can be switched off
+    _m("glm-5.2", 1_000_000, 128_000, thinking=True, page="text/glm-5.2", as_of="2026-12-04",
+       efforts=("high", "max"), note="--effort high|max"),
     _m("glm-5.1", 200_000, 128_000, thinking=True, page="text/glm-5.1"),
     _m("glm-5", 200_000, 128_000, thinking=True, page="text/glm-5"),
     _m("glm-5-turbo", 200_000, 128_000, thinking=True, page="text/glm-5-turbo"),
@@ -172,13 +180,19 @@ class ZhipuProvider(Provider):
                            {"Accept": "application/json", **self.auth_headers()})
 
     def parse_task(self, data: Any):
-        from ..types import completion_from_openai
+        """A task's state as the SDKs show it: `AsyncTaskStatus` while it has no answer,
+        `AsyncCompletion` (choices, usage) once it has one."""
+        import dataclasses
+
+        from ..types import AsyncCompletion, AsyncTaskStatus, completion_from_openai
 
         self.raise_for_body(data)
         c = completion_from_openai(data, self.name)
-        c.task_status = data.get("task_status")
-        c.id = data.get("id") or c.id
-        return c
+        shape = AsyncCompletion if data.get("choices") else AsyncTaskStatus
+        task = shape(**{f.name: getattr(c, f.name) for f in dataclasses.fields(c)})
+        task.task_status = data.get("task_status")
+        task.id = data.get("id") or c.id
+        return task
 
     def image_request(self, params: dict[str, Any]):
         from .base import HTTPRequest

@@ -93,9 +93,14 @@ class BatchAPI:
                 "metadata": body.get("metadata"), "errors": None,
                 "_outcome": self.batch_outcome}
             return Reply(body=self._view(bid))
-        if len(parts) == 1:
-            return Reply(body={"object": "list", "data": [self._view(b) for b in self.batches],
-                               "has_more": False})
+        if len(parts) == 1:  # a cursor page: the jobs after `after`, at most `limit`
+            ids = list(self.batches)
+            after = (rec.query.get("after") or [None])[0]
+            start = ids.index(after) + 1 if after in ids else 0
+            limit = int((rec.query.get("limit") or ["20"])[0])
+            page = ids[start:start + limit]
+            return Reply(body={"object": "list", "data": [self._view(b) for b in page],
+                               "has_more": start + limit < len(ids)})
         job = self.batches.get(parts[1])
         if job is None:
             return Reply(404, {"error": {"code": "1002", "message": "batch not found"}})

@@ -6,6 +6,8 @@ objects (`resources`)."""
 from .base import MAX_TOKENS_COUNT, SDKObject, count, dump_value
 from .chat import (
     Accumulator,
+    AsyncCompletion,
+    AsyncTaskStatus,
     Choice,
     Chunk,
     ChunkChoice,
@@ -28,6 +30,7 @@ from .resources import (
     EmbeddingsResponse,
     EmbeddingUsage,
     FileContent,
+    FileDeleted,
     FileObject,
     ImageData,
     ImagesResponse,
@@ -36,9 +39,9 @@ from .resources import (
     embeddings_from_openai,
 )
 
-__all__ = ["MAX_TOKENS_COUNT", "Accumulator", "Batch", "BatchRequestCounts", "Choice", "Chunk",
+__all__ = ["MAX_TOKENS_COUNT", "Accumulator", "AsyncCompletion", "AsyncTaskStatus", "Batch", "BatchRequestCounts", "Choice", "Chunk",
            "ChunkChoice", "Completion", "Delta", "Embedding", "EmbeddingUsage",
-           "EmbeddingsResponse", "FileContent", "FileObject", "FunctionCall", "ImageData",
-           "ImagesResponse", "ListPage", "Message", "SDKObject", "TokenCount", "ToolCall",
-           "Usage", "as_references", "as_text", "chunk_from_openai", "completion_from_openai",
+           "EmbeddingsResponse", "FileContent", "FileDeleted", "FileObject", "FunctionCall",
+           "ImageData", "ImagesResponse", "ListPage", "Message", "SDKObject", "TokenCount",
+           "ToolCall", "Usage", "as_references", "as_text", "chunk_from_openai", "completion_from_openai",
            "count", "dump_value", "embeddings_from_openai", "text_chunk"]

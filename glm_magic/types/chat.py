@@ -10,6 +10,18 @@ from .base import SDKObject, count
 
 
 @dataclass(slots=True)
+class TokenDetails(SDKObject):
+    """A usage breakdown (`prompt_tokens_details`, `completion_tokens_details`)."""
+
+    cached_tokens: int | None = None
+    reasoning_tokens: int | None = None
+
+    def model_dump(self, *, exclude_none: bool = True) -> dict[str, Any]:
+        return {k: v for k, v in (("cached_tokens", self.cached_tokens),
+                                  ("reasoning_tokens", self.reasoning_tokens)) if v is not None}
+
+
+@dataclass(slots=True)
 class Usage(SDKObject):
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -18,6 +30,17 @@ class Usage(SDKObject):
     reasoning_tokens: int | None = None
     estimated: bool = False  # True when we counted because the provider sent nothing
     _fields: ClassVar[tuple[str, ...]] = ("prompt_tokens", "completion_tokens", "total_tokens")
+
+    @property
+    def prompt_tokens_details(self) -> TokenDetails | None:
+        """`usage.prompt_tokens_details.cached_tokens`, as the SDKs spell it."""
+        return None if self.cached_tokens is None else TokenDetails(self.cached_tokens)
+
+    @property
+    def completion_tokens_details(self) -> TokenDetails | None:
+        """`usage.completion_tokens_details.reasoning_tokens`."""
+        return None if self.reasoning_tokens is None else TokenDetails(
+            reasoning_tokens=self.reasoning_tokens)
 
     def model_dump(self, *, exclude_none: bool = False) -> dict[str, Any]:
         out = SDKObject.model_dump(self)
@@ -59,7 +82,7 @@ class Usage(SDKObject):
 class FunctionCall(SDKObject):
     name: str = ""
     arguments: str = ""
-    _fields: ClassVar[tuple[str, ...]] = ("name", "arguments")
+    _fields: ClassVar[tuple[str, ...]] = ("arguments", "name")  # the SDKs' order
 
 
 @dataclass(slots=True)
@@ -67,18 +90,46 @@ class ToolCall(SDKObject):
     id: str = ""
     type: str = "function"
     function: FunctionCall = field(default_factory=FunctionCall)
-    index: int = 0
-    _fields: ClassVar[tuple[str, ...]] = ("id", "type", "function", "index")
+    index: int | None = None
+    # the SDKs' fields of an answer's tool call, `index` only when the server sent one: code
+    # sends a message back as `model_dump()`, so an invented field would go on the wire
+    _fields: ClassVar[tuple[str, ...]] = ("id", "function", "type", "index")
+
+    def model_dump(self, *, exclude_none: bool = False) -> dict[str, Any]:
+        out = SDKObject.model_dump(self, exclude_none=exclude_none)
+        if self.index is None:
+            out.pop("index", None)
+        return out
 
     @classmethod
     def from_dict(cls, data: dict) -> ToolCall:
         fn = data.get("function") or {}
+        index = data.get("index")
         return cls(
             id=data.get("id") or "",
             type=data.get("type") or "function",
             function=FunctionCall(fn.get("name") or "", fn.get("arguments") or ""),
-            index=data.get("index") or 0,
+            index=index if isinstance(index, int) else None,
         )
+
+
+@dataclass(slots=True)
+class DeltaToolCall(ToolCall):
+    """A streamed piece of a tool call. As in the SDKs, what a piece does not carry is None
+    (the pieces after the first hold only `index` and more `arguments`)."""
+
+    _fields: ClassVar[tuple[str, ...]] = ("index", "id", "function", "type")
+
+    @classmethod
+    def model_dump(self, *, exclude_none: bool = False) -> dict[str, Any]:
+        return SDKObject.model_dump(self, exclude_none=exclude_none)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> DeltaToolCall:
+        fn = data.get("function") or {}
+        return cls(id=data.get("id"), type=data.get("type"),
+                   function=FunctionCall(fn.get("name"), fn.get("arguments")),
+                   index=data.get("index") or 0)
 
 
 @dataclass(slots=True)
@@ -168,6 +219,23 @@ class Completion(SDKObject):
 
 
 @dataclass(slots=True)
+class AsyncTaskStatus(Completion):
+    """A submitted async task (`chat.asyncCompletions.create`): `id`, `task_status`, printed
+    and dumped with the SDKs' fields only."""
+
+    _fields: ClassVar[tuple[str, ...]] = ("id", "request_id", "model", "task_status")
+
+
+@dataclass(slots=True)
+class AsyncCompletion(Completion):
+    """An async task's result (`retrieve_completion_result`): the SDKs' fields, `choices` and
+    `usage` once it succeeded."""
+
+    _fields: ClassVar[tuple[str, ...]] = ("id", "request_id", "created", "model",
+                                          "task_status", "choices", "usage")
+
+
+@dataclass(slots=True)
 class Delta(SDKObject):
     role: str | None = None
     content: str | None = None
@@ -234,7 +302,7 @@ def chunk_from_openai(data: dict) -> Chunk:
         choices.append(ChunkChoice(
             c.get("index") or 0,
             Delta(d.get("role"), text, reasoning,
-                  [ToolCall.from_dict(t) for t in tcs] if tcs else None),
+                  [DeltaToolCall.from_dict(t) for t in tcs] if tcs else None),
             c.get("finish_reason")))
     usage = data.get("usage")
     search = data.get("web_search")
@@ -337,12 +405,14 @@ class Accumulator:
                 for t in d.tool_calls:
                     cur = self.tools.get(t.index)
                     if cur is None:
-                        self.tools[t.index] = ToolCall(t.id, t.type, FunctionCall(
-                            t.function.name, t.function.arguments), t.index)
+                        self.tools[t.index] = ToolCall(t.id or "", t.type or "function",
+                                                       FunctionCall(t.function.name or "",
+                                                                    t.function.arguments or ""),
+                                                       t.index)
                     else:
-                        cur.id = cur.id or t.id
-                        cur.function.name = cur.function.name or t.function.name
-                        cur.function.arguments += t.function.arguments
+                        cur.id = cur.id or t.id or ""
+                        cur.function.name = cur.function.name or t.function.name or ""
+                        cur.function.arguments += t.function.arguments or ""
                     self.size += len(t.function.arguments or "")
             if c.finish_reason:
                 self.finish_reason = c.finish_reason

@@ -57,9 +57,12 @@ class Embedding(SDKObject):
 
 @dataclass(slots=True)
 class EmbeddingUsage(SDKObject):
+    """The SDKs' usage of an embedding call (`completion_tokens` is always 0)."""
+
     prompt_tokens: int = 0
     total_tokens: int = 0
-    _fields: ClassVar[tuple[str, ...]] = ("prompt_tokens", "total_tokens")
+    completion_tokens: int = 0
+    _fields: ClassVar[tuple[str, ...]] = ("prompt_tokens", "completion_tokens", "total_tokens")
 
 
 @dataclass(slots=True)
@@ -111,6 +114,22 @@ class FileObject(SDKObject):
         return cls(str(data.get("id") or ""), count(data.get("bytes")),
                    count(data.get("created_at")), str(data.get("filename") or ""),
                    str(data.get("purpose") or ""), raw=data)
+
+
+@dataclass(slots=True)
+class FileDeleted(SDKObject):
+    """`client.files.delete(id)`: `.deleted` is True when the server removed the file."""
+
+    id: str = ""
+    deleted: bool = False
+    object: str = "file"
+    raw: Any = None
+    _fields: ClassVar[tuple[str, ...]] = ("id", "deleted", "object")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FileDeleted:
+        return cls(str(data.get("id") or ""), data.get("deleted") is True,
+                   str(data.get("object") or "file"), raw=data)
 
 
 @dataclass(slots=True)
@@ -180,10 +199,40 @@ class ListPage(SDKObject):
     data: list[Any] = field(default_factory=list)
     has_more: bool = False
     object: str = "list"
+    # `next_page(after_id)` fetches the following page (set on a sync client's answers)
+    next_page: Any = field(default=None, repr=False, compare=False)
     _fields: ClassVar[tuple[str, ...]] = ("object", "data", "has_more")
 
+    def has_next_page(self) -> bool:
+        """Whether `get_next_page()` can ask for more: as in the SDKs' cursor pages, any
+        non-empty page whose last item has an id (the server's `has_more` is in `.has_more`;
+        the SDKs do not consult it, and iterating ends at the first empty page)."""
+        last = self.data[-1] if self.data else None
+        return bool(self.next_page is not None and getattr(last, "id", None))
+
+    def get_next_page(self) -> ListPage:
+        if not self.has_next_page():
+            raise RuntimeError("no next page; check .has_next_page() before .get_next_page()")
+        return self.next_page(self.data[-1].id)
+
+    def iter_pages(self) -> Any:
+        """This page, then each following one, as the SDKs' cursor pages do — stopping, unlike
+        them, when a server ignores the cursor and sends an item already seen (which would
+        otherwise loop for ever)."""
+        page, seen = self, set()
+        while True:
+            yield page
+            seen.update(getattr(item, "id", None) for item in page.data)
+            if not page.has_next_page():
+                return
+            page = page.get_next_page()
+            if any(getattr(item, "id", None) in seen for item in page.data):
+                return
+
     def __iter__(self) -> Any:
-        return iter(self.data)
+        """Every item, across pages (the SDKs' `for item in page`)."""
+        for page in self.iter_pages():
+            yield from page.data
 
     def __len__(self) -> int:
         return len(self.data)

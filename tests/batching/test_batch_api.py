@@ -30,7 +30,7 @@ def test_files_and_batches_are_sdk_shaped(zhipu):
     out = client.files.content(done.output_file_id).text
     assert json.loads(out)["custom_id"] == "a"
     assert job.id in [b.id for b in client.batches.list()]
-    assert client.files.delete(f.id)["deleted"] is True
+    assert client.files.delete(f.id).deleted is True
     with pytest.raises(ValueError, match="not a file or batch id"):
         client.files.content("../../etc/passwd")
 

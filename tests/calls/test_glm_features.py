@@ -221,6 +221,12 @@ def test_web_search_results_are_listed(shell, zhipu, capsys):
     assert "GLM-4 发布 https://example.com/glm4" in capsys.readouterr().out
 
 
+def test_web_is_the_short_spelling_of_web_search(shell, zhipu):
+    shell.run_cell_magic("glm", "--web --no-stream", "news?")
+    assert zhipu.received[-1].json["tools"] == [
+        {"type": "web_search", "web_search": {"enable": True, "search_result": True}}]
+
+
 def test_thinking_is_streamed_shown_and_kept_out_of_history(shell, zhipu):
     from IPython.utils.capture import capture_output
 

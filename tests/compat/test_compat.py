@@ -187,6 +187,20 @@ def test_seed_001_call_with_prompt_sends_input_prompt(dashscope, ds, capsys):
     assert '"input_tokens": 8' in out and "echo: 用萝卜" in out
 
 
+def test_dashscope_sends_no_result_format_unless_asked_and_streams_finish_null(dashscope, ds):
+    """As the SDK: no `result_format` when the caller set none (the service's default then
+    applies), and streamed events carry `finish_reason == "null"` until the last."""
+    response = dashscope.Generation.call("qwen-turbo", prompt="a b c")
+    assert "result_format" not in ds.received[-1].json["parameters"]
+    assert response.output.text == "echo: a b c"
+    events = list(dashscope.Generation.call("qwen-turbo", prompt="a b c", stream=True))
+    assert "result_format" not in ds.received[-1].json["parameters"]
+    assert [e.output.finish_reason for e in events] == ["null"] * (len(events) - 1) + ["stop"]
+    assert events[-1].output.text == "echo: a b c"
+    dashscope.Generation.call("qwen-turbo", prompt="x", result_format="message")
+    assert ds.received[-1].json["parameters"]["result_format"] == "message"
+
+
 def test_seed_001_conversation_loop_with_role(dashscope, ds):
     from glm_magic.compat.dashscope import Generation, Role
 

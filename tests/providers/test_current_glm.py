@@ -181,3 +181,49 @@ def test_env_magic_with_a_key_gets_a_warning(shell, capsys, monkeypatch):
     assert "%glm login" not in capsys.readouterr().err
     monkeypatch.delenv("ZHIPUAI_API_KEY", raising=False)
     monkeypatch.delenv("SOME_SETTING", raising=False)
+
+
+# --- GLM-5.2 / GLM-5.3: limits, reasoning effort, thinking that cannot be switched off ---------
+def test_models_lists_glm_5_3_with_its_limits_effort_and_dated_usd_price(shell, monkeypatch):
+    monkeypatch.setenv("ZHIPUAI_API_KEY", "id.secret")
+    monkeypatch.setenv("ZHIPUAI_BASE_URL", "https://api.z.ai/api/paas/v4")  # USD prices
+    models = shell.run_line_magic("glm", "models zhipu").set_index("model")
+    row = models.loc["glm-5.3"]
+    assert (row["context"], row["max_output"]) == (1_048_576, 131_072)
+    assert row["thinking"] and row["thinking_always"]
+    assert (row["reasoning_effort"], row["default_effort"]) == ("low|high|max", "max")
+    assert (row["input_per_M"], row["output_per_M"], row["cached_input_per_M"]) == \
+        (1.4, 4.4, 0.26)
+    assert row["currency"] == "USD" and row["price_as_of"] == "2026-12-04"
+    five_two = models.loc["glm-5.2"]
+    assert five_two["context"] == 1_000_000 and five_two["reasoning_effort"] == "high|max"
+    assert not five_two["thinking_always"]
+    assert list(models.index[:2]) == ["glm-5.3", "glm-5.2"]  # the current line first
+
+
+def test_effort_is_sent_and_checked_per_model(shell, zhipu):
+    from IPython.core.error import UsageError
+
+    shell.run_cell_magic("glm", "-m glm-5.3 --effort low --once", "hi")
+    assert zhipu.received[-1].json["reasoning_effort"] == "low"
+    sent = len(zhipu.received)
+    with pytest.raises(UsageError, match=r"glm-5.2 takes reasoning_effort high \| max, "
+                                         r"not 'low'"):
+        shell.run_cell_magic("glm", "-m glm-5.2 --effort low --once", "hi")
+    with pytest.raises(UsageError, match="glm-4.7 takes no reasoning_effort.*glm-5.3"):
+        shell.run_cell_magic("glm", "-m glm-4.7 --effort high --once", "hi")
+    with pytest.raises(UsageError, match="glm-5.3 always thinks.*'low' thinks least"):
+        shell.run_cell_magic("glm", "-m glm-5.3 --no-thinking --once", "hi")
+    assert len(zhipu.received) == sent  # refused before anything was sent
+    shell.run_cell_magic("glm", "-m glm-5.2 --no-thinking --effort max --once", "hi")
+    assert zhipu.received[-1].json["thinking"] == {"type": "disabled"}
+    assert zhipu.received[-1].json["reasoning_effort"] == "max"
+
+
+def test_effort_is_checked_outside_the_magic_too(zhipu):
+    with pytest.raises(glm_magic.BadRequestError, match="glm-5.3 takes reasoning_effort"):
+        session().complete("hi", model="glm-5.3", reasoning_effort="medium", once=True)
+    assert zhipu.received == []
+    unlisted = session().complete("hi", model="glm-9", reasoning_effort="ultra", once=True)
+    assert unlisted.text == "echo: hi"  # a model the list does not know is sent as asked
+    assert zhipu.received[-1].json["reasoning_effort"] == "ultra"

@@ -7,6 +7,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ... import errors
+from .sdk_options import split_call_options, with_call_options
 
 if TYPE_CHECKING:
     from ...types import Completion
@@ -21,8 +22,10 @@ class AsyncCompletions:
                **params: Any) -> Any:
         """Submit a task → a Completion with `id` and `task_status` (PROCESSING)."""
         c = self._client
-        body = {"model": model or c.provider.default_model, "messages": messages, **params}
-        return c._json(lambda: c.provider.async_submit(body), c.provider.parse_task, body)
+        body, options = split_call_options(
+            {"model": model or c.provider.default_model, "messages": messages}, params)
+        return c._json(with_call_options(lambda: c.provider.async_submit(body), options),
+                       c.provider.parse_task, body)
 
     def retrieve_completion_result(self, id: str) -> Any:
         """The task's state: `task_status` PROCESSING | SUCCESS | FAIL, choices on success."""

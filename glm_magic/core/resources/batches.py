@@ -43,7 +43,8 @@ class Batches:
         c = self._client
         params = {k: str(v) for k, v in (("after", after), ("limit", limit)) if v is not None}
         return c._json(lambda: c.provider.api_request("GET", "batches", params=params),
-                       page_parser(c, Batch.from_dict), {"model": ""})
+                       page_parser(c, Batch.from_dict, lambda last: self.list(
+                           after=last, limit=limit)), {"model": ""})
 
     def cancel(self, batch_id: str) -> Any:
         from ...types import Batch

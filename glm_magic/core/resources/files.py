@@ -54,12 +54,16 @@ class Files:
         params = {k: str(v) for k, v in (("purpose", purpose), ("limit", limit),
                                          ("after", after)) if v is not None}
         return c._json(lambda: c.provider.api_request("GET", "files", params=params),
-                       page_parser(c, FileObject.from_dict), {"model": ""})
+                       page_parser(c, FileObject.from_dict, lambda last: self.list(
+                           purpose=purpose, limit=limit, after=last)), {"model": ""})
 
     def delete(self, file_id: str) -> Any:
+        """Delete a file → `FileDeleted` (`.id`, `.deleted`)."""
+        from ...types import FileDeleted
+
         c = self._client
         return c._json(lambda: c.provider.api_request("DELETE", f"files/{safe_id(file_id)}"),
-                       checked_parser(c, dict), {"model": ""})
+                       checked_parser(c, FileDeleted.from_dict), {"model": ""})
 
     def content(self, file_id: str) -> Any:
         """The file's bytes → `FileContent` (`.content`, `.text`, `.write_to_file(path)`)."""
@@ -85,7 +89,9 @@ def checked_parser(client: Any, make: Any) -> Any:
     return parse
 
 
-def page_parser(client: Any, make: Any) -> Any:
+def page_parser(client: Any, make: Any, next_page: Any = None) -> Any:
+    """A list answer as a `ListPage`; `next_page(after_id)` fetches the following page (on a
+    sync client only: an async client's pages are fetched by calling `list(after=...)`)."""
     from ...types import ListPage
 
     def parse(data: Any) -> Any:
@@ -94,5 +100,6 @@ def page_parser(client: Any, make: Any) -> Any:
         if not isinstance(items, list):
             raise TypeError("no data list")
         return ListPage([make(d) for d in items if isinstance(d, dict)],
-                        bool(isinstance(data, dict) and data.get("has_more")))
+                        bool(isinstance(data, dict) and data.get("has_more")),
+                        next_page=None if client.is_async else next_page)
     return parse

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .sdk_options import split_call_options, with_call_options
+
 if TYPE_CHECKING:
     from ..base_client import BaseClient
 
@@ -16,6 +18,7 @@ class Images:
                     n: int | None = None, **params: Any) -> Any:
         """Generate images (CogView): an ImagesResponse with `data[i].url` (or `b64_json`)."""
         c = self._client
-        body = {"model": model, "prompt": prompt, "size": size, "n": n, **params}
-        body = {k: v for k, v in body.items() if v is not None}
-        return c._json(lambda: c.provider.image_request(body), c.provider.parse_images, body)
+        body, options = split_call_options(
+            {"model": model, "prompt": prompt, "size": size, "n": n}, params)
+        return c._json(with_call_options(lambda: c.provider.image_request(body), options),
+                       c.provider.parse_images, body)
