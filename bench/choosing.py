@@ -12,16 +12,13 @@ overlap raises that share, and the guarantee holds either way."""
 from __future__ import annotations
 
 import hashlib
-import json
-import math
 import os
 import re
 import tempfile
 import time
 from pathlib import Path
 
-from glm_magic.testing.dialects import OpenAIServer
-from glm_magic.testing.loopback import Reply
+from glm_magic.testing.dialects import OpenAIServer, labelled_reply
 
 LABELS = ["spam", "ham"]
 RIGHT_SHARE = 0.8
@@ -49,14 +46,7 @@ def _server() -> OpenAIServer:
             v = _uniform("p", run, i)
             label = truth(i) if right else LABELS[(i + 1) % 2]
             p = 0.6 + 0.4 * v if right else 0.3 + 0.4 * v
-        choice = {"index": 0, "finish_reason": "stop",
-                  "message": {"role": "assistant", "content": json.dumps({"label": label})}}
-        if body.get("logprobs"):
-            choice["logprobs"] = {"content": [{"token": label, "logprob": math.log(p)}]}
-        return Reply(body={"id": "x", "object": "chat.completion", "created": 1,
-                           "model": body["model"], "choices": [choice],
-                           "usage": {"prompt_tokens": 20, "completion_tokens": 5,
-                                     "total_tokens": 25}})
+        return labelled_reply(body, label, p)
 
     server.app = app
     return server

@@ -20,6 +20,7 @@ import sqlite3
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,18 @@ def request_text(provider: str, endpoint: str, body: dict[str, Any]) -> str:
 
 def cache_key(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+READ_COLUMNS = {"key", "request", "answer", "cost", "currency"}  # what replay reads
+WRITE_COLUMNS = READ_COLUMNS | {"used", "hits", "size"}  # and what storing keeps up to date
+
+
+def require_columns(conn: sqlite3.Connection, needed: set[str], problem: str) -> None:
+    """A file whose `responses` table lacks these columns is not a cache (a hostile or
+    foreign file): say so, and the caller treats it as an empty cache."""
+    cols = {r[1] for r in conn.execute("PRAGMA table_info(responses)")}
+    if not needed <= cols:
+        raise sqlite3.DatabaseError(problem)
 
 
 class CacheEntry:
@@ -102,47 +115,48 @@ class ResponseCache:
             return self._conn
         if self._read_only:
             return self._open_read_only()
-        try:
-            Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(os.path.expanduser(self.path), timeout=2.0,
-                                   isolation_level=None, check_same_thread=False)
-            try:
-                # switching a new file to WAL ignores the busy timeout: two kernels opening
-                # one new file at once take turns
-                patiently(lambda: conn.execute("PRAGMA journal_mode=WAL"), 5.0)
-                conn.execute("PRAGMA synchronous=NORMAL")  # a cache: a power cut may lose
-                conn.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, "
-                             "request TEXT NOT NULL, answer TEXT NOT NULL, cost REAL, "
-                             "currency TEXT, created REAL, used REAL, hits INTEGER DEFAULT 0, "
-                             "size INTEGER)")
-                conn.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value)")
-                conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
-                             (SCHEMA_VERSION,))
-                cols = {r[1] for r in conn.execute("PRAGMA table_info(responses)")}
-                if not {"key", "request", "answer", "cost", "currency", "used", "hits",
-                        "size"} <= cols:
-                    raise sqlite3.DatabaseError("its responses table is not a cache's")
-            except BaseException:
-                conn.close()
-                raise
-        except (sqlite3.Error, OSError, ValueError) as exc:
-            self._fail(exc)
-            return None
-        self._conn = conn
-        self._opened_read_only = False
-        return conn
+        return self._checked_open(self._connect_for_writing, self._prepare_for_writing,
+                                  read_only=False)
+
+    def _connect_for_writing(self) -> sqlite3.Connection:
+        Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        return sqlite3.connect(os.path.expanduser(self.path), timeout=2.0,
+                               isolation_level=None, check_same_thread=False)
+
+    @staticmethod
+    def _prepare_for_writing(conn: sqlite3.Connection) -> None:
+        # switching a new file to WAL ignores the busy timeout: two kernels opening one new
+        # file at once take turns
+        patiently(lambda: conn.execute("PRAGMA journal_mode=WAL"), 5.0)
+        conn.execute("PRAGMA synchronous=NORMAL")  # a cache: a power cut may lose
+        conn.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, "
+                     "request TEXT NOT NULL, answer TEXT NOT NULL, cost REAL, "
+                     "currency TEXT, created REAL, used REAL, hits INTEGER DEFAULT 0, "
+                     "size INTEGER)")
+        conn.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value)")
+        conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                     (SCHEMA_VERSION,))
+        require_columns(conn, WRITE_COLUMNS, "its responses table is not a cache's")
 
     def _open_read_only(self) -> sqlite3.Connection | None:
         """The file as it is, read-only: no journal switch, no tables created, nothing
         written (a missing file is one warning and an empty cache)."""
-        try:
+        def connect() -> sqlite3.Connection:
             uri = Path(self.path).expanduser().absolute().as_uri() + "?mode=ro"
-            conn = sqlite3.connect(uri, uri=True, timeout=2.0, isolation_level=None,
+            return sqlite3.connect(uri, uri=True, timeout=2.0, isolation_level=None,
                                    check_same_thread=False)
+
+        return self._checked_open(connect, lambda conn: require_columns(
+            conn, READ_COLUMNS, "it has no responses table of a cache"), read_only=True)
+
+    def _checked_open(self, connect: Callable[[], sqlite3.Connection],
+                      prepare: Callable[[sqlite3.Connection], None], *, read_only: bool
+                      ) -> sqlite3.Connection | None:
+        """Open and check the file; any failure is one warning and an empty cache."""
+        try:
+            conn = connect()
             try:
-                cols = {r[1] for r in conn.execute("PRAGMA table_info(responses)")}
-                if not {"key", "request", "answer", "cost", "currency"} <= cols:
-                    raise sqlite3.DatabaseError("it has no responses table of a cache")
+                prepare(conn)
             except BaseException:
                 conn.close()
                 raise
@@ -150,7 +164,7 @@ class ResponseCache:
             self._fail(exc)
             return None
         self._conn = conn
-        self._opened_read_only = True
+        self._opened_read_only = read_only
         return conn
 
     def _fail(self, exc: BaseException) -> None:

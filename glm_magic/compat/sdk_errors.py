@@ -37,17 +37,26 @@ class ZhipuAIError(Exception):
 ZaiError = ZhipuAIError
 
 
-class APIStatusError(ZhipuAIError):
-    """An HTTP error answer: `.status_code` and `.response` (`.response.json()`)."""
+class WithResponse:
+    """`.response` and `.status_code`, as the SDKs' errors that came with an answer have."""
 
-    def __init__(self, message: str, *, response: Any) -> None:
-        super().__init__(message)
+    status: int | None = None
+
+    def keep(self, response: Any) -> None:
         self.response = response
         self.status = getattr(response, "status_code", None)
 
     @property
     def status_code(self) -> int | None:
         return self.status
+
+
+class APIStatusError(WithResponse, ZhipuAIError):
+    """An HTTP error answer: `.status_code` and `.response` (`.response.json()`)."""
+
+    def __init__(self, message: str, *, response: Any) -> None:
+        super().__init__(message)
+        self.keep(response)
 
 
 class APIRequestFailedError(APIStatusError):
@@ -80,19 +89,14 @@ class APIResponseError(ZhipuAIError):
         super().__init__(message)
 
 
-class APIResponseValidationError(APIResponseError):
+class APIResponseValidationError(WithResponse, APIResponseError):
     """A response whose data does not fit the expected shape."""
 
     def __init__(self, response: Any, json_data: object | None, *,
                  message: str | None = None) -> None:
         super().__init__(message or "Data returned by API invalid for expected schema.",
                          getattr(response, "request", None), json_data)
-        self.response = response
-        self.status = getattr(response, "status_code", None)
-
-    @property
-    def status_code(self) -> int | None:
-        return self.status
+        self.keep(response)
 
 
 class APIConnectionError(APIResponseError):

@@ -32,6 +32,22 @@ def words(text: str) -> list[str]:
 
 
 # --- OpenAI-compatible ---------------------------------------------------------------------------
+def labelled_reply(body: dict[str, Any], label: str, probability: float) -> Reply:
+    """An OpenAI-shaped answer `{"label": label}` whose label token has `probability` (in
+    `logprobs` when the request asked for them): the graded models behind the cascade tests
+    and bench."""
+    import math
+
+    choice: dict[str, Any] = {"index": 0, "finish_reason": "stop", "message": {
+        "role": "assistant", "content": json.dumps({"label": label})}}
+    if body.get("logprobs"):
+        choice["logprobs"] = {"content": [{"token": label, "logprob": math.log(probability)}]}
+    return Reply(body={"id": "x", "object": "chat.completion", "created": 1,
+                       "model": body["model"], "choices": [choice],
+                       "usage": {"prompt_tokens": 20, "completion_tokens": 5,
+                                 "total_tokens": 25}})
+
+
 class OpenAIServer(LoopbackServer):
     key = "sk-test-openai-0123456789abcdef"
 
