@@ -148,6 +148,19 @@ vectors = client.embeddings.create(model="embedding-3", input=["hello", "world"]
                                    extra_body={"dimensions": 4})
 [len(d.embedding) for d in vectors.data]
 
+# %% [markdown]
+# zai-sdk's tool APIs are there too — `web_search`, `web_reader`, `moderations` — each a row in
+# the ledger (priced per call when the price file has a price for the engine).
+
+# %%
+found = client.web_search.web_search(search_engine="search_pro", search_query="GLM-5.3",
+                                     count=2)
+for result in found.search_result:
+    print(result.title, result.link)
+page = client.web_reader.web_reader(url="https://example.com/glm", return_format="markdown")
+print(page.reader_result.title)
+client.moderations.create(model="moderation", input="a friendly sentence").result_list[0]["risk_level"]
+
 # %%
 from glm_magic.testing.zhipu import zhipu_error
 

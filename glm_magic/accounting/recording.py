@@ -151,6 +151,8 @@ class Recorder:
         per image for images), the ledger row written (`write=False`: priced only, for a
         result read again) and the session's spend updated."""
         comp.provider = comp.provider or call.provider
+        if images is None:
+            images = comp.units  # a call priced per item (a web search) says how many
         if comp.latency_s is None:
             comp.latency_s = time.time() - call.started
         model = self.price(call, comp, images=images)

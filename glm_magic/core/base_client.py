@@ -16,7 +16,7 @@ from .. import errors
 from ..config import env_value, source_of
 from ..providers import make_provider
 from ..providers.base import HTTPRequest, Provider
-from ..types import Chunk, Completion, text_chunk
+from ..types import Chunk, Completion, Usage, text_chunk
 from . import responses, transport
 from .hooks import AttemptReport, CallHooks, CallObserver, default_hooks
 from .resources.batches import Batches
@@ -25,11 +25,13 @@ from .resources.embeddings import Embeddings
 from .resources.files import Files
 from .resources.images import Images
 from .resources.tokenizer import Tokenizer
+from .resources.web import Moderations, Videos, WebReader, WebSearch
 from .streams import AsyncStream, Stream, StreamCore
 from .transport import MAX_RESPONSE_BYTES, Deadline, as_timeout
 
 DEFAULT_BACKOFF_S = 0.5  # backoff_delay's first wait
-RESOURCES = ("chat", "images", "embeddings", "tokenizer", "files", "batches")
+RESOURCES = ("chat", "images", "embeddings", "tokenizer", "files", "batches", "web_search",
+             "web_reader", "moderations", "videos")
 
 
 class BaseClient:
@@ -95,13 +97,76 @@ class BaseClient:
     def batches(self) -> Batches:
         return Batches(self)
 
+    @functools.cached_property
+    def web_search(self) -> WebSearch:
+        return WebSearch(self)
+
+    @functools.cached_property
+    def web_reader(self) -> WebReader:
+        return WebReader(self)
+
+    @functools.cached_property
+    def moderations(self) -> Moderations:
+        return Moderations(self)
+
+    @functools.cached_property
+    def videos(self) -> Videos:
+        return Videos(self)
+
+    def recorded_json(self, build: Callable[[], Any], parse: Callable[[Any], Any],
+                      body: dict, recorded_as: str) -> Any:
+        """One JSON call priced per call (web search, the reader, moderation): the hooks are
+        told of it like a chat call, so it is a ledger row under `recorded_as` and the budget
+        may refuse it; a failure is a row too."""
+        observer = self._observer({"model": recorded_as, "messages": []})
+        if observer is None:
+            return self._json(build, parse, body)
+        started = time.perf_counter()
+
+        def done() -> None:
+            observer.finished(Completion(provider=self.provider.name, model=recorded_as,
+                                         latency_s=time.perf_counter() - started,
+                                         usage=Usage(0, 0, 0), units=1))
+
+        if self.is_async:
+            async def run() -> Any:
+                try:
+                    result = await self._json(build, parse, body)
+                except errors.GLMError as err:
+                    observer.failed(err)
+                    raise
+                done()
+                return result
+            return run()
+        try:
+            result = self._json(build, parse, body)
+        except errors.GLMError as err:
+            observer.failed(err)
+            raise
+        done()
+        return result
+
     def with_observer(self, observer: CallObserver) -> Any:
         """This client (same connections, same settings) with every request of one call told
         to `observer`: how a session records the call it is making."""
+        other = self._copy()
+        other._pinned = observer
+        return other
+
+    def with_source(self, source: str, hooks: CallHooks | None = None) -> Any:
+        """This client (same connections, same settings) recording its calls under `source`
+        through `hooks` (default: the registered ones) — how the magic's tool commands
+        become `magic` rows in their session's ledger."""
+        other = self._copy()
+        other.source, other.record = source, True
+        if hooks is not None:
+            other.hooks = hooks
+        return other
+
+    def _copy(self) -> Any:
         import copy
 
         other = copy.copy(self)
-        other._pinned = observer
         for name in RESOURCES:  # the copy's surfaces are bound to the copy
             other.__dict__.pop(name, None)
         return other

@@ -15,7 +15,10 @@ from ..calls.conversation import Conversation
 from ..config import env_value
 from ..sanitize import terminal_safe
 from ..tokens import estimate_messages
-from . import cache_command  # noqa: E402, F401  (registers %glm cache)
+from . import (
+    cache_command,  # noqa: E402, F401  (registers %glm cache)
+    web_commands,  # noqa: E402, F401  (registers %glm search and %glm read)
+)
 from .commands import parse_budget
 from .images import run_image
 from .output import GLMMagics, make_view, show_text

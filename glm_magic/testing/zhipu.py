@@ -3,6 +3,7 @@ usage on the last chunk, JWT checking, and the error body `{"error": {"code", "m
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from typing import Any
@@ -162,6 +163,9 @@ class ZhipuServer(BatchAPI, LoopbackServer):
             rid = f"tok-{uuid.uuid4().hex[:8]}"
             return Reply(body={"id": rid, "request_id": rid, "created": int(time.time()),
                                "usage": {"prompt_tokens": self.count_tokens(body["messages"])}})
+        tool = self.tool_reply(rec)
+        if tool is not None:
+            return tool
         if rec.path.endswith("/images/generations"):
             body = rec.json
             n = body.get("n") or 1
@@ -188,6 +192,53 @@ class ZhipuServer(BatchAPI, LoopbackServer):
             usage["total_tokens"] += 3
         return Reply(body=answer)
 
+    def tool_reply(self, rec: Received) -> Reply | None:
+        """The tool APIs: web search (results made from the query), the reader (a page made
+        from the URL) and moderation (anything saying 'unsafe' is high risk)."""
+        body = rec.json or {}
+        rid = f"req-{uuid.uuid4().hex[:8]}"
+        if rec.path.endswith("/web_search"):
+            query = str(body.get("search_query") or "")
+            if not query or not body.get("search_engine"):
+                return zhipu_error("1214", "search_query and search_engine are required", 400)
+            n = int(body.get("count") or 3)
+            return Reply(body={"id": rid, "request_id": rid, "created": int(time.time()),
+                               "search_intent": [{"query": query, "intent": "SEARCH_ALL",
+                                                  "keywords": query}],
+                               "search_result": [{
+                                   "title": f"{query} — result {i + 1}",
+                                   "link": f"https://example.com/search/{i + 1}",
+                                   "content": f"What page {i + 1} says about {query}.",
+                                   "icon": "", "media": "example.com", "refer": f"ref_{i + 1}",
+                                   "publish_date": "2026-11-30"} for i in range(n)]})
+        if rec.path.endswith("/reader"):
+            url = str(body.get("url") or "")
+            if not url.startswith(("http://", "https://")):
+                return zhipu_error("1214", "url must be an http(s) URL", 400)
+            return Reply(body={"id": rid, "request_id": rid, "created": int(time.time()),
+                               "reader_result": {
+                                   "url": url, "title": f"The page at {url}",
+                                   "description": "A page the loopback server made up.",
+                                   "content": f"# The page at {url}\n\nIts text.",
+                                   "metadata": {}, "external": {}}})
+        if rec.path.endswith("/videos/generations"):
+            if not body.get("prompt") and not body.get("image_url"):
+                return zhipu_error("1214", "prompt or image_url is required", 400)
+            tid = f"task-{uuid.uuid4().hex[:8]}"
+            self.tasks[tid] = {"body": body, "polls": 0, "fail": "fail" in str(
+                body.get("prompt")), "video": True}
+            return Reply(body={"id": tid, "request_id": rid, "model": body.get("model"),
+                               "task_status": "PROCESSING"})
+        if rec.path.endswith("/moderations"):
+            text = json.dumps(body.get("input"), ensure_ascii=False)
+            risky = "unsafe" in text
+            return Reply(body={"id": rid, "request_id": rid, "created": int(time.time()),
+                               "result_list": [{"content_type": "text",
+                                                "risk_level": "high" if risky else "none",
+                                                "risk_type": ["violence"] if risky else []}],
+                               "usage": {"moderation_text": {"call_count": 1}}})
+        return None
+
     def submit(self, body: dict[str, Any]) -> Reply:
         """Async tasks: PROCESSING for `polls_needed` polls, then SUCCESS (or FAIL on 'fail')."""
         tid = f"task-{uuid.uuid4().hex[:8]}"
@@ -205,6 +256,11 @@ class ZhipuServer(BatchAPI, LoopbackServer):
             return Reply(body={"id": tid, "task_status": "PROCESSING", "model": "glm-4"})
         if task["fail"]:
             return Reply(body={"id": tid, "task_status": "FAIL", "model": "glm-4"})
+        if task.get("video"):
+            return Reply(body={"id": tid, "request_id": tid, "model": task["body"]["model"],
+                               "task_status": "SUCCESS", "video_result": [{
+                                   "url": f"{self.url}/files/{tid}.mp4",
+                                   "cover_image_url": f"{self.url}/files/{tid}.png"}]})
         text = f"async echo: {task['body']['messages'][-1]['content']}"
         return Reply(body={**completion_body(text, task["body"]["model"]), "id": tid,
                            "task_status": "SUCCESS"})

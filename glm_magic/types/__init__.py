@@ -24,6 +24,7 @@ from .chat import (
     text_chunk,
 )
 from .resources import (
+    APIObject,
     Batch,
     BatchRequestCounts,
     Embedding,
@@ -39,7 +40,7 @@ from .resources import (
     embeddings_from_openai,
 )
 
-__all__ = ["MAX_TOKENS_COUNT", "Accumulator", "AsyncCompletion", "AsyncTaskStatus", "Batch", "BatchRequestCounts", "Choice", "Chunk",
+__all__ = ["MAX_TOKENS_COUNT", "APIObject", "Accumulator", "AsyncCompletion", "AsyncTaskStatus", "Batch", "BatchRequestCounts", "Choice", "Chunk",
            "ChunkChoice", "Completion", "Delta", "Embedding", "EmbeddingUsage",
            "EmbeddingsResponse", "FileContent", "FileDeleted", "FileObject", "FunctionCall",
            "ImageData", "ImagesResponse", "ListPage", "Message", "SDKObject", "TokenCount",

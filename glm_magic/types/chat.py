@@ -186,6 +186,7 @@ class Completion(SDKObject):
     task_status: str | None = None  # async tasks: PROCESSING | SUCCESS | FAIL
     cached: bool = False  # answered by the response cache: nothing was sent
     saved: float | None = None  # what the cached answer would have cost (in `currency`)
+    units: int | None = None  # a call priced per item (a web search): how many it bought
     _fields: ClassVar[tuple[str, ...]] = ("id", "object", "created", "model", "choices",
                                           "usage", "request_id")
 

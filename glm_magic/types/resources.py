@@ -236,3 +236,47 @@ class ListPage(SDKObject):
 
     def __len__(self) -> int:
         return len(self.data)
+
+
+class APIObject(SDKObject):
+    """An answer whose fields are the server's own (web search, the reader, moderation):
+    attribute access over its JSON as in the SDKs (`resp.search_result[0].title`),
+    `model_dump()` gives the JSON back. A field the server did not send is None."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        object.__setattr__(self, "_data", dict(data))
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _as_api_value(self._data.get(name))
+
+    def __getitem__(self, name: str) -> Any:
+        return _as_api_value(self._data[name])
+
+    def model_dump(self, *, exclude_none: bool = False) -> dict[str, Any]:
+        import copy
+
+        out = copy.deepcopy(self._data)
+        return {k: v for k, v in out.items() if v is not None} if exclude_none else out
+
+    def __str__(self) -> str:
+        return " ".join(f"{k}={_as_api_value(v)!r}" for k, v in self._data.items())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(self._data)})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, APIObject) and other._data == self._data
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _as_api_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        return APIObject(value)
+    if isinstance(value, list):
+        return [_as_api_value(v) for v in value]
+    return value
