@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -32,6 +32,15 @@ from .transport import MAX_RESPONSE_BYTES, Deadline, as_timeout
 DEFAULT_BACKOFF_S = 0.5  # backoff_delay's first wait
 RESOURCES = ("chat", "images", "embeddings", "tokenizer", "files", "batches", "web_search",
              "web_reader", "moderations", "videos")
+
+
+T = TypeVar("T")
+
+
+def surface(make: Callable[[Any], T]) -> functools.cached_property[T]:
+    """An API surface of a client (`client.chat`, `client.files`, …): made from the client
+    the first time it is used, then kept on it."""
+    return functools.cached_property(make)
 
 
 class BaseClient:
@@ -73,45 +82,16 @@ class BaseClient:
 
     # the API surfaces, each bound to this client when first used (a session pins a copy of
     # its client on every call: building six surfaces each time was most of that copy's cost)
-    @functools.cached_property
-    def chat(self) -> Chat:
-        return Chat(self)
-
-    @functools.cached_property
-    def images(self) -> Images:
-        return Images(self)
-
-    @functools.cached_property
-    def embeddings(self) -> Embeddings:
-        return Embeddings(self)
-
-    @functools.cached_property
-    def tokenizer(self) -> Tokenizer:
-        return Tokenizer(self)
-
-    @functools.cached_property
-    def files(self) -> Files:
-        return Files(self)
-
-    @functools.cached_property
-    def batches(self) -> Batches:
-        return Batches(self)
-
-    @functools.cached_property
-    def web_search(self) -> WebSearch:
-        return WebSearch(self)
-
-    @functools.cached_property
-    def web_reader(self) -> WebReader:
-        return WebReader(self)
-
-    @functools.cached_property
-    def moderations(self) -> Moderations:
-        return Moderations(self)
-
-    @functools.cached_property
-    def videos(self) -> Videos:
-        return Videos(self)
+    chat = surface(Chat)
+    images = surface(Images)
+    embeddings = surface(Embeddings)
+    tokenizer = surface(Tokenizer)
+    files = surface(Files)
+    batches = surface(Batches)
+    web_search = surface(WebSearch)
+    web_reader = surface(WebReader)
+    moderations = surface(Moderations)
+    videos = surface(Videos)
 
     def recorded_json(self, build: Callable[[], Any], parse: Callable[[Any], Any],
                       body: dict, recorded_as: str) -> Any:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .files import checked_parser, safe_id
 from .sdk_options import split_call_options, with_call_options
 
 if TYPE_CHECKING:
@@ -18,12 +19,7 @@ if TYPE_CHECKING:
 def _api_object(client: BaseClient) -> Any:
     from ...types import APIObject
 
-    def parse(data: Any) -> Any:
-        client.provider.raise_for_body(data)
-        if not isinstance(data, dict):
-            raise TypeError("not an object")
-        return APIObject(data)
-    return parse
+    return checked_parser(client, APIObject)
 
 
 def _post(client: BaseClient, path: str, body: dict[str, Any], options: dict[str, Any],
@@ -97,8 +93,6 @@ class Videos:
         return _post(self._client, "videos/generations", body, options, model)
 
     def retrieve_videos_result(self, id: str, **params: Any) -> Any:
-        from .files import safe_id
-
         c = self._client
         build = with_call_options(lambda: c.provider.api_request(
             "GET", f"async-result/{safe_id(id)}"), split_call_options({}, params)[1])
