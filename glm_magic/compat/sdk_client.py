@@ -55,7 +55,11 @@ class SDKStream:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self._inner.aclose() if hasattr(self._inner, "aclose") else self._inner.close()
+        closing = getattr(self._inner, "aclose", None)
+        if closing is not None:
+            await closing()
+        else:  # a stream whose close is synchronous
+            self._inner.close()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
