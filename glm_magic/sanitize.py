@@ -271,6 +271,45 @@ def references_html(refs: list[dict[str, Any]]) -> str:
     return _no_risky_math(out, out)
 
 
+MCP_OUTPUT_CHARS = 2000  # of one MCP tool's output shown under the answer
+
+
+def _mcp_line(step: dict[str, Any]) -> tuple[str, str]:
+    """(what was called, what came back) of one server-side MCP step, as plain text."""
+    label = str(step.get("server_label") or "mcp")
+    if step.get("type") == "mcp_list_tools":
+        names = [str(t.get("name")) for t in step.get("tools") or () if isinstance(t, dict)]
+        return f"{label}: tools {', '.join(names) or '(none)'}", str(step.get("error") or "")
+    call = f"{label} · {step.get('name') or '?'}({step.get('arguments') or ''})"
+    result = step.get("error") or step.get("output") or ""
+    if not isinstance(result, str):
+        result = json.dumps(result, ensure_ascii=False)
+    if len(result) > MCP_OUTPUT_CHARS:
+        result = result[:MCP_OUTPUT_CHARS] + "…"
+    return call, result
+
+
+def mcp_html(steps: list[dict[str, Any]]) -> str:
+    """The MCP tools the server called for this answer, escaped like the references: the
+    call as the summary, the tool's output (or error) as text inside."""
+    items = []
+    for step in steps:
+        call, result = _mcp_line(step)
+        body = f"<pre>{escape(result)}</pre>" if result else ""
+        items.append(f"<details><summary>🔌 {escape(call)}</summary>{body}</details>")
+    text = "".join(" ".join(_mcp_line(s)) for s in steps)
+    return _no_risky_math(f'<div class="glm-mcp" style="font-size:0.85em;color:#555">'
+                          f'<b>MCP tools</b>{"".join(items)}</div>', text)
+
+
+def mcp_text(steps: list[dict[str, Any]]) -> str:
+    lines = []
+    for step in steps:
+        call, result = _mcp_line(step)
+        lines.append(f"  🔌 {call}" + (f" → {result}" if result else ""))
+    return terminal_safe("\n".join(lines))
+
+
 def references_text(refs: list[Any]) -> str:
     lines = []
     for r in refs:

@@ -226,9 +226,11 @@ def cost(provider: str, model: str, usage: Usage | None, *, images: int = 0,
         key = (provider, model)
         if key not in _hinted:
             _hinted.add(key)
+            unit = ("per_image=... (one call or item)" if images
+                    else "input=..., output=...")
             print(f"glm-magic: no price known for {provider}:{model}; its cost shows as NaN. "
                   f"Add one: glm_magic.pricing.set_price({model!r}, provider={provider!r}, "
-                  "input=..., output=..., currency='CNY')", file=sys.stderr)
+                  f"{unit}, currency='CNY')", file=sys.stderr)
         return math.nan, None, "unpriced"
     if price.free:
         return 0.0, price.currency or None, "free"

@@ -32,13 +32,13 @@ def complete_with_tools(session: Session, prompt: Any, functions: dict[str, Call
         kwargs.pop("new", None)
         kwargs.pop("system", None)
         rounds = 0
-        while comp.finish_reason == "tool_calls" and comp.choices[0].message.tool_calls:
+        while comp.finish_reason == "tool_calls" and _functions_called(comp):
             if rounds >= max_rounds:
                 session.notice(f"stopped after {max_rounds} tool rounds (max_rounds)")
                 break
             rounds += 1
             conv = session.chat(chat)
-            for tc in comp.choices[0].message.tool_calls:
+            for tc in _functions_called(comp):
                 name = tc.function.name
                 result = call_tool(functions.get(name), name, tc.function.arguments)
                 conv.add("tool", result, tool_call_id=tc.id or None)
@@ -49,3 +49,10 @@ def complete_with_tools(session: Session, prompt: Any, functions: dict[str, Call
     finally:
         if once:
             session.chats.pop(chat, None)
+
+
+def _functions_called(comp: Completion) -> list[Any]:
+    """The calls of our functions in an answer (a server-side MCP step is not one: the
+    server ran it, and its result is already in the answer)."""
+    calls = comp.choices[0].message.tool_calls if comp.choices else None
+    return [tc for tc in calls or () if tc.mcp is None and tc.type == "function"]

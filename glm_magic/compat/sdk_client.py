@@ -13,6 +13,7 @@ from typing import Any
 from .. import errors
 from ..core.base_client import RESOURCES
 from ..core.client import Client
+from ..core.event_streams import AsyncEventStream, EventStream
 from ..core.streams import AsyncStream, Stream
 from ..providers.zhipu import ZhipuProvider
 from .sdk_errors import sdk_error
@@ -66,7 +67,7 @@ class SDKStream:
 
 
 def _shaped_result(result: Any) -> Any:
-    if isinstance(result, (Stream, AsyncStream)):
+    if isinstance(result, (Stream, AsyncStream, EventStream, AsyncEventStream)):
         return SDKStream(result)
     return result
 

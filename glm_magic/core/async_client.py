@@ -14,6 +14,7 @@ from ..providers.base import HTTPRequest, Provider
 from ..types import Completion
 from . import transport
 from .base_client import BaseClient, as_chunk, check_filtered, is_stream, observed
+from .event_streams import AsyncEventStream, OnEnd
 from .hooks import CallObserver
 from .replay import replayed
 from .responses import check_status, parse_body
@@ -128,6 +129,21 @@ class AsyncClient(BaseClient):
                                                  False)
             check_status(self.provider, r, content or b"")
             return parse_body(self.provider, parse, content or b"", r.status_code)
+
+        return await self._retrying(once, body, self._pinned)
+
+    async def _events(self, build: Callable[[], HTTPRequest], parse: Callable[[Any], Any],
+                      body: dict, on_end: OnEnd | None = None) -> AsyncEventStream:
+        async def once(t0: float, attempt: int) -> AsyncEventStream:
+            r, content, _ = await self._exchange(await self._prepared(build), self.timeout,
+                                                 True)
+            if content is None:
+                return AsyncEventStream(r, parse, self.provider.name, self.max_response_bytes,
+                                        on_end)
+            check_status(self.provider, r, content)
+            item = parse_body(self.provider, parse, content, r.status_code)
+            return AsyncEventStream(None, parse, self.provider.name, self.max_response_bytes,
+                                    on_end, ready=[item])
 
         return await self._retrying(once, body, self._pinned)
 

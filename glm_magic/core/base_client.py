@@ -22,16 +22,17 @@ from .hooks import AttemptReport, CallHooks, CallObserver, default_hooks
 from .resources.batches import Batches
 from .resources.chat import Chat
 from .resources.embeddings import Embeddings
+from .resources.file_parser import FileParser
 from .resources.files import Files
 from .resources.images import Images
 from .resources.tokenizer import Tokenizer
-from .resources.web import Moderations, Videos, WebReader, WebSearch
+from .resources.web import Moderations, Tools, Videos, WebReader, WebSearch
 from .streams import AsyncStream, Stream, StreamCore
 from .transport import MAX_RESPONSE_BYTES, Deadline, as_timeout
 
 DEFAULT_BACKOFF_S = 0.5  # backoff_delay's first wait
 RESOURCES = ("chat", "images", "embeddings", "tokenizer", "files", "batches", "web_search",
-             "web_reader", "moderations", "videos")
+             "web_reader", "moderations", "videos", "tools", "file_parser")
 
 
 T = TypeVar("T")
@@ -92,38 +93,48 @@ class BaseClient:
     web_reader = surface(WebReader)
     moderations = surface(Moderations)
     videos = surface(Videos)
+    tools = surface(Tools)
+    file_parser = surface(FileParser)
 
     def recorded_json(self, build: Callable[[], Any], parse: Callable[[Any], Any],
-                      body: dict, recorded_as: str) -> Any:
-        """One JSON call priced per call (web search, the reader, moderation): the hooks are
-        told of it like a chat call, so it is a ledger row under `recorded_as` and the budget
-        may refuse it; a failure is a row too."""
+                      body: dict, recorded_as: str, *, stream: bool = False) -> Any:
+        """One JSON call priced per call (web search, the reader, moderation, the file
+        parser): the hooks are told of it like a chat call, so it is a ledger row under
+        `recorded_as` and the budget may refuse it; a failure is a row too. `stream`: the
+        answer is a stream of JSON events, reported when it ends."""
         observer = self._observer({"model": recorded_as, "messages": []})
+        call = self._events if stream else self._json
         if observer is None:
-            return self._json(build, parse, body)
+            return call(build, parse, body)
         started = time.perf_counter()
 
-        def done() -> None:
+        def ended(err: errors.GLMError | None = None) -> None:
+            if err is not None:
+                observer.failed(err)
+                return
             observer.finished(Completion(provider=self.provider.name, model=recorded_as,
                                          latency_s=time.perf_counter() - started,
                                          usage=Usage(0, 0, 0), units=1))
 
+        extra = {"on_end": ended} if stream else {}
         if self.is_async:
             async def run() -> Any:
                 try:
-                    result = await self._json(build, parse, body)
+                    result = await call(build, parse, body, **extra)
                 except errors.GLMError as err:
-                    observer.failed(err)
+                    ended(err)
                     raise
-                done()
+                if not stream:
+                    ended()
                 return result
             return run()
         try:
-            result = self._json(build, parse, body)
+            result = call(build, parse, body, **extra)
         except errors.GLMError as err:
-            observer.failed(err)
+            ended(err)
             raise
-        done()
+        if not stream:
+            ended()
         return result
 
     def with_observer(self, observer: CallObserver) -> Any:

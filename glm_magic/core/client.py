@@ -19,6 +19,7 @@ from . import transport
 from .async_client import AsyncClient as AsyncClient
 from .base_client import DEFAULT_BACKOFF_S as DEFAULT_BACKOFF_S
 from .base_client import BaseClient, as_chunk, check_filtered, is_stream, observed
+from .event_streams import EventStream, OnEnd
 from .hooks import CallObserver
 from .replay import replayed
 from .responses import MAX_BACKOFF_S as MAX_BACKOFF_S  # re-exported: retry timing lives there
@@ -129,6 +130,22 @@ class Client(BaseClient):
             r, content, _ = self._exchange(build(), self.timeout, False)
             check_status(self.provider, r, content or b"")
             return parse_body(self.provider, parse, content or b"", r.status_code)
+
+        return self._retrying(once, body, self._pinned)
+
+    def _events(self, build: Callable[[], HTTPRequest], parse: Callable[[Any], Any],
+                body: dict, on_end: OnEnd | None = None) -> EventStream:
+        """A streamed JSON exchange (web-search-pro): connecting is retried like any call;
+        the events are read as they are iterated."""
+        def once(t0: float, attempt: int) -> EventStream:
+            r, content, _ = self._exchange(build(), self.timeout, True)
+            if content is None:
+                return EventStream(r, parse, self.provider.name, self.max_response_bytes,
+                                   on_end)
+            check_status(self.provider, r, content)
+            item = parse_body(self.provider, parse, content, r.status_code)
+            return EventStream(None, parse, self.provider.name, self.max_response_bytes,
+                               on_end, ready=[item])
 
         return self._retrying(once, body, self._pinned)
 

@@ -34,6 +34,19 @@ ROUTING_PARAMS = {"model": "-m", "provider": "-p", "stream": "--no-stream",
                   "messages": "the cell body", "chat": "-c"}
 
 
+def mcp_tool(spec: str) -> dict[str, Any]:
+    """`--mcp LABEL` (one of Zhipu's own MCP servers) or `--mcp LABEL=https://…` as the
+    server-side `mcp` tool of the request."""
+    label, sep, url = spec.partition("=")
+    label, url = label.strip(), url.strip()
+    if not label or (sep and not url.startswith("https://")):
+        raise UsageError(f"--mcp takes LABEL or LABEL=https://URL, not {spec!r}")
+    mcp: dict[str, Any] = {"server_label": label, "transport_type": "streamable-http"}
+    if url:
+        mcp["server_url"] = url
+    return {"type": "mcp", "mcp": mcp}
+
+
 def parse_param(item: str) -> tuple[str, Any]:
     key, sep, raw = item.partition("=")
     key = key.strip()
@@ -164,6 +177,8 @@ def build_call(magics: GLMMagics, args: Any, cell: str) -> tuple[str, dict[str, 
     if args.web_search:
         tools.append({"type": "web_search", "web_search": {"enable": True,
                                                            "search_result": True}})
+    for spec in getattr(args, "mcp", None) or ():
+        tools.append(mcp_tool(spec))
     if args.retrieval:
         tools.append({"type": "retrieval", "retrieval": {"knowledge_id": args.retrieval}})
     if tools:

@@ -191,6 +191,10 @@ class GLMMagics(Magics):
     @argument("--web-search", "--web", action="store_true", dest="web_search",
               help="let GLM search the web (the web_search tool); results are listed under "
                    "the answer")
+    @argument("--mcp", action="append", metavar="LABEL[=URL]",
+              help="let GLM call an MCP server's tools on the server side (a Zhipu MCP server "
+                   "by its label, or label=https://… for another); the calls are listed under "
+                   "the answer")
     @argument("--retrieval", metavar="KNOWLEDGE_ID", help="answer from a Zhipu knowledge base")
     @argument("--thinking", action="store_true", default=None,
               help="ask a GLM-4.5+ model to think (shown collapsed above the answer)")

@@ -1,5 +1,6 @@
-"""`%glm search QUERY` and `%glm read URL`: Zhipu's web search and reader from the notebook.
-What they bring back is written by other people's pages, so it is shown escaped (a table
+"""`%glm search QUERY`, `%glm read URL` and `%glm parse PATH`: Zhipu's web search, reader and
+file parser from the notebook. What they bring back is written by other people (pages,
+documents), so it is shown escaped (a table
 whose strings are made terminal-safe and that pandas renders escaped; page text through the
 same path as any model text), while `-o VAR` keeps the raw values for code. Each is a ledger
 row under source `magic`."""
@@ -81,4 +82,34 @@ def read(magics: GLMMagics, rest: list[str]) -> Any:
     more = f"\n… {len(text) - SHOWN_CHARS:,} more characters" if len(text) > SHOWN_CHARS else ""
     show_text(magics, f"{title}\n\n{text[:SHOWN_CHARS]}{more}" + (
         f"\n(the whole text is in {a.out})" if a.out else ""))
+    return None
+
+
+@subcommand("parse", "parse [--tool lite|expert|prime] [-o VAR] PATH")
+def parse(magics: GLMMagics, rest: list[str]) -> Any:
+    """A PDF, Word, Excel, PowerPoint or text file through Zhipu's file parser: the text is
+    shown (its start, sanitized) and kept in VAR, so a prompt can use it as `{VAR}` (cut to
+    the prompt budget like any value)."""
+    import os
+
+    from ..core.resources.file_parser import TOOL_TYPES, file_type_of
+
+    p = _parser("%glm parse")
+    p.add_argument("--tool", default="lite", choices=TOOL_TYPES)
+    p.add_argument("path", nargs="+")
+    a = _parse(p, rest, "%glm parse [--tool lite|expert|prime] [-o VAR] PATH")
+    path = os.path.expanduser(" ".join(a.path))
+    if not os.path.isfile(path):
+        raise UsageError(f"%glm parse: no file at {terminal_safe(path)!r}")
+    try:
+        file_type_of(path, a.tool)
+    except ValueError as err:
+        raise UsageError(terminal_safe(str(err))) from None
+    text = _client(magics).file_parser.parse(path, tool_type=a.tool)
+    if a.out:
+        magics.shell.user_ns[a.out] = text
+    more = f"\n… {len(text) - SHOWN_CHARS:,} more characters" if len(text) > SHOWN_CHARS else ""
+    show_text(magics, f"{os.path.basename(path)}\n\n{text[:SHOWN_CHARS]}{more}" + (
+        f"\n(the whole text is in {a.out}: use it as {{{a.out}}} in a prompt)" if a.out
+        else ""))
     return None

@@ -14,6 +14,8 @@ from ..sanitize import (
     code_block,
     footer_html,
     markdown_html,
+    mcp_html,
+    mcp_text,
     notice_html,
     references_html,
     references_text,
@@ -199,6 +201,8 @@ class NotebookView:
                 self._send(i, {})
         if comp.web_search:
             _display_html(references_html(comp.web_search))
+        if comp.mcp_calls:
+            _display_html(mcp_html(comp.mcp_calls))
         if self.footer and _worth_a_footer(comp):
             _display_html(footer_html(footer_text(comp, self.rate)))
 
@@ -251,6 +255,8 @@ class TerminalView:
         out.write("\n")
         if comp.web_search:
             out.write(references_text(comp.web_search) + "\n")
+        if comp.mcp_calls:
+            out.write(mcp_text(comp.mcp_calls) + "\n")
         if self.footer and _worth_a_footer(comp):
             out.write(f"[{terminal_safe(footer_text(comp, self.rate))}]\n")
         out.flush()

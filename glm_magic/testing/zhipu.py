@@ -14,6 +14,7 @@ from .batches import BatchAPI
 from .loopback import LoopbackServer, Received, Reply, sse
 from .structured import structured_answer
 from .vectors import openai_embeddings
+from .zhipu_tools import FileParserAPI, mcp_steps, search_agent_reply
 
 API_KEY = "0123456789abcdef0123456789abcdef.TESTSECRETvalue12"
 
@@ -33,7 +34,8 @@ def completion_body(text: str, model: str, *, prompt_tokens: int = 11,
 
 
 def stream_frames(text: str, model: str, *, pieces: int | None = None, done: bool = True,
-                  finish_reason: str = "stop", usage: bool = True, crlf: bool = False):
+                  finish_reason: str = "stop", usage: bool = True, crlf: bool = False,
+                  tool_calls: list[dict[str, Any]] | None = None):
     words = text.split(" ")
     parts = [w + (" " if i < len(words) - 1 else "") for i, w in enumerate(words)]
     if pieces:
@@ -42,6 +44,9 @@ def stream_frames(text: str, model: str, *, pieces: int | None = None, done: boo
     chunks: list[Any] = [{"id": rid, "created": 1, "model": model,
                           "choices": [{"index": 0, "delta": {"role": "assistant",
                                                              "content": p}}]} for p in parts]
+    if tool_calls:  # server-side tool steps come before the answer
+        chunks.insert(0, {"id": rid, "created": 1, "model": model, "choices": [
+            {"index": 0, "delta": {"role": "assistant", "tool_calls": tool_calls}}]})
     if finish_reason is not None and pieces is None:
         last: dict[str, Any] = {"id": rid, "created": 1, "model": model,
                                 "choices": [{"index": 0, "finish_reason": finish_reason,
@@ -59,9 +64,10 @@ PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
                     "000049454e44ae426082")
 
 
-class ZhipuServer(BatchAPI, LoopbackServer):
+class ZhipuServer(BatchAPI, FileParserAPI, LoopbackServer):
     """Default behaviour: answer 'echo: <last user text>'; check the key (or JWT). The Batch
-    API (files, batches) is there too: see `testing/batches.py`."""
+    API (files, batches) is there too: see `testing/batches.py`; the search agent and the file
+    parser: `testing/zhipu_tools.py`."""
 
     def __init__(self, api_key: str = API_KEY) -> None:
         self.api_key = api_key
@@ -70,6 +76,7 @@ class ZhipuServer(BatchAPI, LoopbackServer):
         self.cached_tokens = 0  # report this many prompt tokens as served from the cache
         self.files: dict[str, dict[str, Any]] = {}
         self.batches: dict[str, dict[str, Any]] = {}
+        self.parser_tasks: dict[str, dict[str, Any]] = {}
         super().__init__(self.answer)
 
     @staticmethod
@@ -116,6 +123,7 @@ class ZhipuServer(BatchAPI, LoopbackServer):
         self.embedded.clear()
         self.files.clear()
         self.batches.clear()
+        self.parser_tasks.clear()
         self.batch_outcome = "completed"
 
     @staticmethod
@@ -141,6 +149,9 @@ class ZhipuServer(BatchAPI, LoopbackServer):
         denied = self.check_auth(rec)
         if denied is not None:
             return denied
+        parsed = self.parser_reply(rec)
+        if parsed is not None:
+            return parsed
         batch = self.batch_reply(rec, self.batch_line)
         if batch is not None:
             return batch
@@ -179,9 +190,12 @@ class ZhipuServer(BatchAPI, LoopbackServer):
         text = structured_answer(body) or f"echo: {last}"
         model = body.get("model", "glm-4-flash")
         thinking = (body.get("thinking") or {}).get("type") == "enabled"
+        steps = mcp_steps(body, str(last))
         if body.get("stream"):
-            return Reply(events=stream_frames(text, model))
-        extra = {"reasoning_content": f"thinking about {last}"} if thinking else {}
+            return Reply(events=stream_frames(text, model, tool_calls=steps))
+        extra: dict[str, Any] = {"reasoning_content": f"thinking about {last}"} if thinking else {}
+        if steps:
+            extra["tool_calls"] = steps
         answer = completion_body(text, model, **extra)
         usage = answer["usage"]
         if self.cached_tokens:
@@ -211,6 +225,8 @@ class ZhipuServer(BatchAPI, LoopbackServer):
                                    "content": f"What page {i + 1} says about {query}.",
                                    "icon": "", "media": "example.com", "refer": f"ref_{i + 1}",
                                    "publish_date": "2026-11-30"} for i in range(n)]})
+        if rec.path.endswith("/tools"):
+            return search_agent_reply(rec)
         if rec.path.endswith("/reader"):
             url = str(body.get("url") or "")
             if not url.startswith(("http://", "https://")):

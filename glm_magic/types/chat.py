@@ -91,25 +91,31 @@ class ToolCall(SDKObject):
     type: str = "function"
     function: FunctionCall = field(default_factory=FunctionCall)
     index: int | None = None
-    # the SDKs' fields of an answer's tool call, `index` only when the server sent one: code
-    # sends a message back as `model_dump()`, so an invented field would go on the wire
-    _fields: ClassVar[tuple[str, ...]] = ("id", "function", "type", "index")
+    # a server-side MCP tool's step (`type == "mcp"`): mcp_list_tools or mcp_call, with its
+    # server_label, name, arguments, output or error, as the server sent it
+    mcp: dict[str, Any] | None = None
+    # the SDKs' fields of an answer's tool call, `index` and `mcp` only when the server sent
+    # them: code sends a message back as `model_dump()`, so an invented field would go on the
+    # wire
+    _fields: ClassVar[tuple[str, ...]] = ("id", "function", "type", "index", "mcp")
 
     def model_dump(self, *, exclude_none: bool = False) -> dict[str, Any]:
         out = SDKObject.model_dump(self, exclude_none=exclude_none)
-        if self.index is None:
-            out.pop("index", None)
+        for sent_only in ("index", "mcp"):
+            if getattr(self, sent_only) is None:
+                out.pop(sent_only, None)
         return out
 
     @classmethod
     def from_dict(cls, data: dict) -> ToolCall:
         fn = data.get("function") or {}
-        index = data.get("index")
+        index, mcp = data.get("index"), data.get("mcp")
         return cls(
             id=data.get("id") or "",
             type=data.get("type") or "function",
             function=FunctionCall(fn.get("name") or "", fn.get("arguments") or ""),
             index=index if isinstance(index, int) else None,
+            mcp=dict(mcp) if isinstance(mcp, dict) else None,
         )
 
 
@@ -118,18 +124,22 @@ class DeltaToolCall(ToolCall):
     """A streamed piece of a tool call. As in the SDKs, what a piece does not carry is None
     (the pieces after the first hold only `index` and more `arguments`)."""
 
-    _fields: ClassVar[tuple[str, ...]] = ("index", "id", "function", "type")
+    _fields: ClassVar[tuple[str, ...]] = ("index", "id", "function", "type", "mcp")
 
-    @classmethod
     def model_dump(self, *, exclude_none: bool = False) -> dict[str, Any]:
-        return SDKObject.model_dump(self, exclude_none=exclude_none)
+        out = SDKObject.model_dump(self, exclude_none=exclude_none)
+        if self.mcp is None:
+            out.pop("mcp", None)
+        return out
 
     @classmethod
     def from_dict(cls, data: dict) -> DeltaToolCall:
         fn = data.get("function") or {}
+        mcp = data.get("mcp")
         return cls(id=data.get("id"), type=data.get("type"),
                    function=FunctionCall(fn.get("name"), fn.get("arguments")),
-                   index=data.get("index") or 0)
+                   index=data.get("index") or 0,
+                   mcp=dict(mcp) if isinstance(mcp, dict) else None)
 
 
 @dataclass(slots=True)
@@ -143,11 +153,12 @@ class Message(SDKObject):
     def to_dict(self) -> dict[str, Any]:
         """The message as the API expects it back in a conversation (no reasoning)."""
         out: dict[str, Any] = {"role": self.role, "content": self.content or ""}
-        if self.tool_calls:
+        calls = [t for t in self.tool_calls or () if t.mcp is None]  # MCP steps ran on the
+        if calls:                                                     # server: not sent back
             out["tool_calls"] = [
                 {"id": t.id, "type": t.type,
                  "function": {"name": t.function.name, "arguments": t.function.arguments}}
-                for t in self.tool_calls
+                for t in calls
             ]
         return out
 
@@ -199,6 +210,13 @@ class Completion(SDKObject):
         if self.web_search:
             out["web_search"] = self.web_search
         return out
+
+    @property
+    def mcp_calls(self) -> list[dict[str, Any]]:
+        """The server-side MCP steps of the answer (`tools=[{"type": "mcp", ...}]`): each an
+        `mcp_list_tools` or `mcp_call` dict with server_label, name, arguments, output."""
+        msg = self.choices[0].message if self.choices else None
+        return [t.mcp for t in (msg.tool_calls or ()) if t.mcp is not None] if msg else []
 
     @property
     def text(self) -> str:
@@ -409,8 +427,10 @@ class Accumulator:
                         self.tools[t.index] = ToolCall(t.id or "", t.type or "function",
                                                        FunctionCall(t.function.name or "",
                                                                     t.function.arguments or ""),
-                                                       t.index)
+                                                       t.index, t.mcp)
                     else:
+                        if t.mcp is not None:  # an MCP step's later pieces add its output
+                            cur.mcp = {**(cur.mcp or {}), **t.mcp}
                         cur.id = cur.id or t.id or ""
                         cur.function.name = cur.function.name or t.function.name or ""
                         cur.function.arguments += t.function.arguments or ""

@@ -145,6 +145,12 @@ class FileContent:
     def read(self) -> bytes:
         return self.content
 
+    def json(self) -> Any:
+        """The bytes as JSON (the file parser's result is a JSON object)."""
+        import json
+
+        return json.loads(self.content)
+
     def write_to_file(self, path: str) -> None:
         with open(path, "wb") as f:
             f.write(self.content)

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from glm_magic.testing.batches import multipart
 from glm_magic.testing.loopback import Reply
 from glm_magic.testing.zhipu import API_KEY, zhipu_error
 
@@ -48,8 +49,11 @@ def wire(server: Any) -> list[tuple[str, str, Any, dict]]:
         body: Any = r.body
         if r.headers.get("content-type", "").startswith("application/json") and r.body:
             body = _no_nulls(json.loads(SERVER_IDS.sub(r"\1<id>", r.body.decode())))
+        elif r.body and b"Content-Disposition" in r.body:
+            body = {name: (filename, data if filename else data.decode())
+                    for name, (filename, data) in multipart(r).items()}
         elif r.body:
-            body = "<multipart>" if b"Content-Disposition" in r.body else r.body
+            body = r.body
         query = {k: v for k, v in sorted(r.query.items())}
         out.append((r.method, SERVER_IDS.sub(r"\1<id>", r.path), body, query))
     return out
@@ -259,12 +263,62 @@ def video(zai: Any, make: Any) -> Any:
     return task.task_status, done.task_status, done.video_result[0].url.endswith(".mp4")
 
 
-ZAI_ONLY = {"web_reader"}  # the zhipuai v4 SDK has no reader
+def search_agent(zai: Any, make: Any) -> Any:
+    client = make()
+    response = client.tools.web_search(
+        model="web-search-pro", messages=[{"content": "hello", "role": "user"}], stream=False,
+        request_id="req-7", recent_days=7)
+    calls = response.choices[0].message.tool_calls
+    return ([c.type for c in calls], [r.title for r in calls[1].search_result],
+            calls[0].search_intent[0].intent, response.choices[0].finish_reason)
+
+
+def search_agent_stream(zai: Any, make: Any) -> Any:
+    client = make()
+    seen = []
+    for item in client.tools.web_search(model="web-search-pro", stream=True,
+                                        messages=[{"content": "hello", "role": "user"}]):
+        choice = item.choices[0]
+        calls = choice.delta.tool_calls or []
+        seen.append(([(c.index, c.type) for c in calls], choice.finish_reason))
+    return seen
+
+
+def _docx(tmp: Path) -> Path:
+    from glm_magic.testing.zhipu_tools import sample_docx
+
+    return Path(sample_docx(str(tmp / "report.docx"), ["Quarterly report", "Sales rose 4%."]))
+
+
+def file_parser(zai: Any, make: Any) -> Any:
+    import tempfile
+
+    client = make()
+    with tempfile.TemporaryDirectory() as tmp, open(_docx(Path(tmp)), "rb") as f:
+        task = client.file_parser.create(file=f, file_type="DOCX", tool_type="lite")
+    # zai-sdk answers an httpx.Response, zhipuai v4 its binary content: both have `.content`
+    results = [json.loads(client.file_parser.content(task.task_id, format_type="text").content)
+               for _ in range(2)]
+    link = json.loads(client.file_parser.content(task.task_id,
+                                                 format_type="download_link").content)
+    return (task.success, [(r["status"], r.get("content")) for r in results],
+            link["status"], link["parsing_result_url"].endswith(".zip"))
+
+
+def file_parser_sync(zai: Any, make: Any) -> Any:
+    client = make()
+    done = client.file_parser.create_sync(file=("notes.md", b"# Notes\n\nShip it."),
+                                          file_type="MD", tool_type="prime-sync")
+    return done.status, done.content
+
+
+ZAI_ONLY = {"web_reader", "file_parser_sync"}  # not in the zhipuai v4 SDK
 
 SCENARIOS = [chat_sampling, chat_stream, chat_extra_body, async_chat, async_chat_result,
              embeddings_dimensions, embeddings_extra_dimensions, images, files_and_batches,
              tool_call_round_trip, tool_call_without_index, streamed_tool_call, web_search,
-             web_reader, moderation, video]
+             web_reader, moderation, video, search_agent, search_agent_stream, file_parser,
+             file_parser_sync]
 
 
 @pytest.mark.parametrize("family", list(SDKS))

@@ -12,18 +12,19 @@ if TYPE_CHECKING:
 MAX_UPLOAD_BYTES = 100 * 1024 * 1024  # Zhipu's published limit for a batch input file
 
 
-def _upload(file: Any) -> tuple[str, bytes]:
-    """(filename, bytes) from a path, bytes, a (name, bytes) pair or an open binary file."""
+def upload_source(file: Any, default_name: str = "batch.jsonl") -> tuple[str, bytes]:
+    """(filename, bytes) from a path, bytes, a (name, bytes) pair or an open binary file;
+    `default_name` names bare bytes."""
     if isinstance(file, (str, os.PathLike)):
         with open(file, "rb") as f:
             return os.path.basename(os.fspath(file)), f.read(MAX_UPLOAD_BYTES + 1)
     if isinstance(file, (bytes, bytearray)):
-        return "batch.jsonl", bytes(file)
+        return default_name, bytes(file)
     if isinstance(file, tuple) and len(file) >= 2:
         data = file[1].read() if hasattr(file[1], "read") else file[1]
         return str(file[0]), bytes(data)
     if hasattr(file, "read"):
-        return os.path.basename(getattr(file, "name", "batch.jsonl")), file.read()
+        return os.path.basename(str(getattr(file, "name", default_name))), file.read()
     raise TypeError("file must be a path, bytes, (filename, bytes) or an open binary file")
 
 
@@ -36,7 +37,7 @@ class Files:
         from ... import errors
         from ...types import FileObject
 
-        name, data = _upload(file)
+        name, data = upload_source(file)
         if len(data) > MAX_UPLOAD_BYTES:
             raise errors.BadRequestError(
                 f"{name} is larger than {MAX_UPLOAD_BYTES // 2**20} MB",

@@ -1,5 +1,6 @@
 """Zhipu's tool APIs, SDK-shaped: `client.web_search.web_search(...)` (POST /web_search),
-`client.web_reader.web_reader(url=...)` (POST /reader), `client.moderations.create(...)`
+`client.web_reader.web_reader(url=...)` (POST /reader), `client.tools.web_search(...)` (the
+web-search-pro agent, POST /tools, streamed too), `client.moderations.create(...)`
 (POST /moderations) and `client.videos.generations(...)` (POST /videos/generations, an async
 task fetched with `retrieve_videos_result`). Each is one call the client's hooks are told of — a ledger row under the
 search engine or model, priced per call from the price file when it has a price — and answers
@@ -23,10 +24,10 @@ def _api_object(client: BaseClient) -> Any:
 
 
 def _post(client: BaseClient, path: str, body: dict[str, Any], options: dict[str, Any],
-          recorded_as: str) -> Any:
+          recorded_as: str, stream: bool = False) -> Any:
     build = with_call_options(lambda: client.provider.api_request("POST", path, json=body),
                               options)
-    return client.recorded_json(build, _api_object(client), body, recorded_as)
+    return client.recorded_json(build, _api_object(client), body, recorded_as, stream=stream)
 
 
 class WebSearch:
@@ -47,6 +48,26 @@ class WebSearch:
             params)
         return _post(self._client, "web_search", body, options,
                      str(body.get("search_engine") or "web-search"))
+
+
+class Tools:
+    """`client.tools.web_search(model="web-search-pro", messages=[...], stream=...)`: the
+    search agent (POST /tools) — intent, results and recommended queries as tool calls of the
+    answer's message (`choices[0].message.tool_calls[i].search_result`), or streamed as
+    events with `stream=True`. One ledger row under the model, priced per call."""
+
+    def __init__(self, client: BaseClient) -> None:
+        self._client = client
+
+    def web_search(self, *, model: str, messages: Any, stream: bool | None = None,
+                   request_id: str | None = None, scope: str | None = None,
+                   location: str | None = None, recent_days: int | None = None,
+                   **params: Any) -> Any:
+        body, options = split_call_options(
+            {"model": model, "request_id": request_id, "messages": messages,
+             "stream": stream, "scope": scope, "location": location,
+             "recent_days": recent_days}, params)
+        return _post(self._client, "tools", body, options, model, stream=bool(stream))
 
 
 class WebReader:
