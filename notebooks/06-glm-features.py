@@ -139,6 +139,38 @@ tool_schema(get_weather)
 9.11 和 9.9 哪个大?
 
 # %% [markdown]
+# ## Zhipu's tool APIs from the notebook: search, reader, file parser, MCP
+#
+# `%glm search` lists web results as an escaped table (`-o hits` keeps the DataFrame),
+# `%glm read URL -o page` keeps a page's text, and `%glm parse PATH -o doc` sends a PDF, Word,
+# Excel, PowerPoint or text file through Zhipu's file parser and keeps its text — which a
+# prompt then uses as `{doc}`, cut to the prompt budget like any value.
+
+# %%
+# %glm search -e search_pro -n 3 GLM-5.3 release
+
+# %%
+from glm_magic.testing.zhipu_tools import sample_docx
+
+sample_docx("report.docx", ["Quarterly report", "Sales rose 4% in Q3.", "Costs fell 2%."])
+
+# %%
+# %glm parse -o report report.docx
+
+# %%
+# %%glm --once
+Summarise in one line: {report}
+
+# %% [markdown]
+# `--mcp LABEL` lets GLM call an MCP server's tools on the server side (one of Zhipu's own MCP
+# servers by its label, or `label=https://…` for another); each call and its output are listed
+# under the answer, escaped like the references.
+
+# %%
+# %%glm --mcp search-mcp --once
+Latest AI trends?
+
+# %% [markdown]
 # Every call above is in the ledger:
 
 # %%
@@ -147,4 +179,7 @@ import glm_magic
 glm_magic.usage()[["provider", "model", "status", "prompt_tokens", "completion_tokens", "cost", "cost_status", "images"]]
 
 # %%
+import os
+
+os.remove("report.docx")
 fake.close()

@@ -161,6 +161,28 @@ page = client.web_reader.web_reader(url="https://example.com/glm", return_format
 print(page.reader_result.title)
 client.moderations.create(model="moderation", input="a friendly sentence").result_list[0]["risk_level"]
 
+# %% [markdown]
+# The search agent (`tools.web_search`, model `web-search-pro`) answers its intent, results and
+# recommended queries as tool calls, or streams them; the file parser takes a document and
+# gives its text back from a task, as the SDK's examples do.
+
+# %%
+for chunk in client.tools.web_search(model="web-search-pro", stream=True,
+                                     messages=[{"role": "user", "content": "GLM-5.3"}]):
+    for call in chunk.choices[0].delta.tool_calls or []:
+        print(call.type)
+
+# %%
+import json
+
+task = client.file_parser.create(file=("notes.md", b"# Notes\n\nShip on Friday."),
+                                 file_type="MD", tool_type="lite")
+for _ in range(5):
+    result = json.loads(client.file_parser.content(task.task_id, format_type="text").content)
+    if result["status"] != "processing":
+        break
+print(result["status"], result["content"])
+
 # %%
 from glm_magic.testing.zhipu import zhipu_error
 
