@@ -33,27 +33,39 @@ class _Events:
         self._on_end = on_end
         self._decoder = SSEDecoder()
         self._size = 0
+        self._error: errors.GLMError | None = None  # raised on the next read
         self.done = False  # `[DONE]` arrived
 
     def _items(self, raw: bytes, final: bool = False) -> list[Any]:
+        """The events completed by `raw`. An event that fails to parse (an error frame) is
+        raised after the events before it in the same read have been handed out."""
+        if self._error is not None:
+            raise self._error
         self._size += len(raw)
         if self._size > self._limit:
             raise too_large(self._provider, self._limit, 200)
         events = self._decoder.feed(raw) if raw else []
         if final:
             events += self._decoder.feed(b"\n\n")  # a last frame without its blank line
-        out = []
+        out: list[Any] = []
         for ev in events:
             data = ev.data.strip()
             if data == "[DONE]":
                 self.done = True
                 break
-            if data:
-                try:
-                    out.append(self._parse(json.loads(data)))
-                except (ValueError, TypeError) as exc:
-                    raise errors.ProtocolError(f"a stream event is not a JSON object: {exc}",
-                                               provider=self._provider) from None
+            if not data:
+                continue
+            try:
+                out.append(self._parse(json.loads(data)))
+            except (ValueError, TypeError) as exc:
+                self._error = errors.ProtocolError(
+                    f"a stream event is not a JSON object: {exc}", provider=self._provider)
+            except errors.GLMError as err:
+                self._error = err
+            if self._error is not None:
+                if not out:
+                    raise self._error
+                return out
         return out
 
     def _failure(self, exc: Exception) -> errors.GLMError | None:
@@ -79,6 +91,8 @@ class EventStream(_Events):
                 yield from self._items(raw)
                 if self.done:
                     break
+                if self._error is not None:
+                    self._items(b"")
             else:
                 yield from self._items(b"", final=True)
         except Exception as exc:
@@ -114,6 +128,8 @@ class AsyncEventStream(_Events):
                     yield item
                 if self.done:
                     break
+                if self._error is not None:
+                    self._items(b"")
             else:
                 for item in self._items(b"", final=True):
                     yield item

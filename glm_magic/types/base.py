@@ -55,6 +55,25 @@ class SDKObject:
     def to_json(self, *, indent: int | None = 2) -> str:
         return self.model_dump_json(indent=indent)
 
+    # the fields `print()` shows, when they differ from the dumped ones (Usage shows the SDKs'
+    # `prompt_tokens_details` where it keeps `cached_tokens`)
+    _shown_fields: ClassVar[tuple[str, ...] | None] = None
+
     def __str__(self) -> str:
         # repr() of every value: control and bidi characters stay escaped on a terminal
-        return " ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
+        return " ".join(f"{name}={shown(getattr(self, name))}" for name in self._shown())
+
+    @classmethod
+    def _shown(cls) -> tuple[str, ...]:
+        return cls._shown_fields if cls._shown_fields is not None else cls._fields
+
+
+def shown(value: Any) -> str:
+    """A value as pydantic's `str` shows it inside a model: nested objects as
+    `Name(field=value, ...)` over the SDK's fields only (not our bookkeeping)."""
+    if isinstance(value, SDKObject):
+        inner = ", ".join(f"{n}={shown(getattr(value, n))}" for n in value._shown())
+        return f"{type(value).__name__}({inner})"
+    if isinstance(value, list):
+        return "[" + ", ".join(shown(v) for v in value) + "]"
+    return repr(value)

@@ -15,6 +15,7 @@ class TokenDetails(SDKObject):
 
     cached_tokens: int | None = None
     reasoning_tokens: int | None = None
+    _fields: ClassVar[tuple[str, ...]] = ("cached_tokens", "reasoning_tokens")
 
     def model_dump(self, *, exclude_none: bool = True) -> dict[str, Any]:
         return {k: v for k, v in (("cached_tokens", self.cached_tokens),
@@ -30,6 +31,9 @@ class Usage(SDKObject):
     reasoning_tokens: int | None = None
     estimated: bool = False  # True when we counted because the provider sent nothing
     _fields: ClassVar[tuple[str, ...]] = ("prompt_tokens", "completion_tokens", "total_tokens")
+    _shown_fields: ClassVar[tuple[str, ...] | None] = (
+        "prompt_tokens", "prompt_tokens_details", "completion_tokens",
+        "completion_tokens_details", "total_tokens")
 
     @property
     def prompt_tokens_details(self) -> TokenDetails | None:

@@ -43,10 +43,13 @@ def test_a_streamed_search_is_read_as_it_comes_and_booked_when_it_ends(zhipu):
     assert len(rows) == 1 and rows.iloc[0]["status"] == "ok"
 
 
-def test_an_error_event_mid_stream_raises_and_is_an_error_row(zhipu):
+@pytest.mark.parametrize("one_read", [False, True], ids=["frames apart", "in one read"])
+def test_an_error_event_mid_stream_raises_and_is_an_error_row(zhipu, one_read):
+    """The event before the error is handed out first, also when both came in one read."""
     first = {"id": "s", "choices": [{"index": 0, "delta": {"role": "tool", "tool_calls": [
         {"index": 0, "type": "search_intent", "search_intent": []}]}}]}
-    zhipu.push(Reply(events=sse(first, {"error": {"code": "1214", "message": "bad query"}})))
+    frames = sse(first, {"error": {"code": "1214", "message": "bad query"}})
+    zhipu.push(Reply(events=[b"".join(frames)] if one_read else frames))
     seen = []
     with pytest.raises(glm_magic.BadRequestError, match="bad query"):
         for item in Client("zhipu", max_retries=0).tools.web_search(
