@@ -477,3 +477,16 @@ def test_sdk_version_and_error_module_paths():
         .APIResponseValidationError
     assert issubclass(zai.APITimeoutError, zai.APIConnectionError)
     assert issubclass(zai.APIConnectionError, zai.APIResponseError)
+
+
+def test_printed_answers_show_the_sdks_fields(zhipu, monkeypatch):
+    """`print(response)` names the same fields as the SDK's (ours adds `object`, as the
+    OpenAI SDK has it), nested objects included: no bookkeeping such as `estimated`."""
+    def printed(zai: Any, make: Any) -> Any:
+        client = make()
+        answer = client.chat.completions.create(model="glm-4.7", messages=CHAT)
+        return set(re.findall(r"(\w+)=", str(answer)))
+
+    (sdk_fields, _), (our_fields, _) = both(zhipu, monkeypatch, "zai-sdk", printed)
+    assert our_fields - {"object"} == sdk_fields
+    assert {"prompt_tokens_details", "completion_tokens_details"} <= our_fields
