@@ -68,12 +68,17 @@ class _Events:
                 return out
         return out
 
-    def _failure(self, exc: Exception) -> errors.GLMError | None:
+    def _failed(self, exc: Exception) -> Exception:
+        """What iterating raises for `exc`: our error (reported as the call's end) for a
+        failed read or an error event, anything else as it is."""
         if isinstance(exc, errors.GLMError):
+            err: errors.GLMError = exc
+        elif is_transport_error(exc):
+            err = transport_error(exc, self._provider)
+        else:
             return exc
-        if is_transport_error(exc):
-            return transport_error(exc, self._provider)
-        return None
+        self._report(err)
+        return err
 
     def _report(self, err: errors.GLMError | None) -> None:
         on_end, self._on_end = self._on_end, None
@@ -96,11 +101,7 @@ class EventStream(_Events):
             else:
                 yield from self._items(b"", final=True)
         except Exception as exc:
-            err = self._failure(exc)
-            if err is None:
-                raise
-            self._report(err)
-            raise err from None
+            raise self._failed(exc) from None
         finally:
             self.close()
 
@@ -134,11 +135,7 @@ class AsyncEventStream(_Events):
                 for item in self._items(b"", final=True):
                     yield item
         except Exception as exc:
-            err = self._failure(exc)
-            if err is None:
-                raise
-            self._report(err)
-            raise err from None
+            raise self._failed(exc) from None
         finally:
             await self.aclose()
 
