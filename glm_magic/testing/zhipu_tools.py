@@ -214,6 +214,7 @@ def sample_docx(path: str, paragraphs: list[str]) -> str:
             '</w:document>'),
     }
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, text in files.items():
-            z.writestr(name, text)
+        for name, text in files.items():  # a fixed date: the same paragraphs, the same bytes
+            z.writestr(zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0)), text,
+                       compress_type=zipfile.ZIP_DEFLATED)
     return path
