@@ -209,9 +209,13 @@ class Ledger:
         """`append`, committed with the rows around it by a writer thread within `GROUP_S`
         (group commit: one transaction for a burst of calls). Every read, `close()` and the
         end of the process write it first; only a kill -9 can lose the last `GROUP_S`."""
-        values = row_values(row)
+        self.extend_soon([row])
+
+    def extend_soon(self, rows: list[dict[str, Any]]) -> None:
+        """`append_soon` for many rows at once (a batch re-run from the response cache)."""
+        values = list(map(row_values, rows))
         with self._lock:
-            self._pending.append(values)
+            self._pending.extend(values)
             if self._writer is None:
                 self._writer = threading.Thread(target=self._write_soon, daemon=True,
                                                 name="glm-magic-ledger")

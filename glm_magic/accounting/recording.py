@@ -9,6 +9,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -111,17 +112,27 @@ class Recorder:
         return self._cache
 
     def write(self, row: dict[str, Any], *, soon: bool = False) -> None:
-        """Append a row; a ledger that cannot be opened or written never costs the answer
-        that row describes: the row waits in `unwritten` (one warning) and is written first
+        """Append a row (`soon`: group-committed, `Ledger.append_soon`)."""
+        self.write_many([row], soon=soon)
+
+    def write_many(self, rows: list[dict[str, Any]], *, soon: bool = True) -> None:
+        """Append rows; a ledger that cannot be opened or written never costs the answers
+        those rows describe: the rows wait in `unwritten` (one warning) and are written first
         the next time the ledger works."""
+        handed = 0  # rows the ledger has taken
         try:
             ledger = self.ledger
             for waiting in self.unwritten[:]:
                 ledger.append(waiting)
                 self.unwritten.remove(waiting)
-            (getattr(ledger, "append_soon", ledger.append) if soon else ledger.append)(row)
+            if soon and hasattr(ledger, "extend_soon"):
+                ledger.extend_soon(rows)
+                handed = len(rows)
+            for row in rows[handed:]:
+                (getattr(ledger, "append_soon", ledger.append) if soon else ledger.append)(row)
+                handed += 1
         except Exception as exc:  # the ledger is bookkeeping: the call already succeeded
-            self.unwritten.append(row)
+            self.unwritten.extend(rows[handed:])
             if not self._ledger_warned:
                 self._ledger_warned = True
                 from .._secrets import scrub
@@ -149,21 +160,39 @@ class Recorder:
         Client): usage filled in (estimated when the server sent none), the cost at the call's
         own price key (`call.price_key`: api.z.ai in USD, the batch price for Batch API rows,
         per image for images), the ledger row written (`write=False`: priced only, for a
-        result read again) and the session's spend updated."""
+        result read again) and the session's spend updated. A cached answer's row says what
+        it saved and is group-committed (it cost nothing)."""
+        images, model = self._priced(call, comp, images)
+        if write:
+            self.write(self.row(call, comp, model, images), soon=soon or comp.cached)
+        if call.cache_entry is not None:
+            store(self, call, comp)
+        return comp
+
+    def settle_many(self, settled: Iterable[tuple[Call, Completion]]) -> None:
+        """`settle` for many answers at once (a batch re-run from the response cache): each
+        priced and booked as `settle` does, the rows group-committed in one append."""
+        rows = []
+        for call, comp in settled:
+            images, model = self._priced(call, comp, None)
+            rows.append(self.row(call, comp, model, images))
+            if call.cache_entry is not None:
+                store(self, call, comp)
+        self.write_many(rows)
+
+    def _priced(self, call: Call, comp: Completion, images: int | None
+                ) -> tuple[int | None, str]:
+        """Price a finished call (`price`), a cached one at 0 with what it saved; returns the
+        items it is priced per and the model it is booked under."""
         comp.provider = comp.provider or call.provider
         if images is None:
             images = comp.units  # a call priced per item (a web search) says how many
         if comp.latency_s is None:
             comp.latency_s = time.time() - call.started
         model = self.price(call, comp, images=images)
-        if comp.cached:  # nothing was paid: the row shows what the cache saved, and is
-            comp.saved, comp.cost = comp.cost, 0.0  # group-committed (it costs nothing)
-            soon = True
-        if write:
-            self.record(call, comp, model, images=images, soon=soon)
-        if call.cache_entry is not None:
-            store(self, call, comp)
-        return comp
+        if comp.cached:  # nothing was paid: the row shows what the cache saved
+            comp.saved, comp.cost = comp.cost, 0.0
+        return images, model
 
     def price(self, call: Call, comp: Completion, images: int | None = None) -> str:
         """Fill in usage (estimated when the server sent none) and cost; returns the model
@@ -189,8 +218,9 @@ class Recorder:
             batch=call.source == "batch_api")
         return model
 
-    def record(self, call: Call, comp: Completion, model: str, images: int | None = None,
-               *, soon: bool = False) -> None:
+    def row(self, call: Call, comp: Completion, model: str, images: int | None = None
+            ) -> dict[str, Any]:
+        """The ledger row of a priced call; its cost counts towards the session's spend."""
         u = comp.usage
         row = {
             "time": max(call.started, time.time() - (comp.latency_s or 0.0)),
@@ -214,9 +244,9 @@ class Recorder:
             last_user = next((m for m in reversed(call.messages) if m.get("role") == "user"), {})
             row["prompt"] = str(last_user.get("content", ""))
             row["answer"] = comp.text
-        self.write(row, soon=soon)
         if comp.cost_status in ("priced", "estimated") and comp.cost and not math.isnan(comp.cost):
             self.spent[comp.currency or ""] = self.spent.get(comp.currency or "", 0.0) + comp.cost
+        return row
 
     def observer(self, call: Call) -> CallRecorder:
         """What a session pins on its client for `call`: retried attempts become rows; the

@@ -12,6 +12,8 @@ def count(value: Any) -> int:
     """A token count from a server: a non-negative int, whatever was sent (`"NaN"`, `2**63`,
     `-500`, a dict → 0 or the cap), so a hostile body can neither crash recording nor
     credit the budget."""
+    if type(value) is int and 0 <= value <= MAX_TOKENS_COUNT:  # what servers send
+        return value
     if isinstance(value, bool):
         return int(value)
     try:

@@ -4,6 +4,7 @@ answer misses, the file never holds a key, and a hostile or broken file is a war
 
 from __future__ import annotations
 
+import gc
 import json
 import sqlite3
 import subprocess
@@ -17,7 +18,12 @@ from IPython.utils.capture import capture_output
 
 import glm_magic
 from glm_magic import Client, errors
-from glm_magic.accounting.response_cache import ResponseCache, cache_key, request_text
+from glm_magic.accounting.response_cache import (
+    MessageKeys,
+    ResponseCache,
+    cache_key,
+    request_text,
+)
 from glm_magic.testing.zhipu import API_KEY
 
 M = [{"role": "user", "content": "hello"}]
@@ -208,6 +214,49 @@ def test_a_batch_rerun_comes_from_the_cache(zhipu, cache_on):
     assert (again["status"] == "ok").all() and (again["cost"] == 0).all()
     ledger = glm_magic.usage()
     assert (ledger["status"] == "cached").sum() == 20
+
+
+HOLE = "\x00glm-magic: the messages go here\x00"
+
+
+@pytest.mark.parametrize("body", [
+    {"model": "glm-4-flash"},
+    {"model": "glm-4-plus", "temperature": 1e-05, "top_p": 0.7, "max_tokens": 2**70,
+     "tools": [{"type": "function", "function": {"name": "f", "parameters": {"b": 1, "a": [2]}}}],
+     "stream": True, "request_id": "bookkeeping"},
+    {"model": "m", "user_id": HOLE},  # a value that looks like the placeholder
+    {"model": "m", "extra": {"when": time.struct_time((2026, 1, 1, 0, 0, 0, 0, 1, 0))}},
+    {"model": "模型", "thinking": {"type": "enabled"}, "stop": ["\ud800", "。"]},
+])
+@pytest.mark.parametrize("messages", [
+    [{"role": "user", "content": "hello"}],
+    [{"role": "system", "content": "be terse 简洁"}, {"role": "user", "content": "\ud83d x"}],
+    [{"role": "user", "content": [{"type": "text", "text": HOLE}]}],
+])
+def test_the_keys_of_a_batch_are_the_keys_of_its_whole_requests(body, messages):
+    keys = MessageKeys("zhipu", "https://open.bigmodel.cn/api/paas/v4", body)
+    whole = request_text("zhipu", "https://open.bigmodel.cn/api/paas/v4",
+                         {**body, "messages": messages})
+    assert keys.key(messages) == cache_key(whole)
+    assert keys.key([{"role": "user", "content": "other"}]) != cache_key(whole)
+
+
+def test_a_batch_rerun_with_a_system_prompt_and_parameters_is_cached(zhipu, cache_on):
+    rows = [f"item {i}" for i in range(30)]
+    kw = {"system": "answer in one word", "temperature": 0.3, "max_tokens": 50,
+          "model": "glm-4-plus", "progress": False}
+    first = glm_magic.batch(rows, **kw)
+    again = glm_magic.batch(rows, **kw)
+    assert len(chats(zhipu)) == 30 and gc.isenabled()
+    assert again["answer"].tolist() == first["answer"].tolist()
+    assert again["prompt_tokens"].tolist() == first["prompt_tokens"].tolist()
+    changed = glm_magic.batch(rows[:3], **{**kw, "temperature": 0.4})
+    assert len(chats(zhipu)) == 33 and (changed["cost"] > 0).all()
+    ledger = glm_magic.usage()
+    cached = ledger[ledger["status"] == "cached"]
+    assert len(cached) == 30 and (cached["cost"] == 0).all()
+    assert cached["saved"].sum() == pytest.approx(first["cost"].sum())
+    assert cached["call_id"].is_unique
 
 
 def test_a_batch_replay_miss_names_the_row(zhipu, cache_on):
