@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 OPEN_WAIT_S = 1.0  # opening (switching a new file to WAL) waits this long for a lock
 APPEND_WAIT_S = 0.05  # an append never holds the caller (often an event loop) longer
 GROUP_S = 0.05  # append_soon: rows of a burst are committed together this soon
+WRITE_CHUNK = 128  # rows prepared at once by a write (see `_flush`)
 RETRY_S = 2.0  # a busy or broken file is tried again this long after a failure
 
 
@@ -90,7 +91,8 @@ class Ledger:
         self.file = str(path) if path else default_path()
         self.path = self.file
         self.local_dir = Path(self.file).expanduser().parent
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # writing the file, reading it, closing it
+        self._queue_lock = threading.Lock()  # only `_pending`: an append never waits for a write
         self._conn: sqlite3.Connection | None = None
         self._pending: list[list[Any]] = []
         self._retry_at = 0.0
@@ -158,23 +160,36 @@ class Ledger:
                   file=sys.stderr)
 
     def _flush(self, force: bool = False, wait: float = APPEND_WAIT_S) -> None:
-        """Write what waits in memory (caller holds the lock)."""
+        """Write what waits in memory (caller holds `_lock`). The rows are taken from the
+        queue first, so appends made meanwhile go on queueing instead of waiting for the
+        write; rows that could not be written go back to the front of the queue."""
         if not self._pending or (not force and time.monotonic() < self._retry_at):
             return
         if not self._connect(wait):
             return
         conn = self._conn
         assert conn is not None
+        with self._queue_lock:
+            batch, self._pending = self._pending, []
         try:
             if wait != APPEND_WAIT_S:
                 conn.execute(f"PRAGMA busy_timeout={int(wait * 1000)}")
             conn.execute("BEGIN IMMEDIATE")
-            # runs of rows filling the same columns, each one executemany
-            for sql, run in itertools.groupby(map(compact_insert, self._pending),
-                                              key=operator.itemgetter(0)):
-                conn.executemany(sql, [values for _, values in run])
+            # runs of rows filling the same columns, each one executemany; a few hundred at a
+            # time, so this thread never holds the interpreter for long: a caller reading
+            # meanwhile (a batch re-run) waits a fraction of a millisecond, not a whole
+            # switch interval each time SQLite lets go of it
+            for start in range(0, len(batch), WRITE_CHUNK):
+                for sql, run in itertools.groupby(
+                        map(compact_insert, batch[start:start + WRITE_CHUNK]),
+                        key=operator.itemgetter(0)):
+                    conn.executemany(sql, [values for _, values in run])
             conn.execute("COMMIT")
-        except (sqlite3.Error, OSError) as exc:
+        except BaseException as exc:
+            with self._queue_lock:
+                self._pending[:0] = batch
+            if not isinstance(exc, (sqlite3.Error, OSError)):
+                raise
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             self._degrade(exc)
@@ -183,8 +198,7 @@ class Ledger:
             if wait != APPEND_WAIT_S and self._conn is not None:
                 with contextlib.suppress(sqlite3.Error):
                     self._conn.execute(f"PRAGMA busy_timeout={int(APPEND_WAIT_S * 1000)}")
-        written = len(self._pending)
-        self._pending.clear()
+        written = len(batch)
         if self.path != self.file:
             self.path, self.fallback_reason = self.file, None
             if self._warned:
@@ -202,7 +216,16 @@ class Ledger:
         every value is stored as its column's type."""
         values = row_values(row)
         with self._lock:
-            self._pending.append(values)
+            with self._queue_lock:
+                self._pending.append(values)
+            self._flush()
+
+    def extend(self, rows: list[dict[str, Any]]) -> None:
+        """`append` for many rows: written now, in one transaction."""
+        values = list(map(row_values, rows))
+        with self._lock:
+            with self._queue_lock:
+                self._pending.extend(values)
             self._flush()
 
     def append_soon(self, row: dict[str, Any]) -> None:
@@ -214,7 +237,7 @@ class Ledger:
     def extend_soon(self, rows: list[dict[str, Any]]) -> None:
         """`append_soon` for many rows at once (a batch re-run from the response cache)."""
         values = list(map(row_values, rows))
-        with self._lock:
+        with self._queue_lock:
             self._pending.extend(values)
             if self._writer is None:
                 self._writer = threading.Thread(target=self._write_soon, daemon=True,
@@ -277,7 +300,8 @@ class Ledger:
     def close(self) -> None:
         """Write what waits in memory (waiting up to a few seconds for a lock), then close."""
         with self._lock:
-            self._writer = None  # the writer thread ends; close() writes what waits
+            with self._queue_lock:
+                self._writer = None  # the writer thread ends; close() writes what waits
             self._due.set()
             if self._pending:
                 self._flush(force=True, wait=3.0)

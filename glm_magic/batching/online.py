@@ -214,6 +214,8 @@ def answer_probability(comp: Any, field_value: tuple[str, str] | None = None
     answer count: how the model spaced or quoted the JSON says nothing of how sure it was of
     the label, and those tokens' probabilities would drown the label's."""
     raw = getattr(comp, "raw", None)
+    if raw is None:  # a cached answer, or a server that sent none
+        return None
     try:
         content = raw["choices"][0]["logprobs"]["content"]
         pieces = [(str(t["token"]), float(t["logprob"])) for t in content]
