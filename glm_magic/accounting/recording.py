@@ -48,9 +48,11 @@ class Call:
     pricing: str | None = None  # whose price rows apply (`Provider.pricing_key()`: api.z.ai…)
     # what the session applies when the call begins: its conversation turn (a
     # `calls.turns.PendingTurn`, opaque here), whether to reserve the conversation, and
-    # the notices to show
+    # the notices to show; and the session's client it was checked against (a sync call is
+    # sent with it: looking it up again costs another credential check)
     turn: Any = None
     claim: bool = True
+    client: Any = field(default=None, repr=False, compare=False)
     notices: list[str] = field(default_factory=list)
     # the response cache: this call's mode (None: the session's), how a replay miss names it,
     # and the (key, request) its live answer is stored under

@@ -35,6 +35,8 @@ MAX_ENTRY_BYTES = 8 * 1024 * 1024  # a stored answer larger than this is ignored
 MAX_DEPTH = 64
 DEFAULT_MAX_MB = 512.0
 CACHE_NAME = "responses.sqlite"
+RECENT = 64  # answers of single lookups kept in memory while the file is unchanged
+RECENT_BYTES = 256 * 1024  # ...each at most this large
 FLUSH_EVERY = 256  # hit counts are written in groups (a replayed batch reads thousands),
 FLUSH_S = 5.0  # and at most this often while reading: each write updates a row per key (a
 # 2,000-row re-run spent a fifth of its time on it); stats, eviction and close write the rest
@@ -126,6 +128,10 @@ class ResponseCache:
         alive = weakref.ref(self)  # the last hit counts are written when the kernel ends
         atexit.register(lambda: (cache := alive()) is not None and cache.flush())
         self._puts = 0
+        # the last answers a single lookup read (key -> answer text, cost, currency), valid
+        # while the file's `PRAGMA data_version` stays what it was when they were read
+        self._recent: dict[str, tuple[str, float | None, str | None]] = {}
+        self._version: int | None = None
         self._read_only = False
         self._opened_read_only = False
 
@@ -206,6 +212,7 @@ class ResponseCache:
             return None
         self._conn = conn
         self._opened_read_only = read_only
+        self._recent, self._version = {}, None  # versions are per connection
         return conn
 
     def _fail(self, exc: BaseException) -> None:
@@ -239,6 +246,8 @@ class ResponseCache:
                 return found
             wanted = list(dict.fromkeys(keys))
             try:
+                if len(wanted) == 1:
+                    wanted = self._from_recent(conn, wanted[0], found)
                 for i in range(0, len(wanted), 500):
                     part = wanted[i:i + 500]
                     rows = conn.execute(
@@ -250,6 +259,8 @@ class ResponseCache:
                         entry = self._checked(key, row)
                         if entry is not None:
                             found[key] = entry
+                            if len(keys) == 1:
+                                self._remember(key, row[1], entry)
             except sqlite3.Error as exc:
                 self._fail(exc)
                 return {}
@@ -268,6 +279,29 @@ class ResponseCache:
             if self._flush_due():
                 self._write_used()
         return found
+
+    def _from_recent(self, conn: sqlite3.Connection, key: str, found: dict[str, CacheEntry]
+                     ) -> list[str]:
+        """A re-run cell asks for the answer it read a moment ago: served from memory while
+        no other connection (another kernel, a `%glm cache clear` elsewhere) changed the file
+        since — SQLite's data_version says so, in a fraction of the query's time. Returns the
+        keys still to read (caller holds the lock)."""
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._version:
+            self._recent, self._version = {}, version
+        kept = self._recent.get(key)
+        if kept is None:
+            return [key]
+        text, cost, currency = kept
+        found[key] = CacheEntry(loads(text), cost, currency)  # a fresh copy for each caller
+        return []
+
+    def _remember(self, key: str, text: str, entry: CacheEntry) -> None:
+        if len(text) > RECENT_BYTES:
+            return
+        if len(self._recent) >= RECENT:
+            del self._recent[next(iter(self._recent))]
+        self._recent[key] = (text, entry.cost, entry.currency)
 
     @staticmethod
     def _checked(key: str, row: Any) -> CacheEntry | None:
@@ -307,6 +341,7 @@ class ResponseCache:
             conn = self._open()
             if conn is None:
                 return
+            self._recent.pop(key, None)
             try:
                 conn.execute("INSERT OR REPLACE INTO responses (key, request, answer, cost, "
                              "currency, created, used, hits, size) VALUES (?, ?, ?, ?, ?, ?, "
@@ -322,6 +357,7 @@ class ResponseCache:
 
     def _evict(self, conn: sqlite3.Connection) -> None:
         """Least recently used entries go while the file holds more than the cap."""
+        self._recent = {}
         try:
             total = conn.execute("SELECT COALESCE(SUM(size), 0) FROM responses").fetchone()[0]
             if total <= self.max_bytes:
@@ -391,6 +427,7 @@ class ResponseCache:
             conn = self._open()
             if conn is None:
                 return 0
+            self._recent = {}
             try:
                 if older_than_s is None:
                     cur = conn.execute("DELETE FROM responses")

@@ -112,6 +112,11 @@ def check_reasoning(provider: str, model: str | None, params: dict[str, Any]) ->
             hint=f"leave thinking (--no-thinking) out{effort_hint}")
 
 
+# model tuples by name: id(tuple) -> (the tuple, {lower-case name: ModelInfo}); a call asks
+# three or four times (reasoning rules, context window, typo hint) and lists are long
+_by_name: dict[int, tuple[Any, dict[str, Any]]] = {}
+
+
 def model_info(provider: str, model: str | None) -> Any:
     """The provider's `ModelInfo` for `model` (None when the list does not know it)."""
     try:
@@ -119,4 +124,10 @@ def model_info(provider: str, model: str | None) -> Any:
     except errors.GLMError:
         return None
     name = (model or "").lower()
-    return next((m for m in models if m.name.lower() == name), None)
+    if not isinstance(models, tuple):  # a list someone may still change: searched each time
+        return next((m for m in models if m.name.lower() == name), None)
+    index = _by_name.get(id(models))
+    if index is None or index[0] is not models:  # a provider's tuple, indexed once
+        index = _by_name[id(models)] = (models, {m.name.lower(): m for m in reversed(models)})
+    return index[1].get(name)
+

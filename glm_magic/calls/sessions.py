@@ -156,7 +156,8 @@ class Session:
         name, model_name = self.resolve(provider, model)
         check_reasoning(name, model_name, params)
         mode = cache_mode(cache)
-        provider_obj = self.client(name).provider
+        client = self.client(name)
+        provider_obj = client.provider
         if check_credentials and (mode or self.recorder.cache_mode) != "replay":
             provider_obj.require_credentials()  # fail before anything changes
         check_encodable(prompt if messages is None else messages)
@@ -178,7 +179,7 @@ class Session:
                     {k: v for k, v in params.items() if v is not None}, cell,
                     ",".join(tags) if isinstance(tags, (list, tuple)) else tags,
                     attempt_offset=attempt - 1)
-        call.turn, call.claim = turn, claim
+        call.turn, call.claim, call.client = turn, claim, client
         call.cache = mode
         call.replaced = turn.replaced if turn else None
         call.notices = list(turn.notices) if turn else []
@@ -219,7 +220,7 @@ class Session:
 
         Errors are raised after their partial answer and ledger row are kept; a
         KeyboardInterrupt ends the stream at once and is re-raised after the same."""
-        call, client = self._begin(prompt, kwargs, lambda name: self.client(name))
+        call, client = self._begin(prompt, kwargs, None)
         stream_obj = None
         try:
             if stream:
@@ -274,12 +275,14 @@ class Session:
         finally:
             self.release(call)
 
-    def _begin(self, prompt: Any, kwargs: dict[str, Any], client_for: Callable[[str], Any]
-               ) -> tuple[Call, Any]:
-        """The shared start of `complete` and `acomplete`: the call prepared, its client with
-        the call's recording pinned, then begun — nothing changes before all three work."""
+    def _begin(self, prompt: Any, kwargs: dict[str, Any],
+               client_for: Callable[[str], Any] | None) -> tuple[Call, Any]:
+        """The shared start of `complete` and `acomplete`: the call prepared, its client
+        (`client_for(provider)`, else the sync one `prepare` checked it against) with the
+        call's recording pinned, then begun — nothing changes before all three work."""
         call = self.prepare(prompt, **kwargs)
-        client = client_for(call.provider).with_observer(self.recorder.observer(call))
+        client = call.client if client_for is None else client_for(call.provider)
+        client = client.with_observer(self.recorder.observer(call))
         self.begin(call)
         return call, client
 

@@ -20,6 +20,7 @@ _BUILTIN = {
 }
 _PRESET_NAMES = ("deepseek", "qianfan_v2", "dashscope_compat", "ollama", "llamacpp_server")
 _registered: dict[str, type[Provider]] = {}
+_imported: dict[str, type[Provider]] = {}  # built-in dialects already imported (every call asks)
 _ALIASES = {"glm": "zhipu", "bigmodel": "zhipu", "llama": "local", "llama_cpp": "local",
             "v3": "zhipu_v3", "baidu": "qianfan", "qwen": "dashscope", "aliyun": "dashscope"}
 
@@ -71,8 +72,11 @@ def provider_class(name: str) -> type[Provider]:
     if target is None:
         raise errors.ConfigurationError(
             f"unknown provider {name!r}", hint=f"use one of: {', '.join(names())}")
-    mod, cls_name = target.split(":")
-    return getattr(importlib.import_module(f"{__name__}.{mod}"), cls_name)
+    cls = _imported.get(key)
+    if cls is None:
+        mod, cls_name = target.split(":")
+        cls = _imported[key] = getattr(importlib.import_module(f"{__name__}.{mod}"), cls_name)
+    return cls
 
 
 def register_provider(name: str, dialect: type[Provider] | None = None, *,

@@ -446,3 +446,39 @@ def test_hit_counts_of_a_bulk_reread_are_written_later_but_never_lost(tmp_path):
               f"c = ResponseCache({str(path)!r}); c.get_many({keys[:5]!r})\n")
     subprocess.run([sys.executable, "-c", script], check=True)  # exits without close()
     assert sqlite3.connect(path).execute("SELECT SUM(hits) FROM responses").fetchone()[0] == 315
+
+
+def test_a_remembered_answer_gives_way_to_another_kernels_newer_one(tmp_path):
+    """A re-run cell's answer is served from memory only while no other connection changed the
+    file: a colleague's `refresh` in a second kernel is seen on the next read."""
+    path = tmp_path / "shared.sqlite"
+    text = request_text("zhipu", "http://x", {"model": "m", "messages": [{"n": 1}]})
+    key = cache_key(text)
+    first, second = ResponseCache(path), ResponseCache(path)
+    first.put(key, text, {"choices": [{"message": {"content": "old"}}]}, 0.5, "CNY")
+    for _ in range(3):  # read, then served from memory
+        entry = first.get(key)
+        assert entry.answer["choices"][0]["message"]["content"] == "old"
+    entry.answer["choices"][0]["message"]["content"] = "changed by the caller"
+    again = first.get(key)
+    assert again.answer["choices"][0]["message"]["content"] == "old"  # each caller's own copy
+    assert first.hits == 4 and first.saved == {"CNY": 2.0}  # memory hits are counted
+    second.put(key, text, {"choices": [{"message": {"content": "new"}}]}, 0.5, "CNY")
+    assert first.get(key).answer["choices"][0]["message"]["content"] == "new"
+    second.clear()
+    assert first.get(key) is None
+    first.close()
+    second.close()
+    assert sqlite3.connect(path).execute("SELECT COUNT(*) FROM responses").fetchone()[0] == 0
+
+
+def test_a_remembered_answer_is_forgotten_when_this_kernel_replaces_or_clears_it(tmp_path):
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    text = request_text("zhipu", "http://x", {"model": "m", "messages": [{"n": 2}]})
+    key = cache_key(text)
+    cache.put(key, text, {"choices": [{"message": {"content": "a"}}]}, None, None)
+    assert cache.get(key).answer["choices"][0]["message"]["content"] == "a"
+    cache.put(key, text, {"choices": [{"message": {"content": "b"}}]}, None, None)
+    assert cache.get(key).answer["choices"][0]["message"]["content"] == "b"
+    cache.clear()
+    assert cache.get(key) is None
