@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .._json import loads, nesting
+from .._json import loads, nesting, text_dicts_json
 from .._secrets import scrub
 from .ledger import is_busy, patiently
 
@@ -81,7 +81,9 @@ class MessageKeys:
             return cache_key(request_text(self._provider, self._endpoint,
                                           {**self._body, "messages": messages}))
         h = self._head.copy()
-        h.update(_canonical(messages).encode("utf-8", "surrogatepass"))
+        encoded = text_dicts_json(messages)
+        h.update(_canonical(messages).encode("utf-8", "surrogatepass") if encoded is None
+                 else encoded)
         h.update(self._tail)
         return h.hexdigest()
 

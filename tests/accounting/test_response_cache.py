@@ -219,6 +219,9 @@ def test_a_batch_rerun_comes_from_the_cache(zhipu, cache_on):
 HOLE = "\x00glm-magic: the messages go here\x00"
 
 
+EVERY_CHARACTER = "".join(map(chr, [*range(0xD800), *range(0xE000, 0x110000)]))
+
+
 @pytest.mark.parametrize("body", [
     {"model": "glm-4-flash"},
     {"model": "glm-4-plus", "temperature": 1e-05, "top_p": 0.7, "max_tokens": 2**70,
@@ -232,6 +235,9 @@ HOLE = "\x00glm-magic: the messages go here\x00"
     [{"role": "user", "content": "hello"}],
     [{"role": "system", "content": "be terse 简洁"}, {"role": "user", "content": "\ud83d x"}],
     [{"role": "user", "content": [{"type": "text", "text": HOLE}]}],
+    [{"role": "user", "content": "\x00\x1f\x7f\u2028\ufeff \\ \" \t\n", "name": "Ünï"}],
+    [{"role": "user", "content": EVERY_CHARACTER}],
+    [{"content": "keys out of order", "role": "user", "Role": "x", "é": "y"}],
 ])
 def test_the_keys_of_a_batch_are_the_keys_of_its_whole_requests(body, messages):
     keys = MessageKeys("zhipu", "https://open.bigmodel.cn/api/paas/v4", body)
@@ -482,3 +488,14 @@ def test_a_remembered_answer_is_forgotten_when_this_kernel_replaces_or_clears_it
     assert cache.get(key).answer["choices"][0]["message"]["content"] == "b"
     cache.clear()
     assert cache.get(key) is None
+
+
+def test_the_fast_encoding_of_text_messages_is_byte_for_byte_json_or_declines():
+    from glm_magic._json import text_dicts_json
+
+    canonical = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    text = [{"role": "user", "content": EVERY_CHARACTER, "a": "\x00"}]
+    assert text_dicts_json(text) == canonical.encode(text).encode("utf-8")
+    for other in ([{"role": "user", "content": "\ud800"}], [{"n": 1.5}], [{"c": [{"t": "x"}]}],
+                  ["not a dict"], [{1: "int key"}]):
+        assert text_dicts_json(other) is None
