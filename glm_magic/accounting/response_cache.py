@@ -247,8 +247,9 @@ class ResponseCache:
             if conn is None:
                 return found
             wanted = list(dict.fromkeys(keys))
+            single = len(wanted) == 1  # a cell's lookup: answered from memory if it can be
             try:
-                if len(wanted) == 1:
+                if single:
                     wanted = self._from_recent(conn, wanted[0], found)
                 for i in range(0, len(wanted), 500):
                     part = wanted[i:i + 500]
@@ -261,7 +262,7 @@ class ResponseCache:
                         entry = self._checked(key, row)
                         if entry is not None:
                             found[key] = entry
-                            if len(keys) == 1:
+                            if single:
                                 self._remember(key, row[1], entry)
             except sqlite3.Error as exc:
                 self._fail(exc)

@@ -130,4 +130,3 @@ def model_info(provider: str, model: str | None) -> Any:
     if index is None or index[0] is not models:  # a provider's tuple, indexed once
         index = _by_name[id(models)] = (models, {m.name.lower(): m for m in reversed(models)})
     return index[1].get(name)
-
